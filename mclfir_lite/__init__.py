@@ -1,0 +1,9 @@
+"""mclfir_lite: continual learning for fine-grained fashion image retrieval, the MCL-FIR way.
+
+Modules, one idea each: ``settings`` (cache dir, quick mode), ``synth`` (SynthFashion),
+``data`` (tables, protocol, sampling, increments), ``datasets`` (named datasets),
+``encoders``, ``heads``, ``model``, ``losses``, ``ema``, ``metrics``, ``continual`` (the
+runner and strategies), ``index`` (gallery index, neighbours), ``plots``, ``widgets``,
+``cli``.
+"""
+__version__ = "0.1.0"
