@@ -22,16 +22,7 @@ from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
 from .data import load_images, make_protocol, parse_increments
 from .datasets import fingerprint, load_dataset
-
-# Sizes of the demo. "quick" is for tests and a first look (about two minutes on 2 CPU
-# cores); the default is the lesson at full size (about ten minutes).
-PRESETS = {
-    "default": {"n_images": 6000, "image_size": 64, "steps_per_attribute": 300, "increments": "synth3",
-                "max_queries": 500, "max_candidates": 2000},
-    "quick": {"n_images": 3000, "image_size": 32, "steps_per_attribute": 120, "increments": "synth3",
-              "max_queries": 300, "max_candidates": 1000},
-}
-
+from .lab import PRESETS
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mclfir_lite", description=__doc__.split("\n")[0])

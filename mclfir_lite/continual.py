@@ -178,6 +178,7 @@ class ContinualRunner:
         self.ewc: dict | None = None         # {"fisher": {name: t}, "anchor": {name: t}}
         self.buffer: dict[str, np.ndarray] = {}
         self.history: list[dict[str, float]] = []
+        self.snapshots: list[dict] = []      # model state after each increment (for browsing)
         self.costs = {"train_samples": 0, "teacher_samples": 0, "optimizer_steps": 0, "train_seconds": 0.0}
         self.done = 0  # finished increments
 
@@ -195,7 +196,8 @@ class ContinualRunner:
                  "model": self.model.state_dict(),
                  "teacher": None if self.teacher is None else
                  {"attributes": self.teacher.model.attributes, "state": self.teacher.state_dict()},
-                 "ewc": self.ewc, "buffer": self.buffer, "history": self.history, "costs": self.costs}
+                 "ewc": self.ewc, "buffer": self.buffer, "history": self.history, "costs": self.costs,
+                 "snapshots": self.snapshots}
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -227,6 +229,7 @@ class ContinualRunner:
             self.teacher.model.load_state_dict(state["teacher"]["state"])
         self.ewc, self.buffer = state["ewc"], state["buffer"]
         self.history, self.costs = state["history"], state["costs"]
+        self.snapshots = state.get("snapshots", [])
         return True
 
     # -- one training step -----------------------------------------------------
@@ -379,9 +382,21 @@ class ContinualRunner:
             self.train_increment(i)
             seen = [a for g in self.increments[: i + 1] for a in g]
             self.history.append(evaluate(self.model, self.images, self.labels, self.protocol, seen))
+            self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             self.done = i + 1
             self.save()
         return self.result()
+
+    def model_after(self, increment: int) -> RetrievalModel:
+        """The model as it was after ``increment`` (0-based) finished."""
+        if not 0 <= increment < len(self.snapshots):
+            raise ValueError(f"increment {increment} not available: {len(self.snapshots)} finished")
+        model = self._new_model(increment)
+        for a in [a for g in self.increments[: increment + 1] for a in g]:
+            model.add_attribute(a)
+        model.load_state_dict(self.snapshots[increment])
+        model.eval()
+        return model
 
     def stored_parameters(self) -> int:
         """Parameters kept between increments: the model, a teacher, EWC's Fisher and anchors."""

@@ -1,0 +1,94 @@
+"""One-line set-up for notebooks and the demo: data, protocol, presets and cached runs.
+
+``lab = Lab.synthfashion()`` renders SynthFashion at the size of the current mode
+(quick when ``MCLFIR_QUICK=1``), splits it with the ASEN protocol and picks the
+increment plan. ``lab.run("mclfir")`` trains a strategy, or, when it has been trained
+before with the same configuration, loads it from the cache (the UvA-notebook pattern:
+slow steps are cached under ``MCLFIR_CACHE`` and recomputed when missing).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .continual import Config, ContinualRunner
+from .data import AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
+from .datasets import fingerprint, load_dataset
+from .settings import cache_dir, quick_mode
+
+# Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
+PRESETS = {
+    "default": {"n_images": 6000, "image_size": 64, "steps_per_attribute": 300, "increments": "synth3",
+                "max_queries": 500, "max_candidates": 2000},
+    "quick": {"n_images": 3000, "image_size": 32, "steps_per_attribute": 120, "increments": "synth3",
+              "max_queries": 300, "max_candidates": 1000},
+}
+
+
+def preset(quick: bool | None = None) -> dict:
+    """The preset of the current mode (``quick=None`` reads ``MCLFIR_QUICK``)."""
+    return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
+
+
+@dataclass
+class Lab:
+    table: FashionTable
+    images: torch.Tensor
+    protocol: dict[str, AttributeSplit]
+    increments: list[list[str]]
+    config: Config
+    quick: bool
+    runs_dir: Path = field(default=None)
+
+    @classmethod
+    def from_table(cls, table: FashionTable, increments, config: Config, quick: bool, image_size: int,
+                   max_queries=None, max_candidates=None, seed: int = 0, progress: bool = False) -> "Lab":
+        protocol = make_protocol(table, seed=seed, max_queries=max_queries, max_candidates=max_candidates)
+        images = load_images(table, image_size, progress=progress)
+        return cls(table, images, protocol, parse_increments(increments, table.attributes), config, quick)
+
+    @classmethod
+    def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, **config) -> "Lab":
+        """SynthFashion at the current mode's size; ``config`` overrides :class:`Config` fields."""
+        p = preset(quick)
+        table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed)
+        cfg = Config(**{"steps_per_attribute": p["steps_per_attribute"], "seed": seed, **config})
+        return cls.from_table(table, increments or p["increments"], cfg, quick_mode() if quick is None else quick,
+                              p["image_size"], p["max_queries"], p["max_candidates"], seed)
+
+    @property
+    def attributes(self) -> list[str]:
+        return [a for g in self.increments for a in g]
+
+    @property
+    def data_fingerprint(self) -> str:
+        return fingerprint(self.table) + f":{self.images.shape[-1]}px"
+
+    def runner(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
+        """A runner for ``strategy`` (``overrides`` change config fields for this run only)."""
+        cfg = dataclasses.replace(self.config, **overrides)
+        ckpt = None
+        if cache:
+            key = hashlib.sha1(self.data_fingerprint.encode()).hexdigest()[:12]
+            ckpt = (self.runs_dir or cache_dir() / "runs") / key
+        runner = ContinualRunner(strategy, self.images, self.table.labels, self.protocol, self.increments, cfg,
+                                 checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint)
+        if runner.checkpoint is not None:  # one file per configuration, so sweeps don't collide
+            runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
+        return runner
+
+    def run(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
+        """Train ``strategy`` over the increments (or load it from the cache) and return the runner;
+        ``runner.result()`` has the numbers, ``runner.model`` the final model."""
+        runner = self.runner(strategy, cache, progress, **overrides)
+        runner.run(resume=True)
+        return runner
+
+    def pixels(self, rows) -> np.ndarray:
+        """Images of ``rows`` as (n, H, W, 3) uint8, for plotting."""
+        return self.images[torch.as_tensor(np.atleast_1d(rows))].permute(0, 2, 3, 1).numpy()

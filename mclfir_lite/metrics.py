@@ -1,0 +1,387 @@
+"""Retrieval and continual-learning metrics, as ASEN and MCL-FIR report them.
+
+Retrieval (one attribute, e.g. "sleeve length")
+-----------------------------------------------
+Each query image and each candidate image has a label: its value of the attribute.
+A candidate is *relevant* to a query when the two labels are equal. The candidates are
+ranked by their similarity to the query, the dot product ``q . c`` (pass L2-normalised
+embeddings to rank by cosine similarity). Ranks start at 1; equal similarities are
+ordered by candidate index (a stable sort), so the ranking, and every number below, is
+fully determined by the inputs.
+
+* ``average_precision_per_query``: the average precision (AP) of each query over the
+  *full* ranking (the ASEN definition, no cut-off).
+* ``mean_average_precision``: the mean of the AP over queries (the per-attribute "mAP").
+* ``recall_at_k``: how often a relevant candidate appears in the top ``k``.
+* ``reference_average_precision``: the same AP as a plain Python loop, in the style of
+  the released ASEN / MCL-FIR code. It is slow; it is there to check the fast version.
+* ``query_weighted_mean``: the dataset-level "MeanAP", the attributes' mAPs weighted by
+  their numbers of queries.
+
+The fast functions accept numpy arrays or torch tensors. A torch tensor is used on its
+own device (CPU or GPU); the similarities are computed in float32 and the precisions
+summed in float64 (float32 on Apple's ``mps``, which has no float64). Queries are
+processed ``chunk_size`` at a time, so memory stays proportional to
+``chunk_size * n_candidates``. Results come back as numpy float64 / Python floats.
+To rank, each similarity and its candidate index are packed into one int64 key, and
+the keys are sorted (see ``_ranking_keys``): exact, and on the CPU several times faster
+than torch's stable ``argsort``.
+
+Continual learning (attributes arrive in increments)
+----------------------------------------------------
+After increment ``i`` every attribute seen so far is evaluated. The results form the
+accuracy matrix ``R`` with ``R[i, j]`` = mAP of attribute ``j`` after increment ``i``
+(NaN while ``j`` has not arrived yet). With ``T`` increments and ``first(j)`` the
+increment at which attribute ``j`` was first evaluated:
+
+* ``average_forgetting``: how far each old attribute fell from its best, on average.
+* ``backward_transfer``: how its final mAP compares with its mAP when it was learnt.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# ------------------------------------------------------------------- input checking
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    """``x`` (numpy array, torch tensor or nested list) as a torch tensor, detached."""
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    try:
+        return torch.as_tensor(np.ascontiguousarray(x))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a numpy array or a torch tensor ({err})") from None
+
+
+def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
+    """Convert the four inputs to torch tensors on the query's device and check their shapes.
+
+    Returns ``(query_emb, cand_emb, query_labels, cand_labels)``; the embeddings keep
+    their dtype, the labels become int64. Raises ``ValueError`` naming the bad argument.
+    """
+    q = _as_tensor(query_emb, "query_emb")
+    c = _as_tensor(cand_emb, "cand_emb")
+    ql = _as_tensor(query_labels, "query_labels")
+    cl = _as_tensor(cand_labels, "cand_labels")
+    for name, emb in (("query_emb", q), ("cand_emb", c)):
+        if emb.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n, d), got shape {tuple(emb.shape)}")
+        if emb.is_complex() or not bool(torch.isfinite(emb).all()):
+            raise ValueError(f"{name} must hold finite real numbers (no NaN or inf)")
+    for name, lab in (("query_labels", ql), ("cand_labels", cl)):
+        if lab.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {tuple(lab.shape)}")
+        if lab.is_floating_point() or lab.is_complex():
+            raise ValueError(f"{name} must hold integers, got dtype {lab.dtype}")
+    if q.shape[1] != c.shape[1]:
+        raise ValueError(f"query_emb and cand_emb must have the same embedding dimension, "
+                         f"got {q.shape[1]} and {c.shape[1]}")
+    if len(ql) != len(q):
+        raise ValueError(f"query_labels has {len(ql)} entries but query_emb has {len(q)} rows")
+    if len(cl) != len(c):
+        raise ValueError(f"cand_labels has {len(cl)} entries but cand_emb has {len(c)} rows")
+    device = q.device
+    return q, c.to(device), ql.to(device, torch.int64), cl.to(device, torch.int64)
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+
+
+# ------------------------------------------------------------------- retrieval
+
+
+def _ranking_keys(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """One int64 key per (query, candidate); sorting a row's keys ascending ranks its candidates.
+
+    The 64 bits of a key hold, from the highest:
+
+    * bits 63..32: the similarity, as an int32 that *decreases* as the similarity
+      grows (the float32 bit pattern, reordered so that integer order = float order,
+      then inverted), so ascending keys = descending similarity;
+    * bits 31..1: the candidate index, so equal similarities put the lower index first;
+    * bit 0: 1 if the candidate is relevant to the query (it never decides the order,
+      because no two candidates share an index).
+
+    All keys of a row are distinct, so any sort, stable or not, gives the same ranking,
+    and ``key & 1`` read in sorted order is the relevance in ranking order.
+    """
+    # (The operations below are in place: these tensors are large, fresh ones are slow.)
+    scores = scores + 0.0                      # -0.0 + 0.0 = 0.0: the two zeros must tie
+    bits = scores.view(torch.int32)            # the float32 bit patterns, as int32
+    # As int32, positive floats already sort by value; for negative floats, flipping the
+    # 31 bits below the sign makes a larger magnitude give a smaller int. ~ then reverses
+    # the order, so that the largest similarity gets the smallest key.
+    bits ^= (bits >> 31) & 0x7FFFFFFF
+    bits.bitwise_not_()
+    keys = bits.to(torch.int64)
+    keys <<= 32
+    keys |= torch.arange(scores.shape[1], device=scores.device) << 1
+    keys |= relevant
+    return keys
+
+
+def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
+    """Sort each row of an int64 tensor in ascending order (on the CPU, in place).
+
+    On the CPU numpy's (SIMD) sort is used: about 10x faster than torch's there.
+    The keys are distinct, so both give exactly the same result.
+    """
+    if keys.device.type == "cpu":
+        keys.numpy().sort(axis=1)              # in place: the numpy array shares the memory
+        return keys
+    return torch.sort(keys, dim=1).values
+
+
+def _ranked_relevance(q, c, ql, cl, chunk_size: int):
+    """Yield, for each chunk of queries, the relevance of the candidates in ranking order.
+
+    For the queries ``q[s:s + chunk_size]`` it yields a bool tensor ``rel`` of shape
+    ``(chunk, n_candidates)`` with ``rel[i, k - 1]`` = "the candidate at rank ``k`` for
+    query ``s + i`` has the query's label". The ranking sorts the similarities
+    ``q @ c.T`` (float32) in descending order, ties by candidate index (lower first).
+    """
+    if len(c) >= 2 ** 31:
+        raise ValueError(f"at most 2**31 - 1 candidates are supported, got {len(c)}")
+    q = q.float()
+    c = c.float()
+    for start in range(0, len(q), chunk_size):
+        scores = q[start:start + chunk_size] @ c.T                       # (chunk, n_cand)
+        relevant = ql[start:start + chunk_size, None] == cl[None, :]     # (chunk, n_cand)
+        keys = _sort_rows(_ranking_keys(scores, relevant))
+        yield keys.bitwise_and_(1).bool()
+
+
+def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
+                                chunk_size: int = 512) -> np.ndarray:
+    """Average precision of every query over the full ranking of the candidates.
+
+    For a query, let ``rel_k`` be 1 if the candidate at rank ``k`` is relevant (same
+    label as the query) and 0 otherwise, ``k = 1..N``. Then
+
+        precision@k = (rel_1 + ... + rel_k) / k
+        R           = rel_1 + ... + rel_N          (number of relevant candidates)
+        AP          = (1 / R) * sum_{k : rel_k = 1} precision@k
+
+    For example relevance ``[1, 0, 1, 0]`` gives ``AP = (1/1 + 2/3) / 2 = 0.8333``.
+    ``AP = 1`` exactly when all relevant candidates come first. A query with ``R = 0``
+    has no AP: its entry is NaN.
+
+    At the ``m``-th relevant candidate, ``rel_1 + ... + rel_k = m``, so with ``k_m`` its
+    rank the sum is ``sum_{m=1..R} m / k_m``. That is what is computed, for a chunk of
+    queries at a time: rank the candidates, find the ranks of the relevant ones, and
+    number them ``m = 1, 2, ..., R`` within each query.
+
+    Returns a float64 numpy array of shape ``(n_queries,)``.
+    """
+    _check_chunk_size(chunk_size)
+    q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
+    acc = torch.float32 if q.device.type == "mps" else torch.float64
+    aps = [torch.zeros(0, dtype=acc, device=q.device)]   # (so that no query gives shape (0,))
+    for rel in _ranked_relevance(q, c, ql, cl, chunk_size):
+        query, col = rel.nonzero(as_tuple=True)        # the hits, query by query; col = rank - 1
+        n_relevant = torch.bincount(query, minlength=len(rel))                  # R
+        first_hit = torch.cumsum(n_relevant, dim=0) - n_relevant   # where each query's hits start
+        m = torch.arange(1, len(query) + 1, device=q.device) - first_hit[query]  # 1..R per query
+        precision_sum = torch.zeros(len(rel), dtype=acc, device=q.device)
+        precision_sum.index_add_(0, query, m.to(acc) / (col + 1).to(acc))      # sum of m / k_m
+        aps.append(torch.where(n_relevant > 0, precision_sum / n_relevant.clamp(min=1), torch.nan))
+    return torch.cat(aps).cpu().numpy().astype(np.float64)
+
+
+def mean_average_precision(query_emb, cand_emb, query_labels, cand_labels,
+                           chunk_size: int = 512) -> float:
+    """mAP: the mean of the per-query AP over the queries that have a relevant candidate.
+
+        mAP = (1 / |Q'|) * sum_{q in Q'} AP(q),   Q' = {queries with R >= 1}
+
+    Queries with no relevant candidate (AP = NaN) are left out. NaN if ``Q'`` is empty.
+    """
+    aps = average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels, chunk_size)
+    defined = aps[~np.isnan(aps)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
+def recall_at_k(query_emb, cand_emb, query_labels, cand_labels, k: int,
+                chunk_size: int = 512) -> float:
+    """Recall@k: the fraction of queries with a relevant candidate among their top ``k``.
+
+        Recall@k = |{q in Q' : rel_1 + ... + rel_k >= 1}| / |Q'|,   Q' = {queries with R >= 1}
+
+    Same ranking (and tie-break) as the AP. Queries with no relevant candidate at all are
+    left out; NaN if no query has one. ``k`` larger than the number of candidates counts
+    the whole ranking.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    _check_chunk_size(chunk_size)
+    q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
+    n_with_relevant = 0
+    n_hit = 0
+    for rel in _ranked_relevance(q, c, ql, cl, chunk_size):
+        has_relevant = rel.any(dim=1)
+        n_with_relevant += int(has_relevant.sum())
+        n_hit += int(rel[:, :k].any(dim=1).sum())   # a hit in the top k implies has_relevant
+    return n_hit / n_with_relevant if n_with_relevant else float("nan")
+
+
+def reference_average_precision(query_emb, cand_emb, query_labels, cand_labels) -> np.ndarray:
+    """The same AP as :func:`average_precision_per_query`, one query and one rank at a time.
+
+    In the style of the released ASEN / MCL-FIR evaluation code: for each query, rank
+    the candidates, walk down the ranking counting the hits, add ``hits / rank`` at
+    every hit, and divide by the number of relevant candidates. Slow (a Python loop
+    over queries x candidates); it exists to check the vectorised version.
+
+    Similarities are computed here in float64 with numpy (in float32 in the vectorised
+    version). When the dot products are exact in float32 (e.g. small integers or
+    multiples of 1/8 as embeddings) the two rankings, and so the APs, are identical;
+    on general data two candidates whose similarities differ by less than float32
+    rounding (~1e-7 relative) may swap places.
+    """
+    q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
+    q = q.cpu().double().numpy()
+    c = c.cpu().double().numpy()
+    ql = ql.cpu().numpy()
+    cl = cl.cpu().numpy()
+    aps = np.full(len(q), np.nan)
+    for i in range(len(q)):
+        scores = c @ q[i]
+        ranking = np.argsort(-scores, kind="stable")   # descending; ties: lower index first
+        hits = 0
+        precision_sum = 0.0
+        for rank, j in enumerate(ranking, start=1):
+            if cl[j] == ql[i]:
+                hits += 1
+                precision_sum += hits / rank
+        if hits > 0:                                    # hits ends as R, the number relevant
+            aps[i] = precision_sum / hits
+    return aps
+
+
+def query_weighted_mean(values: dict[str, float], n_queries: dict[str, int]) -> float:
+    """The dataset-level "MeanAP" of ASEN / MCL-FIR: mAPs weighted by query counts.
+
+        MeanAP = sum_a mAP_a * nq_a / sum_a nq_a
+
+    over the attributes ``a`` in ``values``; ``nq_a = n_queries[a]`` is the number of
+    queries of attribute ``a``. Equivalently, the mean AP over the queries of all the
+    attributes pooled together. Raises ``ValueError`` naming an attribute of ``values``
+    that ``n_queries`` lacks, or one with a negative count.
+    """
+    if not values:
+        raise ValueError("values is empty: there is no attribute to average")
+    for attr in values:
+        if attr not in n_queries:
+            raise ValueError(f"n_queries has no entry for attribute {attr!r}")
+        if n_queries[attr] < 0:
+            raise ValueError(f"n_queries[{attr!r}] is negative ({n_queries[attr]})")
+    total = sum(n_queries[attr] for attr in values)
+    if total == 0:
+        raise ValueError("the attributes in values have no queries in total")
+    return float(sum(values[attr] * n_queries[attr] for attr in values) / total)
+
+
+# ------------------------------------------------------------------- continual learning
+
+
+def accuracy_matrix(history: list[dict[str, float]], attributes: list[str]) -> np.ndarray:
+    """The accuracy matrix ``R``: one row per increment, one column per attribute.
+
+        R[i, j] = history[i][attributes[j]]   (mAP of attribute j after increment i)
+        R[i, j] = NaN                          if attribute j was not evaluated then
+
+    Returns float64 of shape ``(len(history), len(attributes))``. Raises ``ValueError``
+    if ``attributes`` has duplicates or ``history`` names an attribute not listed.
+    """
+    column = {attr: j for j, attr in enumerate(attributes)}
+    if len(column) != len(attributes):
+        raise ValueError(f"attributes has duplicates: {list(attributes)}")
+    R = np.full((len(history), len(attributes)), np.nan)
+    for i, evaluated in enumerate(history):
+        for attr, value in evaluated.items():
+            if attr not in column:
+                raise ValueError(f"history[{i}] has attribute {attr!r}, which is not in attributes")
+            R[i, column[attr]] = float(value)
+    return R
+
+
+def _as_matrix(R) -> np.ndarray:
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim != 2:
+        raise ValueError(f"R must be 2-D (n_increments, n_attributes), got shape {R.shape}")
+    return R
+
+
+def first_seen(R: np.ndarray) -> np.ndarray:
+    """For each attribute (column of ``R``), the first increment at which it was evaluated.
+
+        first(j) = min {i : R[i, j] is not NaN}     (-1 if the column is all NaN)
+
+    Returns an int64 array of shape ``(n_attributes,)``.
+    """
+    R = _as_matrix(R)
+    evaluated = ~np.isnan(R)
+    if R.shape[0] == 0:
+        return np.full(R.shape[1], -1, dtype=np.int64)
+    first = np.argmax(evaluated, axis=0)            # index of the first True in each column
+    return np.where(evaluated.any(axis=0), first, -1).astype(np.int64)
+
+
+def _old_attributes(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of attributes first seen before the last increment, and ``first_seen(R)``.
+
+    These are the attributes that could have been forgotten. Each must be evaluated at
+    the last increment (else ``ValueError``).
+    """
+    T = R.shape[0]
+    first = first_seen(R)
+    old = np.flatnonzero((first >= 0) & (first < T - 1))
+    if old.size:
+        missing = old[np.isnan(R[T - 1, old])]
+        if missing.size:
+            raise ValueError(f"attribute column(s) {missing.tolist()} were evaluated earlier "
+                             f"but not at the last increment")
+    return old, first
+
+
+def average_forgetting(R: np.ndarray) -> float:
+    """Average forgetting: how far, on average, old attributes fell from their best mAP.
+
+    With ``T`` increments and ``J`` the attributes first seen before the last one
+    (``first(j) < T - 1``):
+
+        f_j = max_{first(j) <= i < T-1} R[i, j]  -  R[T-1, j]
+        F   = (1 / |J|) * sum_{j in J} f_j
+
+    Positive = forgotten (it can be negative if an attribute ends above its best).
+    NaN if ``J`` is empty, e.g. with a single increment.
+    """
+    R = _as_matrix(R)
+    old, first = _old_attributes(R)
+    if old.size == 0:
+        return float("nan")
+    T = R.shape[0]
+    drops = [np.nanmax(R[first[j]:T - 1, j]) - R[T - 1, j] for j in old]
+    return float(np.mean(drops))
+
+
+def backward_transfer(R: np.ndarray) -> float:
+    """Backward transfer (BWT): final mAP of the old attributes minus their mAP when learnt.
+
+    Over the same attributes ``J`` as :func:`average_forgetting`:
+
+        BWT = (1 / |J|) * sum_{j in J} (R[T-1, j] - R[first(j), j])
+
+    Negative = forgetting, positive = later training helped old attributes.
+    NaN if ``J`` is empty, e.g. with a single increment.
+    """
+    R = _as_matrix(R)
+    old, first = _old_attributes(R)
+    if old.size == 0:
+        return float("nan")
+    T = R.shape[0]
+    return float(np.mean([R[T - 1, j] - R[first[j], j] for j in old]))

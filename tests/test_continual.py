@@ -1,0 +1,114 @@
+"""The continual runner: strategies run, checkpoint/resume gives identical numbers,
+bad input is named, and the same seed gives the same numbers."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mclfir_lite.continual import STRATEGIES, Config, ContinualRunner
+from mclfir_lite.data import load_images, make_protocol, parse_increments
+from mclfir_lite.datasets import fingerprint, synthfashion_table
+
+PLAN = [["sleeve_length"], ["colour"]]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    table = synthfashion_table(n=400, size=32, seed=3)
+    protocol = make_protocol(table, seed=3, max_queries=40, max_candidates=120)
+    return table, load_images(table, 32), protocol
+
+
+def make(tiny, strategy, tmp=None, **cfg):
+    table, images, protocol = tiny
+    config = Config(steps_per_attribute=cfg.pop("steps", 4), batch_size=16, encoder_width=8, embed_dim=16,
+                    ewc_batches=2, replay_per_attribute=16, **cfg)
+    return ContinualRunner(strategy, images, table.labels, protocol, PLAN, config, checkpoint_dir=tmp,
+                           progress=False, data_fingerprint=fingerprint(table))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_and_reports(tiny, strategy):
+    res = make(tiny, strategy).run()
+    assert res["attributes"] == ["sleeve_length", "colour"]
+    R = res["map_matrix"]
+    assert R[0][1] is None and all(0 <= v <= 1 for v in (R[0][0], R[1][0], R[1][1]))
+    assert res["final_map"].keys() == {"sleeve_length", "colour"}
+    assert res["forgetting"] == pytest.approx(R[0][0] - R[1][0])
+    assert res["bwt"] == pytest.approx(R[1][0] - R[0][0])
+    assert res["optimizer_steps"] == (12 if strategy == "joint" else 8)  # joint retrains on all seen
+    assert res["train_samples"] >= res["optimizer_steps"] * 32
+    json.dumps(res)  # serialisable
+
+
+def test_costs_and_parameters_reflect_the_strategy(tiny):
+    iso = make(tiny, "isolated").run()
+    fin = make(tiny, "finetune").run()
+    mcl = make(tiny, "mclfir").run()
+    assert iso["params"]["stored"] > 1.8 * fin["params"]["stored"]        # one encoder copy per attribute
+    assert mcl["params"]["stored"] == pytest.approx(2 * fin["params"]["stored"])  # student + EMA teacher
+    assert mcl["teacher_samples"] == 4 * 32 and fin["teacher_samples"] == 0  # distillation in increment 2 only
+    frozen = make(tiny, "frozen")
+    frozen.run()
+    assert not any(p.requires_grad for p in frozen.model.encoder.parameters())
+
+
+def test_mclfir_teacher_is_really_updated(tiny):
+    r = make(tiny, "mclfir", ema_decay=0.5)
+    r.run()
+    s = dict(r.model.named_parameters())
+    t = dict(r.teacher.model.named_parameters())
+    # a teacher that moves with decay 0.5 sits close to the student, not at the initial weights
+    name = "encoder.body.0.weight"
+    init = make(tiny, "mclfir").model.encoder.body[0].weight
+    assert (t[name] - s[name]).abs().mean() < (init - s[name]).abs().mean()
+
+
+def test_same_seed_same_numbers_and_other_seed_differs(tiny):
+    a = make(tiny, "mclfir", seed=1).run()
+    b = make(tiny, "mclfir", seed=1).run()
+    c = make(tiny, "mclfir", seed=2).run()
+    assert a["map_matrix"] == b["map_matrix"]
+    assert a["map_matrix"] != c["map_matrix"]
+
+
+@pytest.mark.parametrize("strategy", ["mclfir", "ewc", "replay", "isolated", "frozen"])
+def test_resume_gives_identical_final_numbers(tiny, tmp_path, strategy):
+    full = make(tiny, strategy, tmp_path / "full").run()
+    part = make(tiny, strategy, tmp_path / "part")
+    partial = part.run(stop_after=1)
+    assert partial["finished_increments"] == 1 and partial["final_map"] == {}
+    resumed = make(tiny, strategy, tmp_path / "part").run()   # a new process would do the same
+    assert resumed["map_matrix"] == full["map_matrix"]
+    assert resumed["train_samples"] == full["train_samples"]
+
+
+def test_snapshots_give_the_model_after_each_increment(tiny):
+    r = make(tiny, "finetune")
+    r.run()
+    m0 = r.model_after(0)
+    assert m0.attributes == ["sleeve_length"]
+    assert not torch.equal(m0.encoder.body[0].weight, r.model.encoder.body[0].weight)
+    with pytest.raises(ValueError, match="not available"):
+        r.model_after(5)
+
+
+def test_resume_from_other_configuration_is_refused(tiny, tmp_path):
+    make(tiny, "finetune", tmp_path).run(stop_after=1)
+    with pytest.raises(ValueError, match="different configuration.*lr"):
+        make(tiny, "finetune", tmp_path, lr=0.1).run()
+    with pytest.raises(FileExistsError):
+        make(tiny, "finetune", tmp_path).run(resume=False)
+
+
+def test_bad_input_is_named(tiny):
+    table, images, protocol = tiny
+    with pytest.raises(ValueError, match="unknown strategy.*'magic'"):
+        ContinualRunner("magic", images, table.labels, protocol, PLAN)
+    with pytest.raises(ValueError, match="increment 1 is empty"):
+        ContinualRunner("finetune", images, table.labels, protocol, [["colour"], []])
+    with pytest.raises(ValueError, match=r"unknown attribute\(s\) \['sleeves'\]"):
+        ContinualRunner("finetune", images, table.labels, protocol, [["sleeves"]])
+    with pytest.raises(ValueError, match="unknown loss"):
+        ContinualRunner("finetune", images, table.labels, protocol, PLAN, Config(loss="hinge"))
