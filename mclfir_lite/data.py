@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def check_attributes(names, known) -> None:
 # ---------------------------------------------------------------------------- CSV on disk
 
 def write_table(table: FashionTable, csv_path: str | Path) -> Path:
-    """Write a path-based table as CSV (image paths made relative to the CSV's folder)."""
+    """Write a path-based table as CSV (image paths made relative to the CSV's folder,
+    with ``../`` when the images live elsewhere, e.g. a prepared table beside a dataset)."""
     csv_path = Path(csv_path)
     if not isinstance(table.images, list):
         raise ValueError("write_table needs image paths; save in-memory images first "
@@ -110,7 +112,7 @@ def write_table(table: FashionTable, csv_path: str | Path) -> Path:
         w = csv.writer(f)
         w.writerow(["image", "split", *table.attributes])
         for i, img in enumerate(table.images):
-            rel = Path(img).resolve().relative_to(root).as_posix()
+            rel = Path(os.path.relpath(Path(img).resolve(), root)).as_posix()  # "../" when outside root
             vals = [table.values[a][table.labels[a][i]] if table.labels[a][i] >= 0 else ""
                     for a in table.attributes]
             w.writerow([rel, table.split[i], *vals])
@@ -312,9 +314,12 @@ class PairSampler:
 # ---------------------------------------------------------------------------- increments
 
 PLANS: dict[str, list[list[str]]] = {
-    # SynthFashion: shape attributes first, then length, then colour and pattern
+    # SynthFashion, one attribute per increment: the default lesson (five increments)
+    "synth5": [["length"], ["sleeve_length"], ["silhouette"], ["pattern"], ["colour"]],
+    # three increments that a 32 px model learns in seconds (quick mode)
+    "synth3-quick": [["length"], ["pattern"], ["colour"]],
+    # grouped, as in DESIGN.md's example
     "synth3": [["sleeve_length", "neckline"], ["length"], ["colour", "pattern"]],
-    "synth3-quick": [["sleeve_length"], ["neckline"], ["colour"]],
     "synth6": [["sleeve_length"], ["neckline"], ["length"], ["silhouette"], ["colour"], ["pattern"]],
 }
 

@@ -8,6 +8,12 @@ so it is a slow, smoothed copy of the student: it remembers what the student kne
 few hundred steps ago (``1 / (1 - decay)`` steps is its memory). Distilling the student
 towards it resists fast drift (forgetting) without freezing anything.
 
+In the continual runner the teacher is created from the model that finished the
+previous increment (so at first it *is* the old model) and then updated at every step
+of the new increment. ``decay = 1`` never moves: that is Learning without Forgetting's
+frozen teacher. ``decay < 1`` lets the teacher absorb what the student learns slowly,
+which trades a little stability for plasticity.
+
 (The released MCL-FIR code builds such a teacher but never updates it; here it is
 really updated, at every step. Heads added to the student are copied into the
 teacher the first time it sees them.)
