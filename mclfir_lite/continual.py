@@ -15,8 +15,10 @@ One loop serves every strategy; a strategy only switches pieces of it on:
 ``ewc``       Elastic Weight Consolidation: a quadratic penalty, weighted by the
               (diagonal) Fisher information, on moving the shared encoder.
 ``replay``    a small buffer of training rows per old attribute is rehearsed.
-``mclfir``    multi-head + InfoNCE doublets + an EMA teacher updated at every step;
-              the student's old heads and features are distilled towards it.
+``mclfir``    multi-head + InfoNCE doublets + an EMA teacher: it starts as the model
+              of the previous increment and follows the student at every step
+              (decay ``ema_decay``); the student's old heads and encoder features
+              are distilled towards it.
 ============  =====================================================================
 
 After each increment every attribute seen so far is evaluated (mAP on its query and
@@ -58,7 +60,7 @@ class Config:
     embed_dim: int = 64
     steps_per_attribute: int = 300
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
     weight_decay: float = 1e-4
     loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
     temperature: float = 0.1
@@ -115,17 +117,20 @@ def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribu
 
 @torch.no_grad()
 def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.ndarray],
-             protocol: dict[str, AttributeSplit], attributes: list[str]) -> dict[str, float]:
-    """mAP per attribute on its query and candidate rows."""
+             protocol: dict[str, AttributeSplit], attributes: list[str],
+             features: torch.Tensor | None = None) -> dict[str, float]:
+    """mAP per attribute on its query and candidate rows. ``features``: the frozen
+    encoder's outputs for every row (see :mod:`mclfir_lite.features`), used instead of
+    running the encoder."""
     result = {}
     cache = None
-    if not model.isolated:
+    if not model.isolated or features is not None:
         rows = np.unique(np.concatenate([np.concatenate([protocol[a].query, protocol[a].candidate])
                                          for a in attributes]))
         was_training = model.training
         model.eval()
-        feats = torch.cat([model.encoder(images[torch.as_tensor(rows[s:s + 512])])
-                           for s in range(0, len(rows), 512)])
+        feats = features[torch.as_tensor(rows)] if features is not None else \
+            torch.cat([model.encoder(images[torch.as_tensor(rows[s:s + 512])]) for s in range(0, len(rows), 512)])
         model.train(was_training)
         cache = {"rows": rows, "feats": feats}
     for attr in attributes:
@@ -154,10 +159,17 @@ class ContinualRunner:
     def __init__(self, strategy: str, images: torch.Tensor, labels: dict[str, np.ndarray],
                  protocol: dict[str, AttributeSplit], increments: list[list[str]],
                  config: Config | None = None, checkpoint_dir: str | Path | None = None,
-                 progress: bool = True, data_fingerprint: str = ""):
+                 progress: bool = True, data_fingerprint: str = "", features: torch.Tensor | None = None):
         check_strategies([strategy])
         self.config = config or Config()
         self.config.validate()
+        # Cached features of a frozen encoder (mclfir_lite.features.encode_dataset), one row per
+        # image: where the loop would run the encoder on images it indexes these instead, so
+        # only the heads train (and random flips do not apply). None: run the encoder.
+        if features is not None and (self.config.encoder_trainable or len(features) != len(images)):
+            raise ValueError("cached features need Config.encoder_trainable=False and one row per image "
+                             f"(got {len(features)} rows for {len(images)} images)")
+        self.features = features
         for i, group in enumerate(increments):
             if not group:
                 raise ValueError(f"increment {i} is empty: every increment needs an attribute")
@@ -234,6 +246,8 @@ class ContinualRunner:
 
     # -- one training step -----------------------------------------------------
     def _images(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        if self.features is not None:  # cached encoder outputs stand in for the images
+            return self.features[torch.as_tensor(rows)]
         x = self.images[torch.as_tensor(rows)]
         if self.config.flip:
             flip = torch.as_tensor(rng.random(len(rows)) < 0.5)
@@ -243,7 +257,7 @@ class ContinualRunner:
     def _metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
         """Loss of one batch of ``attr``; returns (loss, student features, images forwarded)."""
         c, lab = self.config, self.labels[attr]
-        enc = self.model.encoder_for(attr)
+        enc = self.model.encoder_for(attr) if self.features is None else (lambda f: f)  # cached: x is features
         if c.loss == "triplet":
             a, p, n = sampler.triplets(batch, rng)
             x = self._images(np.concatenate([a, p, n]), rng)
@@ -261,7 +275,7 @@ class ContinualRunner:
         """Old heads' embeddings and encoder features of the student, pulled to the teacher's."""
         c, t = self.config, self.teacher.model
         with torch.no_grad():
-            t_feats = t.encoder(x)
+            t_feats = t.encoder(x) if self.features is None else x  # a frozen encoder: the same features
         loss = c.feature_distill_weight * feature_distillation(feats, t_feats) if c.feature_distill_weight else 0.0
         for o in old_attrs:
             loss = loss + c.distill_weight / len(old_attrs) * embedding_distillation(
@@ -293,12 +307,10 @@ class ContinualRunner:
             train_attrs = new
         if s == "frozen" and i >= 1:
             self.model.encoder.requires_grad_(False)
-        if s == "lwf" and old:
-            self.teacher = EMATeacher(self.model, decay=1.0)  # a frozen snapshot: decay 1 never moves
-        if s == "mclfir":
-            if self.teacher is None:
-                self.teacher = EMATeacher(self.model, c.ema_decay)
-            self.teacher.sync(self.model)
+        if s in ("lwf", "mclfir") and old:
+            # The teacher starts as the model that finished the last increment. LwF keeps it
+            # frozen (an EMA with decay 1); MCL-FIR moves it towards the student at every step.
+            self.teacher = EMATeacher(self.model, decay=1.0 if s == "lwf" else c.ema_decay)
         distill = s in ("lwf", "mclfir") and bool(old)
         samplers = {a: PairSampler(self.labels[a], self.protocol[a].train) for a in train_attrs}
         replay = {a: PairSampler(self.labels[a], rows) for a, rows in self.buffer.items()} if s == "replay" else {}
@@ -331,7 +343,7 @@ class ContinualRunner:
             loss.backward()
             opt.step()
             self.costs["optimizer_steps"] += 1
-            if s == "mclfir":
+            if s == "mclfir" and distill:
                 self.teacher.update(self.model)
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -381,7 +393,8 @@ class ContinualRunner:
             i = self.done
             self.train_increment(i)
             seen = [a for g in self.increments[: i + 1] for a in g]
-            self.history.append(evaluate(self.model, self.images, self.labels, self.protocol, seen))
+            self.history.append(evaluate(self.model, self.images, self.labels, self.protocol, seen,
+                                         features=self.features))
             self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             self.done = i + 1
             self.save()
