@@ -321,6 +321,15 @@ PLANS: dict[str, list[list[str]]] = {
     # grouped, as in DESIGN.md's example
     "synth3": [["sleeve_length", "neckline"], ["length"], ["colour", "pattern"]],
     "synth6": [["sleeve_length"], ["neckline"], ["length"], ["silhouette"], ["colour"], ["pattern"]],
+    # real datasets (see mclfir_lite.realdata for their attribute columns)
+    "fpi3": [["subCategory"], ["baseColour"], ["usage", "gender"]],
+    "fashionai4": [["skirt_length", "sleeve_length"], ["coat_length", "pant_length"],
+                   ["collar_design", "lapel_design"], ["neckline_design", "neck_design"]],
+    "darn3": [["clothes_category", "clothes_button", "clothes_color"],
+              ["clothes_length", "clothes_pattern", "clothes_shape"],
+              ["collar_shape", "sleeve_length", "sleeve_shape"]],
+    "deepfashion3": [["texture", "fabric"], ["shape"], ["part", "style"]],
+    "zappos4": [["Category"], ["Closure"], ["Gender"], ["HeelHeight"]],
 }
 
 

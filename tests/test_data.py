@@ -134,3 +134,10 @@ def test_parse_increments():
         parse_increments([["a"], []], attrs)
     with pytest.raises(ValueError, match="more than one increment"):
         parse_increments("a;a", attrs)
+
+
+def test_every_dataset_default_plan_exists():
+    from mclfir_lite.data import PLANS
+    from mclfir_lite.datasets import DEFAULT_PLAN
+    for dataset, plan in DEFAULT_PLAN.items():
+        assert plan in PLANS, (dataset, plan)
