@@ -1,0 +1,62 @@
+"""The notebooks' shape: student copies current, goals, exercises, solutions, no machine paths, small files."""
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+spec = importlib.util.spec_from_file_location("make_student_copies", NOTEBOOKS / "make_student_copies.py")
+msc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(msc)
+
+NUMBERED = msc.numbered_notebooks(NOTEBOOKS)
+ABSOLUTE = re.compile(r"(?<![\w.~-])/(work|root|home)/")
+MAX_BYTES = 1_500_000
+
+
+def test_there_are_numbered_notebooks():
+    assert NUMBERED, "no numbered notebooks found"
+
+
+def test_student_copies_are_current():
+    assert msc.stale(NOTEBOOKS) == [], "run: python notebooks/make_student_copies.py"
+
+
+def _nb(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _text(src):
+    return "".join(src) if isinstance(src, list) else src
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_notebook_shape(path):
+    nb = _nb(path)
+    markdown = [_text(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert any(re.search(r"learning goals", m, re.I) for m in markdown), f"{path.name}: no 'Learning goals'"
+    assert any(re.search(r"^#+\s*Exercises", m, re.M | re.I) for m in markdown), f"{path.name}: no Exercises section"
+    solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert solutions, f"{path.name}: no cell tagged 'solution'"
+    for c in solutions:
+        if c["cell_type"] == "code":
+            first = _text(c["source"]).lstrip().splitlines()[0]
+            assert first.startswith("# Solution"), f"{path.name}: a solution cell starts with {first!r}"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_no_absolute_paths_and_small(path):
+    assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size / 1e6:.2f} MB"
+    for i, cell in enumerate(_nb(path)["cells"]):
+        texts = [_text(cell["source"])]
+        for out in cell.get("outputs", []):
+            texts.append(_text(out.get("text", "")))
+            for mime, data in out.get("data", {}).items():
+                if mime.startswith("text/"):
+                    texts.append(_text(data))
+            texts.extend(out.get("traceback", []))
+        for t in texts:
+            m = ABSOLUTE.search(t)
+            assert m is None, f"{path.name}, cell {i}: absolute path {t[max(0, m.start() - 20):m.end() + 30]!r}"
