@@ -30,5 +30,9 @@ test-unit: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
+.PHONY: benchmarks-quick
+benchmarks-quick: $(STAMP)
+	$(PY) benchmarks/run_all.py --quick
+
 clean:
 	rm -rf runs .pytest_cache

@@ -1,0 +1,201 @@
+"""Helpers shared by the benchmarks: paths, the machine description, labs, device notes, tables.
+
+Not a benchmark itself (``run_all.py`` only picks up ``bench_*.py``).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+# The real-photo subset lives beside the checkout (see ../shared/data/*/README.md).
+FPI_DIR = Path(os.environ.get("MCLFIR_FPI_DIR", REPO.parent / "shared" / "data" / "fashion-product-images-small"))
+
+
+def bench_cache() -> Path:
+    """Where the benchmarks keep their own training checkpoints, apart from the notebooks' and
+    the demo's: ``$MCLFIR_BENCH_CACHE``, default ``<MCLFIR_CACHE>/benchmarks``. Image and feature
+    caches stay in the ordinary ``MCLFIR_CACHE`` (they are keyed by content, so sharing is safe)."""
+    from mclfir_lite.settings import cache_dir
+    path = Path(os.environ.get("MCLFIR_BENCH_CACHE", cache_dir() / "benchmarks")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------- machine
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(*args) -> str | None:
+    try:  # read-only queries
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine() -> dict:
+    """What the numbers were measured on (cores, CPU model, memory, torch, load at the start)."""
+    import numpy as np
+    import torch
+    info = {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages * page / 2 ** 30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    if hasattr(os, "getloadavg"):
+        info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    info["git_commit"] = _git("rev-parse", "--short", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    info["git_dirty"] = None if status is None else bool(status)
+    return info
+
+
+# ---------------------------------------------------------------------------- device
+
+def train_overrides(device: str) -> tuple[dict, str | None]:
+    """``(Config overrides, note)`` for training on ``device``.
+
+    The package is CPU-first: while ``mclfir_lite.continual.Config`` has no ``device``
+    field, training runs on the CPU whatever was asked, and the note says so.
+    """
+    from mclfir_lite.continual import Config
+    if device == "cpu":
+        return {}, None
+    if "device" in Config.__dataclass_fields__:
+        return {"device": device}, None
+    return {}, (f"--device {device} was asked, but mclfir_lite.continual has no device switch yet "
+                "(Config has no 'device' field): training ran on the CPU")
+
+
+# ---------------------------------------------------------------------------- labs
+
+# Quick (smoke) mode: SynthFashion's quick preset, three one-attribute increments, few short
+# steps. The numbers mean nothing; the point is that every code path runs in seconds.
+QUICK_SYNTH = {"increments": "synth3-quick", "steps_per_attribute": 10, "batch_size": 32}
+
+
+def synth_lab(quick: bool, seed: int, **config):
+    """SynthFashion at the lesson's default preset, or the smoke-test size in quick mode; the
+    lab's checkpoints go to the benchmarks' own cache."""
+    from mclfir_lite.lab import Lab
+    kw = {**(QUICK_SYNTH if quick else {}), **config}
+    lab = Lab.synthfashion(quick=quick, seed=seed, **kw)
+    lab.runs_dir = bench_cache() / "runs"
+    return lab
+
+
+def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[dict, float, bool]:
+    """``lab.run(strategy)`` through the benchmarks' cache. Returns (result, wall seconds of this
+    call, whether it came from the cache). ``fresh=True`` deletes that configuration's
+    checkpoint first (the benchmarks' own cache only), so the run is trained and timed now."""
+    runner = lab.runner(strategy, cache=True, progress=False, **overrides)
+    if fresh and runner.checkpoint is not None:
+        runner.checkpoint.unlink(missing_ok=True)
+    cached = runner.checkpoint is not None and runner.checkpoint.is_file()
+    t0 = time.perf_counter()
+    runner.run(resume=True)
+    return runner.result(), time.perf_counter() - t0, cached
+
+
+# ---------------------------------------------------------------------------- output
+
+def table(header: list[str], rows: list[list]) -> str:
+    """A markdown table."""
+    def cell(v):
+        if v is None:
+            return "n/a"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            if v == 0:
+                return "0"
+            if abs(v) < 0.001:
+                return f"{v:.2e}"
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(x, spec=".3f", none="n/a") -> str:
+    return none if x is None else format(x, spec)
+
+
+def log(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------- set-up
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` torch threads here and in child processes (notebooks, workers); None keeps
+    torch's default. On a machine shared with other busy processes, 1 thread can be an order
+    of magnitude faster than 2: OpenMP threads that wait for each other at every operation
+    lose their cores to the other processes."""
+    import torch
+    if n:
+        torch.set_num_threads(n)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(n)
+    return torch.get_num_threads()
+
+
+def warm_up() -> None:
+    """Pay one-off costs before anything is timed: the first optimiser built imports
+    torch._dynamo (seconds), which would otherwise land on the first run timed."""
+    import torch
+    p = torch.zeros(4, requires_grad=True)
+    opt = torch.optim.AdamW([p], lr=1e-3)
+    p.sum().backward()
+    opt.step()
+
+
+def main(module) -> None:
+    """``python benchmarks/bench_<name>.py [--quick] [--seed N] [--threads N] [--device D]``:
+    run one benchmark on its own and print its JSON and markdown (figures go to
+    benchmarks/results/standalone/; results.json and RESULTS.md are left alone)."""
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description=(module.__doc__ or "").split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    set_threads(a.threads)
+    warm_up()
+    res = module.run(quick=a.quick, seed=a.seed, device=a.device, out_dir=RESULTS_DIR / "standalone")
+    print(json.dumps(res, indent=1, default=str))
+    print(module.render(res))
