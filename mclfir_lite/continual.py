@@ -73,10 +73,13 @@ class Config:
     replay_per_attribute: int = 64
     flip: bool = True               # random horizontal flips while training
     seed: int = 0
+    device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
         for name in ("steps_per_attribute", "batch_size", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config.{name} must be >= 1, got {getattr(self, name)}")
@@ -107,8 +110,8 @@ def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribu
     try:
         if features is not None and not model.isolated and np.array_equal(features["rows"], rows):
             return model.heads(features["feats"], attribute)
-        enc = model.encoder_for(attribute)
-        out = [model.heads(enc(images[torch.as_tensor(rows[s:s + batch_size])]), attribute)
+        enc, dev = model.encoder_for(attribute), _device(model)
+        out = [model.heads(enc(images[torch.as_tensor(rows[s:s + batch_size])].to(dev)), attribute)
                for s in range(0, len(rows), batch_size)]
         return torch.cat(out) if out else torch.empty(0, model.heads.embed_dim)
     finally:
@@ -129,8 +132,9 @@ def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.n
                                          for a in attributes]))
         was_training = model.training
         model.eval()
-        feats = features[torch.as_tensor(rows)] if features is not None else \
-            torch.cat([model.encoder(images[torch.as_tensor(rows[s:s + 512])]) for s in range(0, len(rows), 512)])
+        dev = _device(model)
+        feats = features[torch.as_tensor(rows)].to(dev) if features is not None else \
+            torch.cat([model.encoder(images[torch.as_tensor(rows[s:s + 512])].to(dev)) for s in range(0, len(rows), 512)])
         model.train(was_training)
         cache = {"rows": rows, "feats": feats}
     for attr in attributes:
@@ -198,7 +202,7 @@ class ContinualRunner:
         c = self.config
         factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width)
         seed = c.seed * 1000 + (increment if self.strategy == "joint" else 0)
-        return RetrievalModel(factory, c.embed_dim, isolated=self.strategy == "isolated", seed=seed)
+        return RetrievalModel(factory, c.embed_dim, isolated=self.strategy == "isolated", seed=seed).to(c.device)
 
     # -- checkpoints ---------------------------------------------------------
     def save(self) -> None:
@@ -240,6 +244,8 @@ class ContinualRunner:
             self.teacher = EMATeacher(self.model, self.config.ema_decay)
             self.teacher.model.load_state_dict(state["teacher"]["state"])
         self.ewc, self.buffer = state["ewc"], state["buffer"]
+        if self.ewc is not None:
+            self.ewc = {k: {n: t.to(self.config.device) for n, t in d.items()} for k, d in self.ewc.items()}
         self.history, self.costs = state["history"], state["costs"]
         self.snapshots = state.get("snapshots", [])
         return True
@@ -247,12 +253,12 @@ class ContinualRunner:
     # -- one training step -----------------------------------------------------
     def _images(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         if self.features is not None:  # cached encoder outputs stand in for the images
-            return self.features[torch.as_tensor(rows)]
+            return self.features[torch.as_tensor(rows)].to(self.config.device)
         x = self.images[torch.as_tensor(rows)]
         if self.config.flip:
             flip = torch.as_tensor(rng.random(len(rows)) < 0.5)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        return x
+        return x.to(self.config.device)
 
     def _metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
         """Loss of one batch of ``attr``; returns (loss, student features, images forwarded)."""
@@ -447,8 +453,12 @@ def _none_if_nan(x: float):
     return None if x is None or np.isnan(x) else float(x)
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def _fingerprint(config: Config, strategy: str, increments, data: str) -> dict:
-    fields = {**{k: repr(v) for k, v in dataclasses.asdict(config).items()},
+    fields = {**{k: repr(v) for k, v in dataclasses.asdict(config).items() if k != "device"},
               "strategy": strategy, "increments": repr(increments), "data": data}
     digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return {"hash": digest, "fields": fields}

@@ -112,3 +112,16 @@ def test_bad_input_is_named(tiny):
         ContinualRunner("finetune", images, table.labels, protocol, [["sleeves"]])
     with pytest.raises(ValueError, match="unknown loss"):
         ContinualRunner("finetune", images, table.labels, protocol, PLAN, Config(loss="hinge"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(tiny):
+    table, images, protocol = tiny
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        ContinualRunner("finetune", images, table.labels, protocol, PLAN, Config(device="cuda"))
+
+
+def test_device_is_not_part_of_the_fingerprint(tiny, tmp_path):
+    a = make(tiny, "finetune", tmp_path)
+    b = make(tiny, "finetune", tmp_path, device="cpu:0")
+    assert a.fingerprint["hash"] == b.fingerprint["hash"]
