@@ -21,7 +21,7 @@ import torch
 from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
 from .data import load_images, make_protocol, parse_increments
-from .datasets import fingerprint, load_dataset
+from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
 from .lab import PRESETS
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,16 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strategies", nargs="+", default=list(STRATEGIES), metavar="NAME",
                    help=f"any of {', '.join(STRATEGIES)} (default: all)")
     d.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
-    d.add_argument("--dataset", default="synthfashion", help="synthfashion (default) or table")
-    d.add_argument("--data-dir", default=None, help="dataset folder or table CSV, for real datasets")
+    d.add_argument("--dataset", default="synthfashion",
+                   help=f"{', '.join(DATASETS)} or table (default: synthfashion)")
+    d.add_argument("--data-dir", default=None,
+                   help="a real dataset's unpacked folder (see data_scripts/README.md), or a table CSV")
     d.add_argument("--increments", default=None,
-                   help="a plan name (synth3, synth6) or 'a,b;c;d' (default: the preset's)")
+                   help="a plan name (synth3, synth6, fpi3, ...) or 'a,b;c;d' (default: the dataset's plan)")
     d.add_argument("--encoder", default="smallcnn",
                    help="smallcnn, efficientnet_lite0, or open_clip:<model>:<pretrained>")
+    d.add_argument("--frozen-encoder", action="store_true",
+                   help="freeze the (pretrained) encoder: its features are computed once, cached, "
+                        "and only the heads train")
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--image-size", type=int, default=None)
     d.add_argument("--n-images", type=int, default=None, help="SynthFashion images to render")
     d.add_argument("--loss", default="infonce", choices=["infonce", "ntxent", "triplet"])
+    d.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same code on a GPU")
     d.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -70,12 +76,14 @@ def demo(args) -> dict:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     table = load_dataset(args.dataset, args.data_dir, n=args.n_images or preset["n_images"], size=size,
                          seed=args.seed)
-    increments = parse_increments(args.increments or preset["increments"], table.attributes)
+    increments = parse_increments(args.increments or DEFAULT_PLAN.get(args.dataset) or preset["increments"],
+                                  table.attributes)
     protocol = make_protocol(table, seed=args.seed, max_queries=preset["max_queries"],
                              max_candidates=preset["max_candidates"])
     images = load_images(table, size, progress=not args.no_progress)
     config = Config(encoder=args.encoder, steps_per_attribute=args.steps or preset["steps_per_attribute"],
-                    loss=args.loss, seed=args.seed)
+                    loss=args.loss, seed=args.seed, encoder_trainable=not args.frozen_encoder,
+                    device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoints"
@@ -83,6 +91,16 @@ def demo(args) -> dict:
         for s in strategies:
             (ckpt / f"{s}.pt").unlink(missing_ok=True)
     data_fp = fingerprint(table)
+    features = None
+    if args.frozen_encoder and args.encoder != "smallcnn":
+        # A frozen pretrained encoder gives the same features at every step: compute them once
+        # (cached on disk) and train the heads on them. (A random smallcnn is re-seeded per model,
+        # so it keeps running on images.)
+        from .encoders import build_encoder
+        from .features import encode_dataset
+        features = encode_dataset(build_encoder(args.encoder, trainable=False), images, [data_fp],
+                                  progress=not args.no_progress)
+        data_fp += ":cached-features"
     report = {
         "command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", [])),
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
@@ -96,7 +114,8 @@ def demo(args) -> dict:
     for s in strategies:
         t0 = time.perf_counter()
         runner = ContinualRunner(s, images, table.labels, protocol, increments, config,
-                                 checkpoint_dir=ckpt, progress=not args.no_progress, data_fingerprint=data_fp)
+                                 checkpoint_dir=ckpt, progress=not args.no_progress, data_fingerprint=data_fp,
+                                 features=features)
         res = runner.run(resume=True)
         runners[s] = runner
         report["strategies"][s] = res

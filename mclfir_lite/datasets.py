@@ -11,8 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from .data import FashionTable, read_table
+from .realdata import REAL_DATASETS
 
-DATASETS = ("synthfashion",)
+DATASETS = ("synthfashion", *REAL_DATASETS)
+# The increment plan (a name in data.PLANS) the demo uses for a dataset when --increments is not given.
+DEFAULT_PLAN = {"fashion-product-images": "fpi3", "fashionai": "fashionai4", "darn": "darn3",
+                "deepfashion": "deepfashion3", "zappos50k": "zappos4"}
 
 
 def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fraction: float = 1 / 3) -> FashionTable:
@@ -27,13 +31,18 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000, size: int = 64,
                  seed: int = 0) -> FashionTable:
-    """A dataset by name: ``synthfashion`` (rendered), or ``table`` (a table CSV at ``data_dir``)."""
+    """A dataset by name: ``synthfashion`` (rendered), ``table`` (a table CSV at ``data_dir``), or
+    a real dataset of :data:`~mclfir_lite.realdata.REAL_DATASETS` (its unpacked folder at
+    ``data_dir``, prepared once into the cache by :func:`mclfir_lite.realdata.load_prepared`)."""
     if name == "synthfashion":
         return synthfashion_table(n=n, size=size, seed=seed)
     if name == "table":
         if data_dir is None:
             raise ValueError("dataset 'table' needs --data-dir pointing at a table CSV")
         return read_table(data_dir)
+    if name in REAL_DATASETS:
+        from .realdata import load_prepared
+        return load_prepared(name, data_dir, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; choose from {list(DATASETS) + ['table']}")
 
 

@@ -156,9 +156,83 @@ def build_encoder(name: str = "smallcnn", *, trainable: bool = True, input_size:
 
 
 def _open_clip_offline_safe(model_name: str, pretrained: str | None) -> Encoder:
-    """Create an open_clip tower with short hub time-outs, so no network means an error, not a hang."""
+    """Create an open_clip tower so that no network means a quick error, not a hang.
+
+    A local checkpoint file is loaded as it is. A hub tag is first looked up in the local
+    Hugging Face cache with the hub put offline; only when it is not there, and
+    huggingface.co answers within a few seconds, is it downloaded. (Setting
+    ``HF_HUB_OFFLINE`` in ``os.environ`` is not enough: huggingface_hub reads it once, on
+    import, and its retries with back-off took about a minute without a network.)
+    """
+    if pretrained and (os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))):
+        if not os.path.isfile(pretrained):
+            raise FileNotFoundError(f"open_clip checkpoint not found: {pretrained}")
+        return OpenCLIPVisual(model_name, pretrained)
+    if not pretrained:
+        return OpenCLIPVisual(model_name, None)
+    cached_error: Exception = FileNotFoundError("no such file in the local cache")
+    if clip_weights_cached(model_name, pretrained) is not False:  # True, or cannot tell: try the cache
+        with hub_offline():
+            try:
+                return OpenCLIPVisual(model_name, pretrained)
+            except Exception as err:
+                cached_error = err
+    if not network_available():
+        raise ConnectionError(f"weights {pretrained!r} are not in the local cache ({type(cached_error).__name__}) "
+                              "and huggingface.co cannot be reached; pass a local checkpoint path instead")
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
-    if pretrained and os.path.sep in pretrained and not os.path.isfile(pretrained):
-        raise FileNotFoundError(f"open_clip checkpoint not found: {pretrained}")
     return OpenCLIPVisual(model_name, pretrained)
+
+
+class hub_offline:
+    """Context manager: the Hugging Face hub answers from its local cache only, without network calls."""
+
+    def __enter__(self):
+        try:
+            from huggingface_hub import constants
+        except ImportError:
+            self.constants = None
+            return self
+        self.constants, self.old = constants, constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.constants is not None:
+            self.constants.HF_HUB_OFFLINE = self.old
+        return False
+
+
+def clip_weights_cached(model_name: str, tag: str) -> bool | None:
+    """Whether open_clip's weights ``tag`` of ``model_name`` are on disk already (looked up
+    without building the model or touching the network); None when it cannot tell."""
+    try:
+        from open_clip.pretrained import _get_safe_alternatives, get_pretrained_cfg
+        cfg = get_pretrained_cfg(model_name, tag)
+    except Exception:
+        return None
+    if not cfg:
+        return None  # not a known tag: let open_clip say so
+    if cfg.get("hf_hub"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        model_id, filename = os.path.split(cfg["hf_hub"])
+        filename = filename or "open_clip_pytorch_model.bin"
+        names = [*_get_safe_alternatives(filename), filename]
+        return any(isinstance(try_to_load_from_cache(model_id, n), str) for n in names)
+    if cfg.get("url"):
+        return os.path.isfile(os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(cfg["url"])))
+    return None
+
+
+def network_available(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to ``host`` opens within ``timeout`` seconds."""
+    import socket
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -44,6 +44,15 @@ class GalleryIndex:
         return float(1 - (fresh * self.embeddings).sum(-1).mean())
 
 
+def index_map(query_model: RetrievalModel, images: torch.Tensor, labels: np.ndarray, query_rows: np.ndarray,
+              index: GalleryIndex) -> float:
+    """mAP of queries embedded by ``query_model`` against ``index`` (possibly built by another,
+    older model): what a deployed system serves when the model is updated but the gallery
+    is not re-indexed."""
+    q = embed(query_model, images, np.asarray(query_rows), index.attribute)
+    return metrics.mean_average_precision(q, index.embeddings, labels[np.asarray(query_rows)], labels[index.rows])
+
+
 def neighbours(model: RetrievalModel, images: torch.Tensor, labels: np.ndarray, query_row: int,
                candidate_rows: np.ndarray, attribute: str, k: int = 8,
                index: GalleryIndex | None = None) -> dict:
