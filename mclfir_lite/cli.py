@@ -98,8 +98,8 @@ def demo(args) -> dict:
         # so it keeps running on images.)
         from .encoders import build_encoder
         from .features import encode_dataset
-        features = encode_dataset(build_encoder(args.encoder, trainable=False), images, [data_fp],
-                                  progress=not args.no_progress)
+        encoder = build_encoder(args.encoder, trainable=False).to(config.device)
+        features = encode_dataset(encoder, images, [data_fp], progress=not args.no_progress)
         data_fp += ":cached-features"
     report = {
         "command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", [])),

@@ -44,6 +44,8 @@ class EMATeacher:
             self.sync(student)
             t_params = dict(self.model.named_parameters())
         for name, p in student.named_parameters():
+            if not p.requires_grad:  # a frozen parameter never moves: averaging it would only add rounding drift
+                continue
             t_params[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
         t_buffers = dict(self.model.named_buffers())
         for name, b in student.named_buffers():

@@ -565,8 +565,12 @@ def prepare_asen_layout(dataset: str, data_dir, out=None, *, default_attributes:
         nums = meta.get("ATTRIBUTES_NUM", {})
         nums = nums if isinstance(nums, dict) else dict(zip(names, nums))
         given = meta.get("ATTRIBUTES_VALUES", {})
-        value_names = {a: list(given[a]) if a in given else [f"{_column_name(a)}_{k}" for k in range(int(nums[a]))]
-                       for a in names}
+        value_names = {}
+        for a in names:
+            n = nums.get(a, default_attributes.get(a))
+            if a not in given and n is None:
+                raise ValueError(f"{dataset}: meta.json gives neither ATTRIBUTES_NUM nor ATTRIBUTES_VALUES for {a!r}")
+            value_names[a] = list(given[a]) if a in given else [f"{_column_name(a)}_{k}" for k in range(int(n))]
     columns = {a: _column_name(a) for a in names}
     files = {s: _read_lines(root / f"filenames_{s}.txt") for s in ("train", "valid", "test")
              if (root / f"filenames_{s}.txt").is_file()}

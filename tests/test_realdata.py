@@ -25,6 +25,16 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is faster, and much faster on a shared, busy CPU."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def jpg(path: Path, colour=(128, 64, 32), size=(12, 16)):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, colour).save(path, format="JPEG")
