@@ -23,10 +23,10 @@ from .settings import cache_dir, quick_mode
 
 # Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
 PRESETS = {
-    # about 10 minutes for all eight strategies on 2 CPU cores
+    # all eight strategies: about half an hour on 2 CPU cores (README)
     "default": {"n_images": 6000, "image_size": 48, "steps_per_attribute": 200, "increments": "synth5",
                 "max_queries": 500, "max_candidates": 2000},
-    # about 2 minutes for all eight: tests, and a first look
+    # all eight: about five minutes on 2 CPU cores; tests, and a first look
     "quick": {"n_images": 3000, "image_size": 32, "steps_per_attribute": 120, "increments": "synth3-quick",
               "max_queries": 300, "max_candidates": 1000},
 }
