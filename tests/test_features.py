@@ -15,18 +15,7 @@ from mclfir_lite.datasets import synthfashion_table
 from mclfir_lite.model import seeded
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster on a shared, busy CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 
 
 def small(seed=0, width=8):

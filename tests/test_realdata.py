@@ -20,19 +20,7 @@ SHARED_FPI = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-
 COLOURS = {"Black": (0, 0, 0), "Blue": (0, 0, 255), "White": (250, 250, 250), "Red": (255, 0, 0)}
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster on a shared, busy CPU."""
-    import torch
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 
 
 def jpg(path: Path, colour=(128, 64, 32), size=(12, 16)):

@@ -12,17 +12,7 @@ from mclfir_lite.data import AttributeSplit, load_images, make_protocol
 from mclfir_lite.datasets import synthfashion_table
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 
 
 def hand_made():
