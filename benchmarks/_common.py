@@ -128,6 +128,27 @@ def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[
 
 # ---------------------------------------------------------------------------- output
 
+def new_axes(out_dir: Path, figsize: tuple[float, float]):
+    """``(fig, ax)`` of a new Agg figure (``out_dir`` created), or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return plt.subplots(figsize=figsize)
+
+
+def save_figure(fig, out_dir: Path, name: str) -> str:
+    """Lay out, save as ``out_dir/name`` at 100 dpi, close; return the file name."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
 def table(header: list[str], rows: list[list]) -> str:
     """A markdown table."""
     def cell(v):

@@ -121,14 +121,10 @@ def run(quick: bool, seed: int, device: str = "cpu", out_dir: Path = C.RESULTS_D
 
 
 def _figure(r: dict, out_dir: Path) -> str | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    made = C.new_axes(out_dir, (5, 3.4))
+    if made is None:
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, ax = made
     for loss, curve in r["curves"].items():
         ax.plot([p["seconds"] for p in curve], [p["map"] for p in curve], marker=".", label=loss)
     ax.axhline(r["triplet_best_map"], color="grey", lw=0.8, ls="--", label="triplet's best")
@@ -136,11 +132,7 @@ def _figure(r: dict, out_dir: Path) -> str | None:
     ax.set_ylabel(f"mAP ({r['attribute']})")
     ax.set_title("InfoNCE doublets vs triplet margin, equal wall time", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "doublets_vs_triplets.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return C.save_figure(fig, out_dir, "doublets_vs_triplets.png")
 
 
 def render(r: dict) -> str:

@@ -65,14 +65,10 @@ def run(quick: bool, seed: int, device: str = "cpu", out_dir: Path = C.RESULTS_D
 
 
 def _figure(r: dict, out_dir: Path) -> str | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    made = C.new_axes(out_dir, (5.2, 4))
+    if made is None:
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.2, 4))
+    fig, ax = made
     for sweep, marker, label in (("ema_decay", "o", "EMA decay (distill 1)"),
                                  ("distill_weight", "s", "distill weight (decay 0.999)")):
         pts = [p for p in r["points"] if p["sweep"] == sweep or (p["ema_decay"], p["distill_weight"]) ==
@@ -89,11 +85,7 @@ def _figure(r: dict, out_dir: Path) -> str | None:
     ax.set_ylabel(f"final mAP, old attributes {r['old_attributes']} (stability)")
     ax.set_title("mclfir: stability vs plasticity", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / "ema_sweep.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return C.save_figure(fig, out_dir, "ema_sweep.png")
 
 
 def render(r: dict) -> str:
