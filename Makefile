@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-quick test test-unit test-notebooks students benchmarks clean
+.PHONY: demo demo-quick test test-unit notebooks benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	MCLFIR_QUICK=1 $(PY) -m pytest tests
+
+# Re-execute every notebook in place at the default size (the committed outputs), in order so
+# that later notebooks reuse earlier runs from the cache, then regenerate the student copies.
+notebooks: $(STAMP)
+	$(PY) notebooks/execute_all.py
+	$(PY) notebooks/make_student_copies.py
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
