@@ -23,7 +23,7 @@ from .settings import cache_dir, quick_mode
 
 # Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
 PRESETS = {
-    # all eight strategies: about half an hour on 2 CPU cores (README)
+    # all eight strategies: about 8 min of training on an idle 2-core CPU (README)
     "default": {"n_images": 6000, "image_size": 48, "steps_per_attribute": 200, "increments": "synth5",
                 "max_queries": 500, "max_candidates": 2000},
     # all eight: about five minutes on 2 CPU cores; tests, and a first look
