@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-HERE = Path(__file__).resolve().parent
+from make_student_copies import HERE, numbered_notebooks  # (this folder is on sys.path when run as a script)
 
 
 def main(prefixes: list[str]) -> int:
-    paths = sorted(p for p in HERE.glob("[0-9][0-9]_*.ipynb") if not prefixes or p.name.startswith(tuple(prefixes)))
+    paths = [p for p in numbered_notebooks() if not prefixes or p.name.startswith(tuple(prefixes))]
     if not paths:
         print(f"no notebook in {HERE} starts with {prefixes}", file=sys.stderr)
         return 2
