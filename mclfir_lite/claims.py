@@ -1,0 +1,81 @@
+"""Claims as code: a sentence that states a result is checked, next to it, on the numbers
+that were just computed.
+
+    claim("finetune forgets at least 4x as much as mclfir",
+          forgetting["finetune"] >= 4 * forgetting["mclfir"])
+
+    claim_greater("joint ends above mclfir", joint_map, mclfir_map, margin=0.02)
+
+A true claim prints ``✓ <sentence>`` (so the notebook shows what was checked); a false
+one raises :class:`ClaimError` naming the sentence and the numbers, which fails the
+notebook (nbmake, ``make notebooks``) instead of leaving a false sentence on the page.
+
+With several seeds, :func:`claim_greater` compares means and only calls a difference a
+difference when it exceeds ``margin`` *and* the seeds' spread (the larger of the two
+standard deviations): otherwise the honest sentence is "no difference here", and
+:func:`claim_no_difference` checks that one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["ClaimError", "claim", "claim_greater", "claim_no_difference", "spread", "differs"]
+
+
+class ClaimError(AssertionError):
+    """A sentence in a notebook that the numbers under it do not support."""
+
+
+def claim(sentence: str, holds, detail: str = "") -> bool:
+    """Check ``holds`` (a bool, or anything numpy can reduce with ``all``); print the checked
+    sentence, or raise :class:`ClaimError` with ``detail`` (the numbers) when it is false."""
+    ok = bool(np.all(holds))
+    if not ok:
+        raise ClaimError(f"claim does not hold: {sentence}" + (f" ({detail})" if detail else ""))
+    print(f"✓ {sentence}" + (f"  [{detail}]" if detail else ""))
+    return True
+
+
+def _values(x) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(x, dtype=float))
+    if a.size == 0 or np.isnan(a).any():
+        raise ClaimError(f"a claim needs numbers, got {x!r}")
+    return a
+
+
+def spread(x) -> float:
+    """The seeds' spread: the standard deviation (ddof 0) of one value per seed; 0 for one seed."""
+    return float(np.std(_values(x)))
+
+
+def differs(a, b, margin: float = 0.0) -> float:
+    """``mean(a) - mean(b)`` when it exceeds both ``margin`` and the larger seed spread, else 0.0."""
+    a, b = _values(a), _values(b)
+    gap = float(a.mean() - b.mean())
+    need = max(margin, spread(a), spread(b))
+    return gap if abs(gap) > need else 0.0
+
+
+def _fmt(x) -> str:
+    a = _values(x)
+    return f"{a.mean():.3f}" if a.size == 1 else f"{a.mean():.3f} ± {a.std():.3f} (n={a.size})"
+
+
+def claim_greater(sentence: str, a, b, margin: float = 0.0) -> bool:
+    """Claim ``a > b``: ``mean(a) - mean(b)`` must exceed ``margin`` and the seeds' spread.
+    ``a`` and ``b`` are numbers or one number per seed."""
+    gap = float(_values(a).mean() - _values(b).mean())
+    need = max(margin, spread(a), spread(b))
+    return claim(sentence, gap > need, f"{_fmt(a)} vs {_fmt(b)}; gap {gap:+.3f}, needs > {need:.3f}")
+
+
+def claim_no_difference(sentence: str, a, b, margin: float = 0.0) -> bool:
+    """Claim that ``a`` and ``b`` do not differ: ``|mean(a) - mean(b)|`` is within ``margin``
+    or within the seeds' spread (whichever is larger)."""
+    gap = float(_values(a).mean() - _values(b).mean())
+    need = max(margin, spread(a), spread(b))
+    return claim(sentence, abs(gap) <= need, f"{_fmt(a)} vs {_fmt(b)}; |gap| {abs(gap):.3f}, within {need:.3f}")
+
+
