@@ -28,11 +28,11 @@ PRESETS = {
     # to converge: doubling it moves its MeanAP by less than 0.01 (benchmarks/bench_strategies.py,
     # README). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
     "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
-                "joint_steps": 400, "ewc_lambda": 100.0,
+                "joint_steps": 400, "ewc_lambda": 10.0,
                 "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
     # tests, and a first look: seconds per strategy
     "quick": {"n_images": 3000, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 120,
-              "joint_steps": 120, "ewc_lambda": 100.0,
+              "joint_steps": 120, "ewc_lambda": 10.0,
               "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
 }
 
