@@ -123,6 +123,14 @@ def _check_06_3(answer, old_with_feature_only, old_with_embedding_only):
     if answer != right:
         return "compare the old attribute's final mAP in the two runs"
 
+@exercise("06.4")
+def _check_06_4(answer, kept):
+    if answer not in kept:
+        return f"answer one of {sorted(kept)}"
+    if answer != max(kept, key=kept.get):
+        return "compare the old attribute's final mAP of the two lwf runs"
+
+
 # --- notebook 07
 
 @exercise("07.1")

@@ -14,6 +14,8 @@ comes from here, so that each has the same controls:
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .metrics import AT_CHANCE_MARGIN
@@ -47,7 +49,8 @@ def over_seeds(results: dict[str, list[dict]]) -> dict[str, dict]:
         summary["at_chance"] = [a for a in attrs
                                 if summary["final_map"][a]["mean"] < summary["chance_map"][a]["mean"] + AT_CHANCE_MARGIN]
         mats = np.array([[[np.nan if v is None else v for v in row] for row in r["map_matrix"]] for r in runs])
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # cells before an attribute arrives are all NaN
             summary["map_matrix"] = np.where(np.isnan(mats[0]), None, np.nanmean(mats, 0)).tolist()
             summary["map_matrix_std"] = np.where(np.isnan(mats[0]), None, np.nanstd(mats, 0)).tolist()
         summary["attributes"], summary["increments"] = attrs, runs[0]["increments"]
