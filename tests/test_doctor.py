@@ -140,3 +140,11 @@ def test_python_m_doctor_runs_before_torch_is_imported(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "[FAIL] torch import: ImportError: torch hidden by the test" in r.stdout
     assert "NOT READY" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_busy_machine_is_named_in_the_speed_line(monkeypatch):
+    monkeypatch.setattr(doctor, "steps_per_second", lambda seconds: (doctor.REF_STEPS_PER_SECOND, 100))
+    monkeypatch.setattr(doctor.os, "getloadavg", lambda: (99.0, 99.0, 99.0), raising=False)
+    assert "load average 99.0" in doctor.check_benchmark(1.0).detail
+    monkeypatch.setattr(doctor.os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
+    assert "load average" not in doctor.check_benchmark(1.0).detail
