@@ -3,7 +3,7 @@
 Checks, without touching the network: Python and package versions, torch threads and CPU
 cores, the cache directory (``MCLFIR_CACHE``) and its free space, whether open_clip weights
 are on disk, whether a GPU is visible, and, from a short micro-benchmark (a few training
-steps of the default ``smallcnn`` at the default preset, through the real training loop),
+steps of the ``smallcnn`` through the real training loop, see the calibration below),
 the expected time of the default notebook series on this machine. Each line says what is
 missing and what to do; the exit code is 0 when everything required is there, 1 otherwise.
 """
@@ -19,17 +19,21 @@ from dataclasses import dataclass
 from importlib import metadata
 
 # --- calibration -------------------------------------------------------------------------
-# The default notebook series (`make notebooks`: notebooks 00-10 at the default size, from an
+# The default notebook series (`make notebooks`: every notebook at the default size, from an
 # empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU with 2 torch
-# threads (README, "Notebook run times", 2026-11-24). On that machine the training loop ran
-# REF_STEPS_PER_SECOND optimiser steps per second for the default smallcnn at the default preset
-# (48 px, batch 64): finetune's 1,000 steps took 42.76 s in benchmarks/results/RESULTS.md
-# ("forgetting", load 0.21). The micro-benchmark below runs the same steps, and the expected
-# series time here is SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here).
-# It scales the whole series by training speed alone: rendering and evaluation scale alike on
-# a CPU, less so on a GPU. Update both numbers together when the series or the machine changes.
+# threads (README, "Notebook run times"; 980 s measured 2026-11-24: update it when the series
+# changes). REF_STEPS_PER_SECOND is how fast that machine ran the training loop on the workload
+# BENCH_WORKLOAD (the smallcnn at 48 px, width 32, batches of 64 doublets): finetune's 1,000 steps
+# took 42.76 s (benchmarks/results/RESULTS.md, "forgetting", load 0.21). The micro-benchmark runs
+# the same workload here, and the expected series time is
+#     SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here),
+# i.e. the series scaled by training speed alone (rendering and evaluation scale alike on a CPU,
+# less so on a GPU). The workload is fixed, not read from lab.PRESETS, so the two constants stay
+# a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
+#     python -c "from mclfir_lite.doctor import steps_per_second; print(steps_per_second(60)[0])"
 SERIES_SECONDS_REF = 980.0
 REF_STEPS_PER_SECOND = 1000 / 42.76
+BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 
 # Required: the package does not work without these. Optional: a feature needs them.
 REQUIRED = ("torch", "torchvision", "numpy", "pillow", "timm", "open_clip_torch",
@@ -136,7 +140,7 @@ def check_gpu() -> Check:
 
 
 def steps_per_second(seconds: float = 10.0, n_images: int = 256) -> tuple[float, int]:
-    """Training steps per second of the default smallcnn at the default preset (finetune, one
+    """Training steps per second of the smallcnn on :data:`BENCH_WORKLOAD` (finetune, one
     attribute), timed through :class:`~mclfir_lite.continual.ContinualRunner`'s own loop.
     Renders a few images, then runs short rounds (a fresh model each, the first one a warm-up)
     until ``seconds`` of wall time have passed since the call, so that a busy machine cannot
@@ -146,16 +150,17 @@ def steps_per_second(seconds: float = 10.0, n_images: int = 256) -> tuple[float,
     from .continual import Config, ContinualRunner
     from .data import load_images, make_protocol
     from .datasets import load_dataset
-    from .lab import PRESETS
-    p = PRESETS["default"]
-    table = load_dataset("synthfashion", n=n_images, size=p["image_size"], seed=0)
-    images = load_images(table, p["image_size"], progress=False)
+    size = BENCH_WORKLOAD["image_size"]
+    table = load_dataset("synthfashion", n=n_images, size=size, seed=0)
+    images = load_images(table, size, progress=False)
     protocol = make_protocol(table, seed=0, max_queries=16, max_candidates=64)
     plan = [[table.attributes[0]]]
 
     def train(steps: int) -> tuple[float, int]:
         runner = ContinualRunner("finetune", images, table.labels, protocol, plan,
-                                 Config(steps_per_attribute=steps, seed=0), progress=False)
+                                 Config(encoder_width=BENCH_WORKLOAD["encoder_width"],
+                                        batch_size=BENCH_WORKLOAD["batch_size"], steps_per_attribute=steps,
+                                        seed=0), progress=False)
         runner.train_increment(0)
         return runner.costs["train_seconds"], runner.costs["optimizer_steps"]
 
