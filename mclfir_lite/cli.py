@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same code on a GPU")
     d.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from . import doctor
+    doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
     return p
 
 
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             demo(args)
+        elif args.command == "doctor":
+            from . import doctor
+            return doctor.main(benchmark=not args.no_benchmark, seconds=args.bench_seconds)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
