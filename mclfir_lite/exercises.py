@@ -69,6 +69,49 @@ def check(key: str, answer, *context) -> bool:
 
 # --- notebook 08
 
+def _close(answer, expected, tol: float) -> bool:
+    return abs(float(answer) - float(expected)) <= tol
+
+
+@exercise("08.1")
+def _staleness_by_hand(answer, index, model, images):
+    expected = index.staleness(model, images)
+    if not 0.0 <= float(answer) <= 2.0:
+        return "staleness is a cosine distance, 1 - mean cosine, so it lies between 0 and 2"
+    if not _close(answer, expected, 1e-4):
+        return ("embed the gallery with both models (the index's model and the final one), take the "
+                "row-wise dot products (cosines of unit vectors), average them, and subtract from 1")
+    return None
+
+
+@exercise("08.2")
+def _reindex_cost(answer, increments, gallery_sizes):
+    from .index import reindex_cost
+    expected = sum(reindex_cost(increments, gallery_sizes))
+    if int(answer) != answer:
+        return "a number of gallery embeddings is a whole number"
+    if int(answer) == sum(gallery_sizes[a] for g in increments for a in g) * (len(increments) - 1):
+        return "after increment t only the attributes learnt *before* t need re-indexing"
+    if int(answer) != expected:
+        return ("after each increment t (from the second on), add the gallery sizes of every attribute "
+                "learnt before t; a new attribute's own gallery is indexed once either way")
+    return None
+
+
+@exercise("08.3")
+def _partial_reindex(answer, model_then, model_now, images, labels, query_rows, gallery_rows, attribute, half):
+    import torch
+    from . import metrics
+    from .continual import embed
+    mixed = torch.where(half[:, None], embed(model_now, images, gallery_rows, attribute),
+                        embed(model_then, images, gallery_rows, attribute))
+    expected = metrics.mean_average_precision(embed(model_now, images, query_rows, attribute), mixed,
+                                              labels[query_rows], labels[gallery_rows])
+    if not _close(answer, expected, 1e-4):
+        return ("queries from the final model; gallery vectors from the final model where half is True and "
+                "from the model after the attribute's increment elsewhere (torch.where on half[:, None])")
+    return None
+
 # --- notebook 09
 
 # --- notebook 10
