@@ -114,4 +114,43 @@ def _partial_reindex(answer, model_then, model_now, images, labels, query_rows, 
 
 # --- notebook 09
 
+@exercise("09.1")
+def _teach_a_word(answer):
+    if not isinstance(answer, dict):
+        return "store parse(...).change, a dict {attribute: value}"
+    if answer == {}:
+        return "the parser found nothing to change: did you add the word to words['values']['red'] and retrain on it?"
+    if answer != {"colour": "red"}:
+        return (f"the parser read {answer}; the new word must be in the training phrases (phrase_dataset with "
+                "your copy of the words), and the model retrained from scratch")
+    return None
+
+
+@exercise("09.2")
+def _heads_at_chance(answer, final_map, chance, attributes):
+    expected = sorted(a for a in attributes if final_map[a] < chance[a] + 0.05)
+    if list(answer) != sorted(answer):
+        return "sort the list"
+    if list(answer) != expected:
+        return ("compare each attribute's final mAP with its own chance mAP (not with a fixed number such as "
+                "1/number of values): at chance means less than 0.05 above it")
+    return None
+
+
+@exercise("09.3")
+def _text_only_search(answer, prototypes, gallery_emb, targets, gallery_values):
+    import numpy as np
+    import torch
+    from . import metrics
+    text_map, text_chance = (float(x) for x in answer)
+    expected = metrics.mean_average_precision(prototypes[torch.as_tensor(targets)], gallery_emb, targets,
+                                              gallery_values)
+    exp_chance = float(np.mean([(gallery_values == t).mean() for t in targets]))
+    if not _close(text_chance, exp_chance, 1e-6):
+        return "chance: for each query, the fraction of gallery items with the requested value; then the mean"
+    if not _close(text_map, expected, 1e-4):
+        return ("the query embeddings are the prototypes of the requested values, one per query; the query "
+                "labels are the targets and the gallery labels the gallery's values of the changed attribute")
+    return None
+
 # --- notebook 10

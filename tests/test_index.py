@@ -91,3 +91,13 @@ def test_keep_or_reindex_verdicts():
     assert keep_or_reindex(base, base + 0.1)[0] == "re-index"
     v, gap, margin = keep_or_reindex(base + rng.normal(0, 0.001, 200), base)
     assert v == "no difference" and abs(gap) <= margin and margin >= 0.01
+
+
+def test_exercise_08_2_check(capsys):
+    from mclfir_lite import exercises
+    inc, sizes = [["a"], ["b"], ["c"]], {"a": 10, "b": 5, "c": 7}
+    assert exercises.check("08.2", 25, inc, sizes)              # 10 after inc 2, 15 after inc 3
+    assert not exercises.check("08.2", 44, inc, sizes)          # every gallery after every increment
+    assert "before" in capsys.readouterr().out
+    assert not exercises.check("08.2", ..., inc, sizes)
+    assert "not yet answered" in capsys.readouterr().out
