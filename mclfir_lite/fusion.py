@@ -171,7 +171,9 @@ def relevance(queries: FusionQueries, keep_labels: np.ndarray, change_labels: np
 def per_query_ap(fused_q: torch.Tensor, candidates: torch.Tensor, queries: FusionQueries, keep_labels: np.ndarray,
                  change_labels: np.ndarray, candidate_rows: np.ndarray, n_change: int) -> np.ndarray:
     """AP of every query (in the order of ``queries``) for fused query vectors against fused
-    candidate vectors, with the relevance of its kind."""
+    candidate vectors, with the relevance of its kind; NaN for a query with no relevant
+    candidate (a "both" request whose combination the gallery lacks), which ``np.nanmean``
+    leaves out, as :func:`chance_ap` does."""
     ap = np.full(len(queries), np.nan)
     for k in range(len(KINDS)):
         sel = np.flatnonzero(queries.kind == k)
@@ -183,8 +185,10 @@ def per_query_ap(fused_q: torch.Tensor, candidates: torch.Tensor, queries: Fusio
 
 def chance_ap(queries: FusionQueries, keep_labels: np.ndarray, change_labels: np.ndarray,
               candidate_rows: np.ndarray) -> np.ndarray:
-    """Per query, the expected AP of a random ranking (about the fraction of relevant candidates)."""
-    return relevance(queries, keep_labels, change_labels, candidate_rows).double().mean(1).numpy()
+    """Per query, the expected AP of a random ranking (:func:`mclfir_lite.metrics.expected_random_ap`
+    of its number of relevant candidates; NaN, like its AP, when it has none)."""
+    rel = relevance(queries, keep_labels, change_labels, candidate_rows)
+    return metrics.expected_random_ap(rel.sum(1).numpy(), np.full(len(queries), rel.shape[1]))
 
 
 # ---------------------------------------------------------------------------- text encoders

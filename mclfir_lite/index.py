@@ -130,7 +130,8 @@ def compare_indexing(model_then: RetrievalModel, model_now: RetrievalModel, imag
     pairs = {"at_indexing": ("then", "then"), "stale": ("now", "then"), "reindexed": ("now", "now"),
              "old_queries": ("then", "now")}
     ap = {k: metrics.average_precision_per_query(q[a], g[b], ql, gl) for k, (a, b) in pairs.items()}
-    return {"ap": ap, "map": {k: float(np.nanmean(v)) for k, v in ap.items()},
+    # a query with no relevant candidate counts as AP 0, as in metrics.mean_average_precision
+    return {"ap": ap, "map": {k: float(np.nan_to_num(v, nan=0.0).mean()) for k, v in ap.items()},
             "staleness": drift(g["then"], g["now"]), "query_drift": drift(q["then"], q["now"]),
             "separation": {"then": separation(g["then"], gl), "now": separation(g["now"], gl),
                            "stale": separation(q["now"], ql, g["then"], gl),

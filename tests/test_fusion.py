@@ -51,7 +51,9 @@ def test_relevance_matches_query_labels_and_per_query_ap():
     ap = fu.per_query_ap(fq, cands, q, keep, change, cand, 3)
     assert np.allclose(ap[rel.any(1).numpy()], 1.0)
     ch = fu.chance_ap(q, keep, change, cand)
-    assert np.allclose(ch, rel.double().mean(1).numpy())
+    n_rel = rel.sum(1).numpy()
+    assert np.allclose(ch, metrics.expected_random_ap(n_rel, np.full(len(n_rel), len(cand))), equal_nan=True)
+    assert (ch[n_rel > 0] >= n_rel[n_rel > 0] / len(cand) - 1e-12).all()     # never below the share of relevant ones
 
 
 def test_static_weights_are_shared_and_dynamic_ones_depend_on_the_query():
@@ -151,5 +153,6 @@ def test_exercise_09_checks(capsys):
     gal = torch.eye(3)[[0, 1, 2, 0]]
     gal_values, targets = np.array([0, 1, 2, 0]), np.array([0, 2])
     expected = metrics.mean_average_precision(protos[targets], gal, targets, gal_values)
-    assert exercises.check("09.3", (expected, (0.5 + 0.25) / 2), protos, gal, targets, gal_values)
-    assert not exercises.check("09.3", (expected, 0.3), protos, gal, targets, gal_values)
+    assert exercises.check("09.3", (expected, metrics.chance_map(targets, gal_values)), protos, gal, targets, gal_values)
+    assert not exercises.check("09.3", (expected, (0.5 + 0.25) / 2), protos, gal, targets, gal_values)
+    assert "expected AP" in capsys.readouterr().out
