@@ -156,6 +156,92 @@ def _check_07_3(answer, results):
 
 # --- notebook 08
 
+def _close(answer, expected, tol: float) -> bool:
+    return abs(float(answer) - float(expected)) <= tol
+
+
+@exercise("08.1")
+def _staleness_by_hand(answer, index, model, images):
+    expected = index.staleness(model, images)
+    if not 0.0 <= float(answer) <= 2.0:
+        return "staleness is a cosine distance, 1 - mean cosine, so it lies between 0 and 2"
+    if not _close(answer, expected, 1e-4):
+        return ("embed the gallery with both models (the index's model and the final one), take the "
+                "row-wise dot products (cosines of unit vectors), average them, and subtract from 1")
+    return None
+
+
+@exercise("08.2")
+def _reindex_cost(answer, increments, gallery_sizes):
+    from .index import reindex_cost
+    expected = sum(reindex_cost(increments, gallery_sizes))
+    if int(answer) != answer:
+        return "a number of gallery embeddings is a whole number"
+    if int(answer) == sum(gallery_sizes[a] for g in increments for a in g) * (len(increments) - 1):
+        return "after increment t only the attributes learnt *before* t need re-indexing"
+    if int(answer) != expected:
+        return ("after each increment t (from the second on), add the gallery sizes of every attribute "
+                "learnt before t; a new attribute's own gallery is indexed once either way")
+    return None
+
+
+@exercise("08.3")
+def _partial_reindex(answer, model_then, model_now, images, labels, query_rows, gallery_rows, attribute, half):
+    import torch
+    from . import metrics
+    from .continual import embed
+    mixed = torch.where(half[:, None], embed(model_now, images, gallery_rows, attribute),
+                        embed(model_then, images, gallery_rows, attribute))
+    expected = metrics.mean_average_precision(embed(model_now, images, query_rows, attribute), mixed,
+                                              labels[query_rows], labels[gallery_rows])
+    if not _close(answer, expected, 1e-4):
+        return ("queries from the final model; gallery vectors from the final model where half is True and "
+                "from the model after the attribute's increment elsewhere (torch.where on half[:, None])")
+    return None
+
 # --- notebook 09
+
+@exercise("09.1")
+def _teach_a_word(answer):
+    if not isinstance(answer, dict):
+        return "store parse(...).change, a dict {attribute: value}"
+    if answer == {}:
+        return "the parser found nothing to change: did you add the word to words['values']['red'] and retrain on it?"
+    if answer != {"colour": "red"}:
+        return (f"the parser read {answer}; the new word must be in the training phrases (phrase_dataset with "
+                "your copy of the words), and the model retrained from scratch")
+    return None
+
+
+@exercise("09.2")
+def _heads_at_chance(answer, final_map, chance, attributes):
+    from .metrics import AT_CHANCE_MARGIN
+    expected = sorted(a for a in attributes if final_map[a] < chance[a] + AT_CHANCE_MARGIN)
+    if list(answer) != sorted(answer):
+        return "sort the list"
+    if list(answer) != expected:
+        return ("compare each attribute's final mAP with its own chance mAP (not with a fixed number such as "
+                "1/number of values): at chance means less than metrics.AT_CHANCE_MARGIN above it")
+    return None
+
+
+@exercise("09.3")
+def _text_only_search(answer, prototypes, gallery_emb, targets, gallery_values):
+    import numpy as np
+    import torch
+    from . import metrics
+    text_map, text_chance = (float(x) for x in answer)
+    expected = metrics.mean_average_precision(prototypes[torch.as_tensor(targets)], gallery_emb, targets,
+                                              gallery_values)
+    exp_chance = metrics.chance_map(targets, gallery_values)
+    if _close(text_chance, float(np.mean([(gallery_values == t).mean() for t in targets])), 1e-6):
+        return ("that is the mean share of relevant gallery items, close to chance but not the expected AP of a "
+                "random ranking: use metrics.chance_map(query labels, gallery labels)")
+    if not _close(text_chance, exp_chance, 1e-6):
+        return "chance: metrics.chance_map with the requested values as query labels and the gallery's values"
+    if not _close(text_map, expected, 1e-4):
+        return ("the query embeddings are the prototypes of the requested values, one per query; the query "
+                "labels are the targets and the gallery labels the gallery's values of the changed attribute")
+    return None
 
 # --- notebook 10

@@ -37,6 +37,11 @@ top of a trained :class:`~mclfir_lite.model.RetrievalModel`, in three small step
    concatenated vectors, so :func:`fuse` returns a query and a candidate matrix that
    the ordinary mAP code and :class:`~mclfir_lite.index.GalleryIndex` rank as they are.
 
+This is *static* late fusion: the parse fixes the weights, the same for every query of a
+kind, and a clause the parser misreads (one clause asking for two things, a word it has never
+seen) cannot be recovered. :mod:`mclfir_lite.fusion` learns per-query weights instead
+(dynamic fusion with a router, after Wu et al., ICASSP 2024; notebook 09 compares the two).
+
 What real CLIP weights add: a text tower trained on hundreds of millions of captions
 knows that "crew neck" is a neckline and "burgundy" a colour without ever seeing them
 in our templates, and its image tower can score a value the retrieval model has no

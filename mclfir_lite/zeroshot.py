@@ -6,7 +6,7 @@
    :func:`mclfir_lite.metrics.mean_average_precision` as the trained models. The point:
    it ranks the gallery the same way whichever attribute you ask about, so it can be
    good for one attribute (often colour or category) and near chance for another.
-   :func:`chance_map` is the reference row (a random ranking).
+   :func:`chance_map` is the reference row (the expected mAP of a random ranking).
 2. **CLIP zero-shot** (:func:`clip_zero_shot`, when CLIP weights are on disk). Each
    value of an attribute becomes a prompt, ``"a photo of a garment with {value}
    {attribute}"``, through open_clip's text tower. Two results per attribute:
@@ -59,16 +59,10 @@ def embedding_map(embeddings: torch.Tensor, labels: dict[str, np.ndarray], proto
 
 
 def chance_map(labels: dict[str, np.ndarray], protocol: dict[str, AttributeSplit], attributes=None) -> dict[str, float]:
-    """What a random ranking scores, per attribute: the mean over queries of the fraction of
-    candidates that are relevant (the expected AP of a random ranking, up to a small-sample
-    term)."""
-    out = {}
-    for a in _attrs(protocol, attributes):
-        sp = protocol[a]
-        cand = labels[a][sp.candidate]
-        counts = np.bincount(cand, minlength=int(labels[a].max()) + 1)
-        out[a] = float(np.mean(counts[labels[a][sp.query]] / len(cand)))
-    return out
+    """What a random ranking scores, per attribute: the expected mAP of a uniformly random
+    ranking of each attribute's candidates (:func:`mclfir_lite.metrics.chance_map_per_attribute`,
+    from the candidate label counts)."""
+    return metrics.chance_map_per_attribute(labels, protocol, _attrs(protocol, attributes))
 
 
 def generic_embeddings(encoder, images: torch.Tensor, key_parts=(), progress: bool = False,

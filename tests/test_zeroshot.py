@@ -34,12 +34,14 @@ def test_one_embedding_serves_one_attribute_not_the_other():
     assert maps["b"] == pytest.approx(((1 / 2 + 2 / 4 + 3 / 5) / 3 + (1 / 3 + 2 / 4 + 3 / 6) / 3) / 2)
 
 
-def test_chance_is_the_share_of_relevant_candidates():
+def test_chance_is_the_expected_ap_of_a_random_ranking():
     labels, protocol = hand_made()
     ch = zeroshot.chance_map(labels, protocol)
     # a: query 0 (a=0) has 3 of 6 candidates relevant (1, 2, 3), query 5 (a=1) 3 (4, 6, 7);
-    # b: query 0 (b=0) 3 (2, 4, 6), query 5 (b=1) 3 (1, 3, 7)
-    assert ch == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}
+    # b: query 0 (b=0) 3 (2, 4, 6), query 5 (b=1) 3 (1, 3, 7). With R = 3 of N = 6 and
+    # H_6 = 49/20: E[AP] = H_6 / 6 + (R - 1)(6 - H_6) / 30 = 0.6450
+    h6 = 49 / 20
+    assert ch == {"a": pytest.approx(h6 / 6 + 2 * (6 - h6) / 30), "b": pytest.approx(h6 / 6 + 2 * (6 - h6) / 30)}
     with pytest.raises(ValueError, match="not in the protocol"):
         zeroshot.chance_map(labels, protocol, ["c"])
 
