@@ -80,7 +80,7 @@ def cite(key: str) -> str:
         raise KeyError(f"unknown reference {key!r}; known: {sorted(REFERENCES)}")
     r = REFERENCES[key]
     title = f"[{r['title']}]({r['url']})" if r.get("url") else f"*{r['title']}*"
-    return f"{r['authors']}. {title}. {r['venue']}."
+    return f"{r['authors'].rstrip('.')}. {title}. {r['venue']}."
 
 
 def markdown(keys, heading: str = "## References") -> str:
