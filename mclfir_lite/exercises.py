@@ -337,8 +337,10 @@ def _quiz_10(answer):
 # --- notebook 11
 @exercise("11.1")
 def _glossary_chance(answer):
-    if abs(float(answer) - 0.3) > 1e-6:
-        return "chance AP of one query = (candidates with its value) / (all candidates); average over the queries"
+    from .metrics import chance_map
+    if abs(float(answer) - chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) > 1e-6:
+        return ("the fraction of relevant candidates is only the rule of thumb: use the exact expectation, "
+                "metrics.chance_map(query_labels, candidate_labels)")
 
 
 @exercise("11.2")

@@ -131,7 +131,9 @@ def test_multiple_choice_hints_never_give_the_letter(capsys):
 
 
 def test_numeric_checks():
-    assert exercises.CHECKS["11.1"](0.3) is None and exercises.CHECKS["11.1"](0.35)
+    from mclfir_lite.metrics import chance_map
+    assert exercises.CHECKS["11.1"](chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) is None
+    assert "exact" in exercises.CHECKS["11.1"](0.3)            # the fraction is only the rule of thumb
     assert exercises.CHECKS["11.2"]((0.15, -0.1)) is None and exercises.CHECKS["11.2"]((0.25, -0.2))
     assert exercises.CHECKS["03.2"](0.26, 4) is None and exercises.CHECKS["03.2"](0.5, 4)
     assert exercises.CHECKS["03.3"]({"untrained": 0.1, "trained": 0.8}) is None
