@@ -54,3 +54,14 @@ def test_ap_ranking_title_has_the_ap():
 def test_bad_input_is_named(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_each_of_the_core_notebooks_draws_a_mechanism_diagram():
+    from pathlib import Path
+
+    import nbformat
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    for prefix in ("00", "01", "02", "03", "04", "10", "11"):
+        nb = nbformat.read(next(notebooks.glob(f"{prefix}_*.ipynb")), as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert any(f"diagrams.{name}(" in code for name in diagrams.__all__), f"notebook {prefix} has no mechanism diagram"
