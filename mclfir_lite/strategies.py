@@ -64,6 +64,10 @@ class Strategy:
     def steps(self, attrs: list[str]) -> int:
         return self.run.config.steps_per_attribute * len(attrs)
 
+    def skips(self, i: int) -> bool:
+        """Whether increment ``i`` is skipped (neither trained nor evaluated)."""
+        return False
+
     def before_increment(self, i: int, new: list[str], old: list[str]) -> None:
         pass
 
@@ -109,6 +113,10 @@ class Joint(Retrain):
 
     def steps(self, attrs):
         return self.run.config.joint_steps
+
+    def skips(self, i):
+        """``Config.joint_last_only``: only the final upper bound is trained (it costs T times less)."""
+        return self.run.config.joint_last_only and i < len(self.run.increments) - 1
 
     def metric_loss(self, step, attrs, samplers, rng):
         """A mixed batch: ``batch_size`` doublets of *every* seen attribute, one encoder pass,
