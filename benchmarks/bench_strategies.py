@@ -36,7 +36,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
     overrides, note = C.train_overrides(device)
     jobs = [(s, strat, dict(overrides), {}) for strat in STRATEGIES for s in seeds]
     budget = preset(quick)["joint_steps"] if not quick else C.QUICK_SYNTH.get("joint_steps", 20)
-    jobs += [(s, "joint", {**overrides, "joint_steps": 2 * budget, "joint_last_only": True}, {}) for s in seeds]
+    jobs += [(s, "joint", {**overrides, "joint_steps": 2 * budget}, {}) for s in seeds]
     results = C.run_many(jobs, quick, processes=processes, fresh=fresh)
     by = {strat: [r for r in results[k * len(seeds):(k + 1) * len(seeds)]] for k, strat in enumerate(STRATEGIES)}
     doubled = results[len(STRATEGIES) * len(seeds):]

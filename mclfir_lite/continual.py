@@ -49,7 +49,7 @@ class Config:
     steps_per_attribute: int = 300
     joint_steps: int = 600          # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (measured to converge)
-    joint_last_only: bool = False   # joint: train the upper bound after the last increment only
+    joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
     batch_size: int = 64
     lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
     weight_decay: float = 1e-4

@@ -284,9 +284,88 @@ def _quiz_04(answer):
 
 # --- notebook 05
 
+@exercise("05.1")
+def _check_05_1(answer, encoder_params, head_params):
+    if int(answer) != 8 * (encoder_params + head_params):
+        return "isolated keeps one encoder *and* one head per attribute"
+
+
+@exercise("05.2")
+def _check_05_2(answer, results):
+    attrs = list(results["isolated"]["final_map"])
+    if answer not in attrs:
+        return f"answer with one of the plan's attributes: {attrs}"
+    best = max(attrs, key=lambda a: results["isolated"]["final_map"][a] - results["frozen"]["final_map"][a])
+    if answer != best:
+        return "take the difference isolated - frozen of the final mAP, attribute by attribute"
+
+
+@exercise("05.3")
+def _check_05_3(answer, map_a, map_b):
+    import numpy as np
+    if abs(float(answer) - 0.5 * float(np.abs(np.asarray(map_a) - np.asarray(map_b)).sum())) > 1e-3:
+        return "half the sum of the absolute differences between the two averaged maps"
+
+
+@exercise("05.4")
+def _check_05_4(answer, soft, results):
+    options = ("like frozen", "between", "like finetune")
+    if answer not in options:
+        return f"answer one of {options}"
+    if abs(soft["forgetting"] - results["frozen"]["forgetting"]) <= 0.02:
+        right = "like frozen"
+    elif abs(soft["forgetting"] - results["finetune"]["forgetting"]) <= 0.02:
+        right = "like finetune"
+    else:
+        right = "between"
+    if answer != right:
+        return "compare the soft run's forgetting with frozen's and finetune's"
+
 # --- notebook 06
 
+@exercise("06.1")
+def _check_06_1(answer, decay):
+    import math
+    if abs(float(answer) - math.log(0.5) / math.log(decay)) > 1.0:
+        return "solve d^t = 1/2 for t: t = ln(1/2) / ln(d)"
+
+
+@exercise("06.2")
+def _check_06_2(answer, decay, steps):
+    if abs(float(answer) - decay ** steps) > 0.01:
+        return "after S steps the snapshot's weight is d multiplied by itself S times"
+
+
+@exercise("06.3")
+def _check_06_3(answer, old_with_feature_only, old_with_embedding_only):
+    if answer not in ("embedding", "feature"):
+        return 'answer "embedding" or "feature"'
+    right = "embedding" if old_with_embedding_only >= old_with_feature_only else "feature"
+    if answer != right:
+        return "compare the old attribute's final mAP in the two runs"
+
 # --- notebook 07
+
+@exercise("07.1")
+def _check_07_1(answer, results):
+    per_step = {s: (results[s]["train_samples"] + results[s]["teacher_samples"]) / results[s]["optimizer_steps"]
+                for s in ("finetune", "lwf")}
+    if answer not in per_step:
+        return "answer with one of the two names, 'finetune' or 'lwf'"
+    if answer != max(per_step, key=per_step.get):
+        return "count the teacher's forward passes too (teacher_samples)"
+
+
+@exercise("07.2")
+def _check_07_2(answer, steps_per_attribute):
+    if int(answer) != steps_per_attribute * 6 * 7 // 2:
+        return "increment t re-trains t attributes: S (1 + 2 + ... + T)"
+
+
+@exercise("07.3")
+def _check_07_3(answer, results):
+    if sorted(answer) != sorted(s for s, r in results.items() if r["at_chance"]):
+        return "look at each result's 'at_chance' list (the '*' in the table)"
 
 # --- notebook 08
 

@@ -20,6 +20,11 @@ def test_demo_writes_results_and_figures(tmp_path, monkeypatch):
                     "train_seconds", "params"):
             assert key in r, key
         assert len(r["map_matrix"]) == len(report["increments"])
+    assert set(report["chance_map"]) == set(report["attributes"])
+    assert all(0 < v < 1 for v in report["chance_map"].values())
+    assert "AP 0" in report["map_convention"]
+    for name in ("finetune", "isolated"):
+        assert isinstance(report["strategies"][name]["at_chance"], list)
     for png in ("forgetting.png", "accuracy_matrices.png", "neighbours.png"):
         assert (out / png).stat().st_size > 1000
     # the same command again resumes from the checkpoints: same numbers, no retraining
@@ -61,3 +66,15 @@ def test_quick_demo_shows_the_lesson(tmp_path, monkeypatch):
     assert ft["forgetting"] > 3 * max(mc["forgetting"], 0.01)
     assert mc["mean_final_map"] > ft["mean_final_map"] + 0.1
     assert mc["train_samples"] == ft["train_samples"]
+
+
+def test_each_increment_brings_its_own_images_unless_shared(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
+    base = ["demo", "--quick", "--strategies", "finetune", "--steps", "2", "--n-images", "300", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "pools")]) == 0
+    assert main([*base, "--out", str(tmp_path / "shared"), "--pools", "shared"]) == 0
+    pools = json.loads((tmp_path / "pools" / "results.json").read_text())
+    shared = json.loads((tmp_path / "shared" / "results.json").read_text())
+    # with pools, each attribute is evaluated on its own increment's images: fewer queries
+    a = pools["attributes"][0]
+    assert pools["n_queries"][a] < shared["n_queries"][a]
