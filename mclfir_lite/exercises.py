@@ -52,14 +52,235 @@ def check(key: str, answer, *context) -> bool:
 # Checks, one section per notebook (keep each notebook's checks in its own section).
 
 # --- notebook 00
+def _choices(answer, expected: dict, hints: dict) -> str | None:
+    """Multiple-choice answers ``{question: "a"}`` against ``expected``; a hint naming each
+    unanswered or wrong question (never the right letter), or None when all are right."""
+    if not isinstance(answer, dict):
+        return f"give a dict {{question number: letter}}, e.g. {{{next(iter(expected))}: \"a\"}}"
+    notes = []
+    for q, right in expected.items():
+        given = answer.get(q, ...)
+        if given is ... or given is None:
+            notes.append(f"question {q} not answered yet")
+        elif str(given).strip().lower().strip("()") != right:
+            notes.append(f"question {q}: {hints.get(q, 'read that section again')}")
+    return "; ".join(notes) or None
+
+
+def _close(answer: dict, expected: dict, tol: float, what: str) -> str | None:
+    """A dict of numbers against the expected dict, key by key, within ``tol``."""
+    missing = sorted(set(expected) - set(answer))
+    if missing:
+        return f"{what}: no value for {missing}"
+    off = [k for k in expected if abs(float(answer[k]) - expected[k]) > tol]
+    return f"{what}: not right for {off}" if off else None
+
+
+@exercise("00.1")
+def _why_own_shade(answer):
+    if str(answer).strip().lower().strip("()") != "b":
+        return "look at the black garments above: which hue must stay dominant for the colour label to stay true?"
+
+
+@exercise("00.2")
+def _chance_level(answer, lab):
+    from .zeroshot import chance_map
+    expected = chance_map(lab.table.labels, lab.protocol)
+    return _close(answer, expected, 1e-6, "chance level per attribute") and (
+        "for each query: (candidates with the query's value) / (all candidates); then average over the "
+        "queries, one number per attribute of lab.protocol")
+
+
+@exercise("00.3")
+def _own_plan(answer, attributes):
+    if not isinstance(answer, list) or not all(isinstance(g, list) and g for g in answer):
+        return "use parse_increments(...): it returns a list of increments, each a list of attribute names"
+    flat = [a for g in answer for a in g]
+    if len(answer) < 2:
+        return "a continual plan has at least two increments (separate them with ';')"
+    if len(set(flat)) != len(flat) or not set(flat) <= set(attributes):
+        return "every attribute of the table at most once, spelt as in table.attributes"
+
+
+@exercise("00.quiz")
+def _quiz_00(answer):
+    return _choices(answer, {2: "b", 3: "a", 4: "a"},
+                    {2: "relevance is judged per attribute (section 4)",
+                     3: "the query and candidate sets are for evaluation only",
+                     4: "what does a model receive training data for in a new increment?"})
 
 # --- notebook 01
+@exercise("01.1")
+def _ap_at_k(answer):
+    def reference(rel, k):
+        rel, hits, total = list(rel)[:k], 0, 0.0
+        for rank, r in enumerate(rel, start=1):
+            if r:
+                hits += 1
+                total += hits / rank
+        return total / hits if hits else 0.0
+    cases = [([0, 1, 0, 0, 0, 0, 0, 0, 0, 1], 5), ([1, 0, 1, 0], 4), ([1, 0, 1, 0], 1), ([0, 0, 1, 1], 2), ([0, 1, 1], 3)]
+    for rel, k in cases:
+        if abs(float(answer(rel, k)) - reference(rel, k)) > 1e-9:
+            return (f"ap_at_k({rel}, {k}) is not right: average the precision at the relevant ranks within the "
+                    "top k, dividing by the relevant items found there (0 if none)")
+
+
+@exercise("01.2")
+def _order_only(answer):
+    if tuple(bool(x) for x in answer) != (True, False):
+        return ("give (APs unchanged under exp?, APs unchanged under negation?) as two booleans, computed by "
+                "comparing with the APs of the plain similarities")
+
+
+@exercise("01.3")
+def _positive_bwt(answer):
+    import numpy as np
+    from .metrics import backward_transfer
+    R = np.asarray(answer, dtype=float)
+    if R.ndim != 2 or R.shape[0] < 2:
+        return "an accuracy matrix is 2-d, one row per increment (at least two)"
+    if np.nanmin(R) < 0 or np.nanmax(R) > 1:
+        return "mAPs lie between 0 and 1"
+    if not backward_transfer(R) > 0:
+        return "an old attribute must end above its mAP at arrival (its first non-NaN entry)"
+
+
+@exercise("01.3b")
+def _negative_forgetting(answer):
+    if answer is not True:
+        return "build a column that is still rising in the last row: what is best-earlier minus final then?"
+
+
+@exercise("01.quiz")
+def _quiz_01(answer):
+    return _choices(answer, {1: "b", 2: "a", 3: "b", 4: "a", 7: "b"},
+                    {1: "one relevant item: AP is the precision at its rank",
+                     2: "a random ranking scores about the fraction of relevant candidates",
+                     3: "see the definition of f_j in section 8",
+                     4: "see the definition of BWT in section 8",
+                     7: "which increment is the model after when the sequence ends?"})
 
 # --- notebook 02
+@exercise("02.1")
+def _effnet_128(answer):
+    if set(answer) != {"colour", "pattern"}:
+        return "give a dict with the mAP for 'colour' and for 'pattern'"
+    if not all(0.0 < float(v) <= 1.0 for v in answer.values()):
+        return "mAPs lie in (0, 1]: did you pass the query and candidate labels of the same attribute?"
+
+
+@exercise("02.2")
+def _concatenation(answer, model, lab):
+    import numpy as np
+    import torch
+    from .continual import embed
+    from .zeroshot import embedding_map
+    rows = np.arange(len(lab.table))
+    both = torch.cat([embed(model, lab.images, rows, a) for a in ("length", "colour")], dim=1) / np.sqrt(2)
+    expected = embedding_map(both, lab.table.labels, lab.protocol, ["length", "colour"])
+    return _close(answer, expected, 1e-4, "mAP of the concatenation") and (
+        "concatenate the length and colour heads' embeddings (in that order) of every image, scale by "
+        "1/sqrt(2), and evaluate with map_per_attribute")
+
+
+@exercise("02.3")
+def _random_cnn_colour(answer):
+    if str(answer).strip().lower().strip("()") != "b":
+        return "what does average pooling keep of a filter's response map, and what does it throw away?"
+
+
+@exercise("02.quiz")
+def _quiz_02(answer):
+    return _choices(answer, {1: "a", 2: "b", 4: "a"},
+                    {1: "a generic embedding does not know which attribute you mean",
+                     2: "which attribute was the colour head trained for?",
+                     4: "which of them can be told, in words, which attribute you mean?"})
 
 # --- notebook 03
+@exercise("03.1")
+def _tau_to_zero(answer):
+    if abs(float(answer)) > 1e-2:
+        return ("as tau -> 0 the softmax puts all its mass on the most similar item; if that is the partner, "
+                "the loss is -log of what?")
+
+
+@exercise("03.2")
+def _silhouette_false_negatives(answer, n_values=4):
+    frac = float(answer)
+    if not 0 <= frac <= 1:
+        return "a fraction of the 2B - 2 negatives lies between 0 and 1"
+    if abs(frac - 1 / n_values) > 0.1:
+        return ("count, for each of the 2B items, the other items with its value except its partner, and divide "
+                "by the 2B - 2 negatives it is compared with")
+
+
+@exercise("03.3")
+def _zero_loss_triplets(answer):
+    u, t = float(answer["untrained"]), float(answer["trained"])
+    if not (0 <= u <= 1 and 0 <= t <= 1):
+        return "give fractions (between 0 and 1) for 'untrained' and 'trained'"
+    if not t > u:
+        return "a triplet has zero loss when d(a, n) >= d(a, p) + margin: did you use the trained model for 'trained'?"
+
+
+@exercise("03.quiz")
+def _quiz_03(answer):
+    return _choices(answer, {1: "a", 2: "b", 3: "a", 5: "b"},
+                    {1: "count the images in one triplet and in one doublet",
+                     2: "a false negative is about the batch, not about the labels being wrong",
+                     3: "when is there nothing to mask?",
+                     5: "divide the similarities by a larger number: what happens to the softmax?"})
 
 # --- notebook 04
+@exercise("04.1")
+def _old_encoder_back(answer, result, t0):
+    R = result["map_matrix"]
+    seen = [a for j, a in enumerate(result["attributes"]) if R[t0][j] is not None]
+    missing = [a for a in seen if a not in answer]
+    if missing:
+        return f"evaluate every attribute of the run; {missing} are missing"
+    off = [a for a in seen if abs(float(answer[a]) - R[t0][result["attributes"].index(a)]) > 1e-3]
+    if off:
+        return (f"{off} do not come back to their mAP after increment {t0 + 1}: load the *encoder* of the model "
+                f"after increment {t0 + 1} into the final model (keep the final heads)")
+
+
+@exercise("04.2")
+def _drift_per_attribute(answer, run, lab, result, old):
+    from .index import GalleryIndex
+    from .metrics import first_seen
+    import numpy as np
+    R = np.array([[np.nan if v is None else v for v in row] for row in result["map_matrix"]], dtype=float)
+    first = first_seen(R)
+    final = run.model_after(len(R) - 1)
+    expected = {}
+    for a in old:
+        t_a = int(first[result["attributes"].index(a)])
+        idx = GalleryIndex.build(run.model_after(t_a), lab.images, lab.protocol[a].candidate, a)
+        expected[a] = idx.staleness(final, lab.images)
+    return _close(answer, expected, 1e-4, "staleness per old attribute") and (
+        "index each old attribute's candidates with the model right after that attribute was learnt, and "
+        "measure the staleness under the final model")
+
+
+@exercise("04.3")
+def _per_value(answer, value_names):
+    if not answer or not set(answer) <= set(value_names):
+        return f"group by view['query_value']; the keys should be values such as {value_names[:2]}"
+    for v, pair in answer.items():
+        b, a = (float(x) for x in pair)
+        if not (0 <= b <= 1 and 0 <= a <= 1):
+            return f"{v}: give (mean AP before, mean AP after), each between 0 and 1"
+
+
+@exercise("04.quiz")
+def _quiz_04(answer):
+    return _choices(answer, {1: "b", 2: "a", 3: "c", 5: "b"},
+                    {1: "does an old head get a gradient when its attribute is not in the loss?",
+                     2: "put the old encoder back (exercise 1): what comes back?",
+                     3: "forgetting measures a fall from a best earlier mAP",
+                     5: "what did the model that made the stored embeddings look like?"})
 
 # --- notebook 05
 
@@ -245,3 +466,69 @@ def _text_only_search(answer, prototypes, gallery_emb, targets, gallery_values):
     return None
 
 # --- notebook 10
+@exercise("10.1")
+def _folder_per_value(answer):
+    from .data import FashionTable
+    if not isinstance(answer, FashionTable):
+        return "read your CSV back with read_table(...) and give the FashionTable"
+    if answer.attributes != ["colour"]:
+        return f"one attribute, 'colour', taken from the folder name (got {answer.attributes})"
+    test = float((answer.split == "test").mean())
+    if abs(test - 0.25) > 0.05:
+        return f"a quarter of the rows should be 'test' (got {test:.0%})"
+
+
+@exercise("10.2")
+def _tiny_run(answer):
+    if not isinstance(answer, dict) or "map_matrix" not in answer:
+        return "give the run's result(): lab.run(...).result()"
+    if answer["attributes"] != ["neckline", "colour"] or len(answer["map_matrix"]) != 2:
+        return "the plan is two increments: neckline, then colour"
+
+
+@exercise("10.3")
+def _long_tail(answer):
+    if isinstance(answer, str) and answer == "no data":
+        return None
+    import numpy as np
+    from .data import FashionTable
+    if not isinstance(answer, FashionTable):
+        return "give the prepared FashionTable (or \"no data\" when the subset is not available)"
+    for a in answer.attributes:
+        codes = answer.labels[a][answer.labels[a] >= 0]
+        if np.bincount(codes).min() < 500:
+            return f"{a} keeps a value with fewer than 500 images: did you pass min_count=500?"
+
+
+@exercise("10.quiz")
+def _quiz_10(answer):
+    return _choices(answer, {1: "b", 2: "b", 4: "a"},
+                    {1: "FashionAI labels one attribute per image: what would the other cells hold?",
+                     2: "section 1 says where image paths start from",
+                     4: "section 5: one switch, the same code"})
+
+# --- notebook 11
+@exercise("11.1")
+def _glossary_chance(answer):
+    from .metrics import chance_map
+    if abs(float(answer) - chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) > 1e-6:
+        return ("the fraction of relevant candidates is only the rule of thumb: use the exact expectation, "
+                "metrics.chance_map(query_labels, candidate_labels)")
+
+
+@exercise("11.2")
+def _glossary_bwt(answer):
+    if abs(float(answer[0]) - 0.15) > 1e-6 or abs(float(answer[1]) + 0.1) > 1e-6:
+        return ("forgetting: best earlier mAP minus final; BWT: final minus mAP at arrival; both averaged over "
+                "the attributes that arrived before the last increment")
+
+
+@exercise("11.quiz")
+def _quiz_11(answer):
+    return _choices(answer, {1: "c", 2: "a", 3: "b", 4: "c", 5: "a", 6: "b"},
+                    {1: "which term is about learning new things, which about keeping old ones?",
+                     2: "a doublet is a pair",
+                     3: "the stored embeddings were made by another model",
+                     4: "what does the teacher follow, and how slowly?",
+                     5: "an upper bound sees everything at once",
+                     6: "which mean counts every query once?"})

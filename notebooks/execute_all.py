@@ -1,4 +1,4 @@
-"""Re-execute the notebooks in place, in order, and print how long each took.
+"""Re-execute the notebooks in place, in order, and record how long each took.
 
     python notebooks/execute_all.py                 # all of them, default mode (what is committed)
     python notebooks/execute_all.py 05 07           # only those whose names start with 05 or 07
@@ -8,11 +8,21 @@ Notebooks run in order in one process after another, sharing ``MCLFIR_CACHE``, s
 notebooks reuse the runs earlier ones trained (as a learner's do). Stops at the first
 notebook that fails, names it, and leaves that file unchanged. ``make notebooks`` runs this
 and then ``make_student_copies.py``.
+
+Timing: each notebook's measured time is written into it, on the line that carries the
+marker ``<!-- time -->`` (as "about N s on C cores (measured YYYY-MM-DD)"), and into the
+README's timing table, between ``<!-- notebook-times:start -->`` and
+``<!-- notebook-times:end -->`` when those markers are there (rows of notebooks that were not
+run this time are kept). Quick-mode times say so.
 """
 from __future__ import annotations
 
+import datetime
+import os
+import re
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
@@ -20,13 +30,73 @@ from nbclient.exceptions import CellExecutionError
 
 from make_student_copies import HERE, numbered_notebooks  # (this folder is on sys.path when run as a script)
 
+sys.path.insert(0, str(HERE.parent))          # the package of this checkout, for its settings
+from mclfir_lite.settings import quick_mode  # noqa: E402
+
+TIME_MARKER = "<!-- time -->"
+README = HERE.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- notebook-times:start -->", "<!-- notebook-times:end -->"
+TABLE_HEADER = ["| notebook | run time | cores | mode | measured |", "|---|---:|---:|---|---|"]
+_ROW = re.compile(r"^\|\s*(?P<name>\d\d_\S+?)\s*\|\s*(?P<seconds>\d+) s\s*\|\s*(?P<cores>\d+)\s*\|"
+                  r"\s*(?P<mode>\w+)\s*\|\s*(?P<day>[\d-]+)\s*\|\s*$")
+
+
+def cores() -> int:
+    """CPU cores this process may use (what a notebook's threads can run on)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def about(seconds: float) -> int:
+    """A measured time as a learner should read it: whole seconds under 30 s, else to 5 s."""
+    return max(1, round(seconds)) if seconds < 30 else int(5 * round(seconds / 5))
+
+
+def time_line(seconds: float, n_cores: int, day: str, quick: bool) -> str:
+    mode = " in quick mode" if quick else ""
+    return f"{TIME_MARKER}*Run time: about {about(seconds)} s on {n_cores} cores{mode} (measured {day}).*"
+
+
+def stamp_time(nb, line: str) -> bool:
+    """Replace the line that carries :data:`TIME_MARKER` in ``nb``'s markdown with ``line``;
+    False when no markdown cell has the marker."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and TIME_MARKER in cell.source:
+            cell.source = "\n".join(line if TIME_MARKER in old else old for old in cell.source.split("\n"))
+            return True
+    return False
+
+
+def update_readme_times(measured: dict[str, dict], readme: Path = README) -> bool:
+    """Rewrite the timing table between the README's markers with ``measured``
+    (``{notebook file name: {"seconds", "cores", "quick", "day"}}``), keeping the rows of
+    notebooks not in ``measured``. False (README untouched) when the markers are missing."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        return False
+    rows = {}
+    for old in text[start + len(TABLE_START):end].splitlines():
+        m = _ROW.match(old.strip())
+        if m:
+            rows[m["name"]] = old.strip()
+    for name, t in measured.items():
+        rows[name] = (f"| {name} | {about(t['seconds'])} s | {t['cores']} | {'quick' if t['quick'] else 'default'} "
+                      f"| {t['day']} |")
+    seconds = [int(_ROW.match(r)["seconds"]) for r in rows.values()]
+    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {sum(seconds)} s | | | |"]
+    readme.write_text(text[:start + len(TABLE_START)] + "\n" + "\n".join(body) + "\n" + text[end:], encoding="utf-8")
+    return True
+
 
 def main(prefixes: list[str]) -> int:
     paths = [p for p in numbered_notebooks() if not prefixes or p.name.startswith(tuple(prefixes))]
     if not paths:
         print(f"no notebook in {HERE} starts with {prefixes}", file=sys.stderr)
         return 2
-    total = 0.0
+    total, measured = 0.0, {}
+    day, n_cores, quick = datetime.date.today().isoformat(), cores(), quick_mode()
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
@@ -38,9 +108,14 @@ def main(prefixes: list[str]) -> int:
             return 1
         seconds = time.perf_counter() - t0
         total += seconds
+        if not stamp_time(nb, time_line(seconds, n_cores, day, quick)):
+            print(f"{path.name}: no {TIME_MARKER} line at its top; its run time is not written into it", file=sys.stderr)
+        measured[path.name] = {"seconds": seconds, "cores": n_cores, "quick": quick, "day": day}
         nbformat.write(nb, path)
         print(f"{path.name:<45} {seconds:6.0f} s", flush=True)
     print(f"{'total':<45} {total:6.0f} s")
+    if update_readme_times(measured):
+        print(f"timing table in {README.name} updated")
     return 0
 
 

@@ -4,6 +4,9 @@ For every ``notebooks/NN_*.ipynb`` this writes ``notebooks/student/NN_*.ipynb`` 
 
 * every cell tagged ``solution`` (in its metadata ``tags``) is replaced by a stub: a code
   cell ``# Your solution here``, or a markdown cell *Your answer here.*, tagged ``exercise``;
+* a solution line that hands an answer to a check, ``name = <expression>  # answer``, stays in
+  the stub as ``name = ...`` (or ``name = <stub>`` when written ``# answer: <stub>``), so the
+  check call in the next (untagged) cell runs and says "not yet" until the student answers;
 * all outputs, execution counts, execution timings and saved widget state are removed.
 
 Usage (from the repository root or anywhere)::
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 STUDENT_DIR = HERE / "student"
 CODE_STUB = "# Your solution here\n"
 MARKDOWN_STUB = "*Your answer here.*"
+ANSWER_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*.*?#\s*answer(?::\s*(?P<stub>.+?))?\s*$")
 
 
 def numbered_notebooks(folder: Path = HERE) -> list[Path]:
@@ -38,6 +43,17 @@ def is_solution(cell) -> bool:
     return "solution" in cell.get("metadata", {}).get("tags", [])
 
 
+def code_stub(source: str) -> str:
+    """The stub of a code solution: ``# Your solution here`` plus one ``name = ...`` line per
+    answer line (``name = <expression>  # answer``) of ``source``, in order."""
+    lines = [CODE_STUB.rstrip("\n")]
+    for line in source.splitlines():
+        m = ANSWER_LINE.match(line)
+        if m:
+            lines.append(f"{m['name']} = {m['stub'] or '...'}  # your answer")
+    return "\n".join(lines) + "\n"
+
+
 def student_copy(nb):
     """A copy of notebook ``nb`` with solutions stubbed and every output removed."""
     nb = copy.deepcopy(nb)
@@ -45,7 +61,7 @@ def student_copy(nb):
     for cell in nb.cells:
         if is_solution(cell):
             if cell.cell_type == "code":
-                stub = nbformat.v4.new_code_cell(CODE_STUB)
+                stub = nbformat.v4.new_code_cell(code_stub(cell.source))
             else:
                 stub = nbformat.v4.new_markdown_cell(MARKDOWN_STUB)
             stub.metadata = {"tags": ["exercise"]}

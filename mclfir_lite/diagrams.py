@@ -1,0 +1,193 @@
+"""Mechanism diagrams, drawn in code: figures that explain *how* something works, not what a
+run measured. Each function returns a matplotlib figure (and draws nothing it was not told):
+
+* :func:`model_diagram`: a shared encoder, one head per attribute, and the EMA teacher;
+* :func:`doublet_batch`: which pairs of a doublet batch InfoNCE treats as positive, negative,
+  or masked false negative;
+* :func:`increment_timeline`: attributes arriving in increments, each with its own images;
+* :func:`gallery_diagram`: a stale gallery index against a re-indexed one;
+* :func:`ap_ranking`: average precision read off one ranking.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .plots import _plt
+
+__all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking"]
+
+_BLUE, _ORANGE, _GREEN, _RED, _GREY = "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c"
+
+
+def _box(ax, x, y, w, h, text, color, fontsize=8, alpha=0.25, ls="-"):
+    from matplotlib.patches import FancyBboxPatch
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", fc=color, ec=color, alpha=alpha, ls=ls))
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", fc="none", ec=color, lw=1.2, ls=ls))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(ax, xy_from, xy_to, color="black", text=None, ls="-", fontsize=7):
+    ax.annotate("", xy=xy_to, xytext=xy_from,
+                arrowprops=dict(arrowstyle="->", color=color, lw=1.2, linestyle=ls))
+    if text:
+        ax.text((xy_from[0] + xy_to[0]) / 2, (xy_from[1] + xy_to[1]) / 2 + 0.03, text, ha="center",
+                fontsize=fontsize, color=color)
+
+
+def _canvas(figsize):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    return fig, ax
+
+
+def model_diagram(attributes=("sleeve_length", "neckline", "colour"), new=("colour",), teacher: bool = True):
+    """(a) MCL-FIR's model: image -> shared encoder -> one head per attribute -> 128-d unit
+    embeddings; with ``teacher``, the EMA teacher (a slowly moving copy of the encoder) whose
+    features the student is pulled towards. Heads in ``new`` are drawn as just added."""
+    attributes = list(attributes)
+    if not attributes:
+        raise ValueError("model_diagram needs at least one attribute")
+    unknown = set(new) - set(attributes)
+    if unknown:
+        raise ValueError(f"new attributes {sorted(unknown)} are not in attributes {attributes}")
+    fig, ax = _canvas((8.5, 3.8 if teacher else 2.8))
+    y0 = 0.55 if teacher else 0.5
+    _box(ax, 0.01, y0 - 0.08, 0.11, 0.16, "image", _GREY)
+    _box(ax, 0.2, y0 - 0.12, 0.2, 0.24, "shared encoder\n(student)", _BLUE, 9)
+    _arrow(ax, (0.12, y0), (0.2, y0))
+    n = len(attributes)
+    ys = np.linspace(0.85, 0.15, n) if not teacher else np.linspace(0.85, 0.35, n)
+    for a, y in zip(attributes, ys):
+        fresh = a in new
+        _box(ax, 0.52, y - 0.06, 0.2, 0.12, f"head: {a}" + ("\n(new)" if fresh else ""),
+             _ORANGE if fresh else _GREEN, 7, ls="--" if fresh else "-")
+        _arrow(ax, (0.4, y0), (0.52, y))
+        _box(ax, 0.8, y - 0.05, 0.19, 0.1, f"{a} embedding\n(unit length)", _GREY, 6)
+        _arrow(ax, (0.72, y), (0.8, y))
+    ax.text(0.62, 0.97, "one head per attribute", ha="center", fontsize=8, style="italic")
+    if teacher:
+        _box(ax, 0.2, 0.02, 0.2, 0.18, "EMA teacher\n(frozen for gradients)", _RED, 8, ls="--")
+        _arrow(ax, (0.3, y0 - 0.12), (0.3, 0.2), _RED, None, "--")
+        ax.text(0.29, 0.27, "after each step:\nθ_T ← d·θ_T + (1−d)·θ_S", fontsize=7, color=_RED, ha="right")
+        ax.text(0.42, 0.09, "distillation: keep the student's features\nclose to the teacher's on new images",
+                fontsize=7, color=_RED, va="center")
+    return fig
+
+
+def doublet_batch(labels=(0, 1, 0, 2, 1, 0), value_names=None):
+    """(b) A batch of doublets: row ``i`` is item ``i`` (anchors first, then their positives),
+    column ``k`` what InfoNCE does with ``z_k`` for it: its partner (the positive), a true
+    negative, a false negative (same value, not its partner: masked by the masked InfoNCE,
+    pushed away by the released NT-Xent) or itself (never compared)."""
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) < 2:
+        raise ValueError(f"doublet_batch needs a 1-d list of at least 2 anchor labels, got {labels!r}")
+    b = len(labels)
+    items = np.concatenate([labels, labels])               # a positive has its anchor's value
+    n = 2 * b
+    kind = np.full((n, n), 1)                              # 1 = true negative
+    kind[items[:, None] == items[None, :]] = 2             # 2 = false negative
+    idx = np.arange(n)
+    kind[idx, (idx + b) % n] = 3                           # 3 = partner (positive)
+    kind[idx, idx] = 0                                     # 0 = itself
+    names = value_names or [f"v{v}" for v in range(int(labels.max()) + 1)]
+    tick = [f"{'a' if i < b else 'p'}{i % b} ({names[items[i]]})" for i in range(n)]
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    colours = ["white", "#d9d9d9", _RED, _GREEN]
+    ax.imshow(kind, cmap=ListedColormap(colours), vmin=-0.5, vmax=3.5)
+    ax.set_xticks(range(n), tick, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), tick, fontsize=7)
+    ax.axhline(b - 0.5, color="black", lw=0.8)
+    ax.axvline(b - 0.5, color="black", lw=0.8)
+    ax.set_title("one doublet batch: what InfoNCE does with each pair", fontsize=9)
+    ax.legend(handles=[Patch(color=_GREEN, label="partner (positive)"),
+                       Patch(color="#d9d9d9", label="true negative"),
+                       Patch(color=_RED, label="false negative: masked (ours) /\npushed away (unmasked NT-Xent)"),
+                       Patch(fc="white", ec="black", label="itself (not compared)")],
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.subplots_adjust(left=0.1, right=0.62, bottom=0.2, top=0.92)
+    return fig
+
+
+def increment_timeline(increments=(("sleeve_length", "neckline"), ("length",), ("colour", "pattern")),
+                       new_images: bool = True):
+    """(c) The continual protocol: one box per increment with the attributes it brings; with
+    ``new_images`` each increment trains on its own, disjoint pool of images. After every
+    increment all attributes seen so far are evaluated (one row of the accuracy matrix)."""
+    increments = [list(g) for g in increments]
+    if not increments or any(not g for g in increments):
+        raise ValueError(f"increment_timeline needs non-empty increments, got {increments!r}")
+    fig, ax = _canvas((max(6.0, 3.0 * len(increments)), 3.0))
+    t = len(increments)
+    w = 0.7 / t
+    seen = []
+    for i, group in enumerate(increments):
+        x = 0.05 + i * (0.9 / t)
+        seen += group
+        _box(ax, x, 0.55, w, 0.3, f"increment {i + 1}\ntrain:\n" + "\n".join(group), _BLUE, 8)
+        pool = f"image pool {i + 1} (new images)" if new_images else "the same images, new labels"
+        _box(ax, x, 0.38, w, 0.1, pool, _ORANGE if new_images else _GREY, 7)
+        lines = [", ".join(seen[k:k + 2]) for k in range(0, len(seen), 2)]
+        _box(ax, x, 0.02, w, 0.27, "evaluate:\n" + "\n".join(lines) + f"\n→ row {i + 1} of R", _GREEN, 7)
+        _arrow(ax, (x + w / 2, 0.38), (x + w / 2, 0.27))
+        if i + 1 < t:
+            _arrow(ax, (x + w, 0.7), (x + 0.9 / t, 0.7))
+    ax.text(0.5, 0.95, "attributes arrive over time; one model goes on; old attributes get no more training data",
+            ha="center",
+            fontsize=9, style="italic")
+    return fig
+
+
+def gallery_diagram():
+    """(d) Deployment after a model update: keep the stored gallery embeddings (stale: made by
+    the old model, compared with queries from the new one) or re-index (re-embed every gallery
+    image with the new model)."""
+    fig, ax = _canvas((8, 3.2))
+    for col, (title, gallery_model, cost, colour) in enumerate((
+            ("keep the old index (no re-indexing)", "old model (increment t)", "cost: nothing", _ORANGE),
+            ("re-index the gallery", "new model (increment t+1)", "cost: re-embed every gallery image", _GREEN))):
+        x = 0.03 + col * 0.5
+        ax.text(x + 0.22, 0.95, title, ha="center", fontsize=9, weight="bold")
+        _box(ax, x, 0.62, 0.18, 0.16, "query image", _GREY, 7)
+        _box(ax, x + 0.25, 0.62, 0.19, 0.16, "new model\n(increment t+1)", _BLUE, 7)
+        _arrow(ax, (x + 0.18, 0.7), (x + 0.25, 0.7))
+        _box(ax, x, 0.2, 0.18, 0.16, "gallery images", _GREY, 7)
+        _box(ax, x + 0.25, 0.2, 0.19, 0.16, f"stored embeddings,\nmade by the\n{gallery_model}", colour, 7)
+        _arrow(ax, (x + 0.18, 0.28), (x + 0.25, 0.28))
+        _arrow(ax, (x + 0.345, 0.62), (x + 0.345, 0.36), text=None)
+        ax.text(x + 0.36, 0.48, "rank by\ndot product", fontsize=7, va="center")
+        ax.text(x + 0.22, 0.06, cost, ha="center", fontsize=7, style="italic")
+    ax.plot([0.5, 0.5], [0.02, 0.98], color="black", lw=0.6)
+    return fig
+
+
+def ap_ranking(relevant=(1, 0, 1, 0, 0, 1)):
+    """AP read off one ranking: one square per rank (green = relevant), the precision@k at
+    every relevant rank, and their mean, the AP."""
+    plt = _plt()
+    rel = np.asarray(relevant, dtype=bool)
+    if rel.ndim != 1 or not rel.any():
+        raise ValueError(f"ap_ranking needs a 1-d ranking with at least one relevant item, got {relevant!r}")
+    ranks = np.arange(1, len(rel) + 1)
+    precision = np.cumsum(rel) / ranks
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(rel)), 2.1))
+    for k, r in zip(ranks, rel):
+        ax.add_patch(plt.Rectangle((k - 0.4, 0.2), 0.8, 0.6, color=_GREEN if r else "#d9d9d9"))
+        ax.text(k, 0.5, f"{k}", ha="center", va="center", fontsize=8)
+        if r:
+            ax.text(k, -0.15, f"P@{k}\n={precision[k - 1]:.2f}", ha="center", va="top", fontsize=7)
+    ap = precision[rel].mean()
+    terms = " + ".join(f"{p:.2f}" for p in precision[rel])
+    ax.set_title(f"AP = ({terms}) / {rel.sum()} = {ap:.3f}\n(green = relevant; rank 1 = most similar)",
+                 fontsize=8)
+    ax.set_xlim(0.4, len(rel) + 0.6)
+    ax.set_ylim(-0.9, 1.0)
+    ax.axis("off")
+    fig.subplots_adjust(top=0.78, bottom=0.02)
+    return fig

@@ -1,0 +1,63 @@
+"""claims: a true claim prints what was checked, a false one raises; differences inside the seeds' spread are not differences."""
+import numpy as np
+import pytest
+
+from mclfir_lite.claims import ClaimError, claim, claim_greater, claim_no_difference, differs, spread
+
+
+def test_true_claim_prints_the_sentence(capsys):
+    assert claim("two is more than one", 2 > 1, "2 vs 1") is True
+    assert capsys.readouterr().out.strip() == "✓ two is more than one  [2 vs 1]"
+
+
+def test_false_claim_raises_with_sentence_and_numbers():
+    with pytest.raises(ClaimError, match=r"one is more than two \(1 vs 2\)"):
+        claim("one is more than two", 1 > 2, "1 vs 2")
+
+
+def test_claim_reduces_arrays_with_all():
+    claim("all positive", np.array([1, 2, 3]) > 0)
+    with pytest.raises(ClaimError):
+        claim("all positive", np.array([1, -2, 3]) > 0)
+
+
+def test_claim_error_is_an_assertion_error():
+    """So that nbmake and plain pytest report it as a failed check."""
+    assert issubclass(ClaimError, AssertionError)
+
+
+def test_claim_greater_single_numbers_needs_the_margin():
+    claim_greater("a beats b", 0.80, 0.70, margin=0.05)
+    with pytest.raises(ClaimError, match="needs > 0.150"):
+        claim_greater("a beats b by a wide margin", 0.80, 0.70, margin=0.15)
+    with pytest.raises(ClaimError):
+        claim_greater("b beats a", 0.70, 0.80)
+
+
+def test_claim_greater_is_not_fooled_by_a_gap_inside_the_seed_spread():
+    a = [0.70, 0.80, 0.90]              # mean 0.80, std 0.082
+    b = [0.74, 0.75, 0.76]              # mean 0.75
+    assert spread(a) == pytest.approx(np.std(a))
+    with pytest.raises(ClaimError, match=r"n=3"):
+        claim_greater("a beats b", a, b, margin=0.01)    # gap 0.05 < spread 0.082
+    assert differs(a, b, margin=0.01) == 0.0
+    claim_no_difference("no difference here", a, b)
+    tight = [0.79, 0.80, 0.81]
+    claim_greater("a beats b", tight, b, margin=0.01)     # gap 0.05 > spread 0.008
+    assert differs(tight, b) == pytest.approx(0.05)
+
+
+def test_claim_no_difference_fails_on_a_real_gap():
+    with pytest.raises(ClaimError, match="within"):
+        claim_no_difference("no difference", [0.90, 0.91, 0.92], [0.50, 0.51, 0.52], margin=0.02)
+
+
+def test_one_seed_has_no_spread():
+    assert spread(0.5) == 0.0
+    assert differs(0.6, 0.5, margin=0.05) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, [], [0.5, np.nan]])
+def test_claims_need_numbers(bad):
+    with pytest.raises(ClaimError, match="needs numbers"):
+        claim_greater("a beats nothing", bad, 0.1)

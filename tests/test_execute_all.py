@@ -1,0 +1,52 @@
+"""execute_all's timing: the marker line of a notebook and the README's table are rewritten."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS))
+spec = importlib.util.spec_from_file_location("execute_all", NOTEBOOKS / "execute_all.py")
+ea = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ea)
+
+
+def test_time_line_and_stamp():
+    line = ea.time_line(83.4, 2, "2026-12-02", quick=False)
+    assert line == "<!-- time -->*Run time: about 85 s on 2 cores (measured 2026-12-02).*"
+    assert "in quick mode" in ea.time_line(7.2, 2, "2026-12-02", quick=True) and "about 7 s" in ea.time_line(7.2, 2, "d", True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 04\n\n<!-- time -->*Run time: not measured yet.*\n\ntext")]
+    assert ea.stamp_time(nb, line)
+    assert nb.cells[0].source == f"# 04\n\n{line}\n\ntext"
+    assert ea.stamp_time(nb, ea.time_line(10, 2, "2026-12-03", False))     # the marker stays: it can be rewritten
+    assert "measured 2026-12-03" in nb.cells[0].source and "2026-12-02" not in nb.cells[0].source
+    assert not ea.stamp_time(nbformat.v4.new_notebook(), line)
+
+
+def test_readme_table_between_markers_keeps_other_rows(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- notebook-times:start -->\nold text\n"
+                      "| 01_metrics.ipynb | 10 s | 2 | default | 2026-11-30 |\n<!-- notebook-times:end -->\nafter\n")
+    assert ea.update_readme_times({"04_forgetting.ipynb": {"seconds": 61, "cores": 2, "quick": False,
+                                                           "day": "2026-12-02"}}, readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- notebook-times:start -->\n| notebook |") and text.endswith("<!-- notebook-times:end -->\nafter\n")
+    assert "| 01_metrics.ipynb | 10 s | 2 | default | 2026-11-30 |" in text
+    assert "| 04_forgetting.ipynb | 60 s | 2 | default | 2026-12-02 |" in text
+    assert "| total | 70 s |" in text and "old text" not in text
+    assert text.index("01_metrics") < text.index("04_forgetting")
+
+
+def test_readme_without_markers_is_left_alone(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no table here\n")
+    assert not ea.update_readme_times({"x.ipynb": {"seconds": 1, "cores": 2, "quick": True, "day": "d"}}, readme)
+    assert readme.read_text() == "no table here\n"
+
+
+def test_my_notebooks_carry_the_time_marker():
+    for prefix in ("00", "01", "02", "03", "04", "10", "11"):
+        nb = nbformat.read(next(NOTEBOOKS.glob(f"{prefix}_*.ipynb")), as_version=4)
+        assert ea.TIME_MARKER in nb.cells[0].source, prefix

@@ -1,0 +1,105 @@
+"""A notebook whose numbers contradict one of its sentences fails.
+
+Two ways, cheapest first: (1) notebook 04's forgetting claims, executed on stubbed results
+(a run that forgets passes; the same run with two increments' numbers swapped, one that does
+not forget, or one that does not learn its last attribute raises ClaimError); (2) notebook 01, which trains nothing, executed for real
+(nbclient, quick mode) on a temporary copy with one claim reversed, fails at that cell.
+"""
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import numpy as np
+import pytest
+
+from mclfir_lite import metrics
+from mclfir_lite.claims import ClaimError, claim, claim_greater
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+MINE = ["00", "01", "02", "03", "04", "10", "11"]
+
+
+def _nb(prefix):
+    return nbformat.read(next(NOTEBOOKS.glob(f"{prefix}_*.ipynb")), as_version=4)
+
+
+@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "10", "11"])
+def test_notebooks_that_state_results_check_them(prefix):
+    code = "\n".join(c.source for c in _nb(prefix).cells if c.cell_type == "code")
+    assert "claim(" in code or "claim_greater(" in code, f"notebook {prefix} states results without claim()"
+
+
+def _forgetting_cells():
+    """Notebook 04's cell that computes the drops and the claims cell after it."""
+    cells = _nb("04").cells
+    i = next(k for k, c in enumerate(cells) if "claims" in c.metadata.get("tags", []))
+    compute = next(c for c in reversed(cells[:i]) if c.cell_type == "code")
+    assert "drops[a] = best - final" in compute.source
+    return compute.source, cells[i].source
+
+
+def _run_04(history, increments, chance):
+    attributes = [a for g in increments for a in g]
+    R = metrics.accuracy_matrix(history, attributes)
+    res = {"attributes": attributes, "map_matrix": [[None if np.isnan(v) else float(v) for v in row] for row in R],
+           "final_map": {a: float(R[-1, j]) for j, a in enumerate(attributes)},
+           "mean_final_map": float(np.nanmean(R[-1])),
+           "forgetting": metrics.average_forgetting(R), "bwt": metrics.backward_transfer(R)}
+    scope = {"np": np, "metrics": metrics, "claim": claim, "claim_greater": claim_greater, "res": res,
+             "chance": chance, "lab": SimpleNamespace(increments=increments)}
+    for source in _forgetting_cells():
+        exec(source, scope)
+
+
+INCREMENTS = [["length"], ["pattern"], ["colour"]]
+CHANCE = {"length": 0.2, "pattern": 0.17, "colour": 0.13}
+FORGETS = [{"length": 0.93},
+           {"length": 0.40, "pattern": 0.80},
+           {"length": 0.27, "pattern": 0.30, "colour": 0.99}]
+
+
+def test_04_claims_hold_for_a_run_that_forgets(capsys):
+    _run_04(FORGETS, INCREMENTS, CHANCE)
+    assert capsys.readouterr().out.count("✓") == 3
+
+
+def test_04_claims_fail_when_two_increments_are_swapped():
+    """Swap the first attribute's mAP after increments 1 and 3: the same numbers, in the wrong order, say it improved."""
+    history = [dict(r) for r in FORGETS]
+    history[0]["length"], history[2]["length"] = history[2]["length"], history[0]["length"]
+    with pytest.raises(ClaimError):
+        _run_04(history, INCREMENTS, CHANCE)
+
+
+def test_04_claims_fail_for_a_run_that_does_not_forget():
+    stable = [{"length": 0.93}, {"length": 0.92, "pattern": 0.80}, {"length": 0.91, "pattern": 0.79, "colour": 0.99}]
+    with pytest.raises(ClaimError, match="forgets"):
+        _run_04(stable, INCREMENTS, CHANCE)
+
+
+def test_04_claims_fail_when_the_last_attribute_is_not_learnt():
+    at_chance = [dict(r) for r in FORGETS]
+    at_chance[-1]["colour"] = 0.15
+    with pytest.raises(ClaimError, match="plastic"):
+        _run_04(at_chance, INCREMENTS, CHANCE)
+
+
+@pytest.mark.usefixtures("isolated_cache")
+def test_breaking_a_claim_fails_the_executed_notebook(tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("MCLFIR_QUICK", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    repo = str(NOTEBOOKS.parent)
+    monkeypatch.setenv("PYTHONPATH", repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    nb = _nb("01")
+    target = next(c for c in nb.cells if "breaking a tie in favour of the relevant item raises the AP" in c.source)
+    target.source = target.source.replace("ap_a < ap_b,", "ap_a > ap_b,")     # the sentence now contradicts the numbers
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    with pytest.raises(nbclient.exceptions.CellExecutionError, match="ClaimError"):
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(work)}}).execute()
+    executed = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert executed[-1] is target, "the notebook should stop at the broken claim"
