@@ -84,8 +84,11 @@ def _why_own_shade(answer):
 
 @exercise("00.2")
 def _chance_level(answer, lab):
-    from .zeroshot import chance_map
-    expected = chance_map(lab.table.labels, lab.protocol)
+    import numpy as np
+    expected = {}
+    for a, split in lab.protocol.items():   # the rule of thumb: the mean fraction of relevant candidates
+        cand = lab.table.labels[a][split.candidate]
+        expected[a] = float(np.mean([(cand == v).mean() for v in lab.table.labels[a][split.query]]))
     return _close(answer, expected, 1e-6, "chance level per attribute") and (
         "for each query: (candidates with the query's value) / (all candidates); then average over the "
         "queries, one number per attribute of lab.protocol")
@@ -285,9 +288,14 @@ def _quiz_04(answer):
 # --- notebook 05
 
 @exercise("05.1")
-def _check_05_1(answer, encoder_params, head_params):
-    if int(answer) != 8 * (encoder_params + head_params):
-        return "isolated keeps one encoder *and* one head per attribute"
+def _check_05_1(answer):
+    import torchvision
+    from .heads import AttributeHead
+    from .model import count_parameters
+    resnet = torchvision.models.resnet50(weights=None)
+    encoder = sum(count_parameters(getattr(resnet, n)) for n in ("conv1", "bn1", "layer1", "layer2", "layer3"))
+    if int(answer) != 8 * (encoder + count_parameters(AttributeHead(1024, 128))):
+        return "isolated keeps one encoder (conv1 .. layer3) *and* one AttributeHead(1024, 128) per attribute"
 
 
 @exercise("05.2")
@@ -300,18 +308,33 @@ def _check_05_2(answer, results):
         return "take the difference isolated - frozen of the final mAP, attribute by attribute"
 
 
+def _length_attention(lab, model, value: str, n: int = 100):
+    """The ``length`` head's spatial attention, averaged over ``n`` training images of ``value``."""
+    import torch
+    labels, train = lab.table.labels["length"], lab.protocol["length"].train
+    rows = train[labels[train] == lab.table.values["length"].index(value)][:n]
+    head = model.heads.heads["length"]
+    with torch.no_grad():
+        feats = model.encoder_for("length")(lab.images[torch.as_tensor(rows)])
+        gated = feats * head.channel_gate(feats.mean(dim=(2, 3)))[:, :, None, None]
+        alpha = torch.softmax(head.spatial(gated).flatten(2), dim=-1)
+    return alpha.mean(0).reshape(feats.shape[2:]).numpy()
+
+
 @exercise("05.3")
-def _check_05_3(answer, map_a, map_b):
+def _check_05_3(answer, lab, model):
     import numpy as np
-    if abs(float(answer) - 0.5 * float(np.abs(np.asarray(map_a) - np.asarray(map_b)).sum())) > 1e-3:
-        return "half the sum of the absolute differences between the two averaged maps"
+    a, b = _length_attention(lab, model, "cropped"), _length_attention(lab, model, "ankle")
+    if abs(float(answer) - 0.5 * float(np.abs(a - b).sum())) > 1e-3:
+        return "average each value's attention maps, then take half the sum of the absolute differences"
 
 
 @exercise("05.4")
-def _check_05_4(answer, soft, results):
+def _check_05_4(answer, lab, results):
     options = ("like frozen", "between", "like finetune")
     if answer not in options:
         return f"answer one of {options}"
+    soft = lab.run("ewc", ewc_lambda=1.0, progress=False).result()
     if abs(soft["forgetting"] - results["frozen"]["forgetting"]) <= 0.02:
         right = "like frozen"
     elif abs(soft["forgetting"] - results["finetune"]["forgetting"]) <= 0.02:
@@ -320,6 +343,7 @@ def _check_05_4(answer, soft, results):
         right = "between"
     if answer != right:
         return "compare the soft run's forgetting with frozen's and finetune's"
+
 
 # --- notebook 06
 
@@ -336,18 +360,27 @@ def _check_06_2(answer, decay, steps):
         return "after S steps the snapshot's weight is d multiplied by itself S times"
 
 
+def _old_map(lab, strategy: str, old: str, **overrides) -> float:
+    return lab.run(strategy, progress=False, **overrides).result()["final_map"][old]
+
+
 @exercise("06.3")
-def _check_06_3(answer, old_with_feature_only, old_with_embedding_only):
+def _check_06_3(answer, sweep, old):
     if answer not in ("embedding", "feature"):
         return 'answer "embedding" or "feature"'
-    right = "embedding" if old_with_embedding_only >= old_with_feature_only else "feature"
-    if answer != right:
+    feat = _old_map(sweep, "mclfir", old, distill_weight=0.0, feature_distill_weight=1.0)
+    emb = _old_map(sweep, "mclfir", old, distill_weight=1.0, feature_distill_weight=0.0)
+    if answer != ("embedding" if emb >= feat else "feature"):
         return "compare the old attribute's final mAP in the two runs"
 
+
 @exercise("06.4")
-def _check_06_4(answer, kept):
-    if answer not in kept:
-        return f"answer one of {sorted(kept)}"
+def _check_06_4(answer, old, new):
+    from .lab import Lab
+    if answer not in ("shared", "per_increment"):
+        return 'answer "shared" or "per_increment"'
+    kept = {p: _old_map(Lab.synthfashion(quick=True, increments=[[old], [new]], pools=p), "lwf", old)
+            for p in ("per_increment", "shared")}
     if answer != max(kept, key=kept.get):
         return "compare the old attribute's final mAP of the two lwf runs"
 
@@ -377,7 +410,7 @@ def _check_07_3(answer, results):
 
 # --- notebook 08
 
-def _close(answer, expected, tol: float) -> bool:
+def _near(answer, expected, tol: float) -> bool:
     return abs(float(answer) - float(expected)) <= tol
 
 
@@ -386,7 +419,7 @@ def _staleness_by_hand(answer, index, model, images):
     expected = index.staleness(model, images)
     if not 0.0 <= float(answer) <= 2.0:
         return "staleness is a cosine distance, 1 - mean cosine, so it lies between 0 and 2"
-    if not _close(answer, expected, 1e-4):
+    if not _near(answer, expected, 1e-4):
         return ("embed the gallery with both models (the index's model and the final one), take the "
                 "row-wise dot products (cosines of unit vectors), average them, and subtract from 1")
     return None
@@ -415,7 +448,7 @@ def _partial_reindex(answer, model_then, model_now, images, labels, query_rows, 
                         embed(model_then, images, gallery_rows, attribute))
     expected = metrics.mean_average_precision(embed(model_now, images, query_rows, attribute), mixed,
                                               labels[query_rows], labels[gallery_rows])
-    if not _close(answer, expected, 1e-4):
+    if not _near(answer, expected, 1e-4):
         return ("queries from the final model; gallery vectors from the final model where half is True and "
                 "from the model after the attribute's increment elsewhere (torch.where on half[:, None])")
     return None
@@ -455,12 +488,12 @@ def _text_only_search(answer, prototypes, gallery_emb, targets, gallery_values):
     expected = metrics.mean_average_precision(prototypes[torch.as_tensor(targets)], gallery_emb, targets,
                                               gallery_values)
     exp_chance = metrics.chance_map(targets, gallery_values)
-    if _close(text_chance, float(np.mean([(gallery_values == t).mean() for t in targets])), 1e-6):
+    if _near(text_chance, float(np.mean([(gallery_values == t).mean() for t in targets])), 1e-6):
         return ("that is the mean share of relevant gallery items, close to chance but not the expected AP of a "
                 "random ranking: use metrics.chance_map(query labels, gallery labels)")
-    if not _close(text_chance, exp_chance, 1e-6):
+    if not _near(text_chance, exp_chance, 1e-6):
         return "chance: metrics.chance_map with the requested values as query labels and the gallery's values"
-    if not _close(text_map, expected, 1e-4):
+    if not _near(text_map, expected, 1e-4):
         return ("the query embeddings are the prototypes of the requested values, one per query; the query "
                 "labels are the targets and the gallery labels the gallery's values of the changed attribute")
     return None
