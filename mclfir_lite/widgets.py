@@ -63,7 +63,7 @@ import torch
 from . import metrics, plots
 from .continual import embed
 
-__all__ = ["chance_ap", "chance_map", "query_aps", "similarity_digits",
+__all__ = ["chance_ap", "chance_map", "query_aps", "warm_up", "similarity_digits",
            "neighbour_view", "draw_neighbour_view", "compare_view", "draw_compare_view", "draw_ap_histograms",
            "forgotten_queries", "forgotten_view", "draw_forgotten_view", "drift_view", "draw_drift_view",
            "forgetting_view", "draw_forgetting_view",
@@ -153,14 +153,58 @@ def _model(runners: dict, strategy: str, increment: int, cache: dict):
     return cache[key]
 
 
+def _shared_features(lab, runners: dict, strategy: str, increment: int, cache: dict):
+    """``(rows, encoder outputs)`` of every query and candidate row of the attributes the model
+    after ``increment`` has, computed once (as :func:`mclfir_lite.continual.evaluate` does);
+    None for a model with one encoder per attribute."""
+    key = ("features", strategy, increment)
+    if key not in cache:
+        runner, model = runners[strategy], _model(runners, strategy, increment, cache)
+        if model.isolated and runner.features is None:
+            cache[key] = None
+        else:
+            seen = [a for g in runner.increments[: increment + 1] for a in g]
+            rows = np.unique(np.concatenate([np.concatenate([lab.protocol[a].query, lab.protocol[a].candidate])
+                                             for a in seen]))
+            with torch.no_grad():
+                if runner.features is not None:
+                    feats = runner.features[torch.as_tensor(rows)]
+                else:
+                    dev = next(model.parameters()).device
+                    feats = torch.cat([model.encoder(lab.images[torch.as_tensor(rows[i:i + 512])].to(dev))
+                                       for i in range(0, len(rows), 512)])
+            cache[key] = (rows, feats)
+    return cache[key]
+
+
 def _embeddings(lab, runners: dict, strategy: str, increment: int, attribute: str, cache: dict):
     """(query embeddings, candidate embeddings) of ``attribute`` by the model after ``increment``."""
     key = ("emb", strategy, increment, attribute)
     if key not in cache:
         model, split = _model(runners, strategy, increment, cache), lab.protocol[attribute]
-        cache[key] = (embed(model, lab.images, split.query, attribute),
-                      embed(model, lab.images, split.candidate, attribute))
+        shared = _shared_features(lab, runners, strategy, increment, cache)
+        if shared is None:
+            cache[key] = (embed(model, lab.images, split.query, attribute),
+                          embed(model, lab.images, split.candidate, attribute))
+        else:
+            rows, feats = shared
+            with torch.no_grad():
+                cache[key] = tuple(model.heads(feats[torch.as_tensor(np.searchsorted(rows, r))], attribute).cpu()
+                                   for r in (split.query, split.candidate))
     return cache[key]
+
+
+def warm_up(lab, runners: dict, strategies: list[str] | None = None, cache: dict | None = None) -> dict:
+    """Compute (into ``cache``) the embeddings and per-query APs of every strategy, finished
+    increment and attribute it has, so that no later control waits for an encoder pass.
+    Returns the cache. The widgets call it when built (``warm=True``)."""
+    cache = {} if cache is None else cache
+    for s in strategies or runners:
+        runner = runners[s]
+        for t in range(runner.done):
+            for a in [a for g in runner.increments[: t + 1] for a in g]:
+                query_aps(lab, runners, s, t, a, cache)
+    return cache
 
 
 def query_aps(lab, runners: dict, strategy: str, increment: int, attribute: str,
@@ -541,39 +585,35 @@ def draw_forgetting_view(view: dict, results: dict, chance: dict | None = None):
         ax.axis("off")
         ax.text(0.5, 0.5, view["message"], ha="center", va="center", fontsize=9)
         return fig
-    n_attr, n_inc = len(view["attributes"]), len(next(iter(view["matrices"].values())))
-    cell_w = 0.3 + 0.42 * n_attr
-    ncol = max(1, min(n, 4, int(9.0 // cell_w)))
-    nrow = math.ceil(n / ncol)
-    width = max(6.0, 0.6 + ncol * cell_w)
-    mat_h = 0.85 + 0.26 * n_inc
-    fig = plt.figure(figsize=(width, 3.0 + nrow * mat_h), dpi=plots.DPI, layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3.0, nrow * mat_h])
-    ax = top.add_gridspec(1, 5)[0, :4].subgridspec(1, 1).subplots() if width > 7 else top.subplots()
-    plots.plot_forgetting_curves({s: results[s] for s in view["strategies"]}, view["attribute"], ax=ax,
-                                 chance=_chance_from(results, chance))
+    subset = {s: results[s] for s in view["strategies"]}
+    g = plots.matrix_grid_size(subset)
+    curve_h = 2.6
+    width, height = max(6.5, g["width"]), 0.3 + curve_h + 0.4 + g["height"]
+    fig = plt.figure(figsize=(width, height), dpi=plots.DPI)
+    ax = fig.add_axes([0.65 / width, 1 - (0.3 + curve_h) / height, (width - 2.9) / width, curve_h / height])
+    plots.plot_forgetting_curves(subset, view["attribute"], ax=ax, chance=_chance_from(results, chance))
     if ax.get_legend() is not None:
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     if view["message"]:
         ax.set_title(view["message"], fontsize=8)
-    axes = np.atleast_1d(bottom.subplots(nrow, ncol, squeeze=False)).ravel()
-    for k, (a, s) in enumerate(zip(axes, view["strategies"])):
-        f = view["forgetting"][s]
-        plots.plot_accuracy_matrix(results[s], ax=a,
-                                   title=s + ("  (forgetting n/a)" if f is None else f"  (forgetting {f:.2f})"))
-        if k % ncol:
-            a.set_yticks([])
-    for a in axes[n:]:
-        a.axis("off")
+    titles = {s: s + ("  (forgetting n/a)" if f is None else f"  (forgetting {f:.2f})")
+              for s, f in view["forgetting"].items()}
+    plots.matrix_grid(fig, subset, titles, top=0.3 + curve_h + 0.4)
     return fig
 
 
 # ---------------------------------------------------------------------------- widgets
 
 def _png(fig) -> bytes:
-    """``fig`` as PNG bytes at :data:`plots.DPI` (for an ``ipywidgets.Image``); the figure is closed."""
+    """``fig`` as PNG bytes at :data:`plots.DPI` (for an ``ipywidgets.Image``); the figure is closed.
+    A figure of :func:`plots.plot_neighbour_rows` is encoded from its pixels (faster, identical)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=plots.DPI, facecolor="white")
+    pixels = getattr(fig, "pixels", None)
+    if pixels is not None:
+        from PIL import Image
+        Image.fromarray(pixels).save(buf, format="png", compress_level=1)
+    else:
+        fig.savefig(buf, format="png", dpi=plots.DPI, facecolor="white")
     plots._plt().close(fig)
     return buf.getvalue()
 
@@ -609,6 +649,11 @@ class _Widget:
         return bundle
 
 
+def _warm(lab, runners, strategies, cache, warm: bool) -> dict:
+    cache = {} if cache is None else cache
+    return warm_up(lab, runners, strategies, cache) if warm else cache
+
+
 def _status(html: str) -> str:
     return f"<span style='font-size: 13px'>{html}</span>"
 
@@ -620,11 +665,11 @@ class NeighbourBrowser(_Widget):
     """
 
     def __init__(self, lab, runners: dict, strategy: str | None = None, attribute: str | None = None,
-                 increment: int | None = None, k: int = 8):
+                 increment: int | None = None, k: int = 8, cache: dict | None = None, warm: bool = True):
         import ipywidgets as w
         if not runners:
             raise ValueError("NeighbourBrowser needs at least one runner")
-        self.lab, self.runners, self.cache = lab, runners, {}
+        self.lab, self.runners, self.cache = lab, runners, _warm(lab, runners, None, cache, warm)
         n_inc = len(next(iter(runners.values())).increments)
         attribute = attribute or lab.attributes[0]
         self.strategy = w.Dropdown(options=list(runners), value=strategy or next(iter(runners)), description="strategy")
@@ -632,7 +677,7 @@ class NeighbourBrowser(_Widget):
         self.increment = w.IntSlider(value=n_inc if increment is None else increment + 1, min=1, max=n_inc,
                                      description="after inc.")
         self.query = w.IntSlider(value=0, min=0, max=len(lab.protocol[attribute].query) - 1, description="query #")
-        self.k = w.IntSlider(value=k, min=1, max=16, description="k")
+        self.k = w.IntSlider(value=k, min=1, max=10, description="k")
         self.status = w.HTML()
         self.image, = self._all_images = self._images(1)
         controls = [self.strategy, self.attribute, self.increment, self.query, self.k]
@@ -667,21 +712,21 @@ class SideBySideBrowser(_Widget):
     """
 
     def __init__(self, lab, runners: dict, strategies: list[str] | None = None, attribute: str | None = None,
-                 increment: int | None = None, k: int = 8):
+                 increment: int | None = None, k: int = 8, cache: dict | None = None, warm: bool = True):
         import ipywidgets as w
         if not runners:
             raise ValueError("SideBySideBrowser needs at least one runner")
-        self.lab, self.runners, self.cache = lab, runners, {}
         self.strategies = list(strategies or runners)
         for s in self.strategies:
             _runner(runners, s)
+        self.lab, self.runners, self.cache = lab, runners, _warm(lab, runners, self.strategies, cache, warm)
         n_inc = len(runners[self.strategies[0]].increments)
         attribute = attribute or lab.attributes[0]
         self.attribute = w.Dropdown(options=lab.attributes, value=attribute, description="attribute")
         self.increment = w.IntSlider(value=n_inc if increment is None else increment + 1, min=1, max=n_inc,
                                      description="after inc.")
         self.query = w.IntSlider(value=0, min=0, max=len(lab.protocol[attribute].query) - 1, description="query #")
-        self.k = w.IntSlider(value=k, min=1, max=12, description="k")
+        self.k = w.IntSlider(value=k, min=1, max=10, description="k")
         self.status = w.HTML()
         self.image, self.histogram = self._all_images = self._images(2)
         controls = [self.attribute, self.increment, self.query, self.k]
@@ -725,11 +770,12 @@ class ForgottenQueries(_Widget):
     """
 
     def __init__(self, lab, runners: dict, strategy: str | None = None, attribute: str | None = None,
-                 later: int | None = None, k: int = 8, top: int = 30):
+                 later: int | None = None, k: int = 8, top: int = 30, cache: dict | None = None, warm: bool = True):
         import ipywidgets as w
         if not runners:
             raise ValueError("ForgottenQueries needs at least one runner")
-        self.lab, self.runners, self.cache, self.k, self.top = lab, runners, {}, k, top
+        self.lab, self.runners, self.k, self.top = lab, runners, k, top
+        self.cache = _warm(lab, runners, None, cache, warm)
         n_inc = len(next(iter(runners.values())).increments)
         if n_inc < 2:
             raise ValueError("ForgottenQueries needs a plan with at least two increments")
@@ -802,14 +848,20 @@ class EmbeddingDrift(_Widget):
     """
 
     def __init__(self, lab, runners: dict, strategies: list[str] | None = None, attribute: str | None = None,
-                 k: int = 8, method: str = "pca"):
+                 k: int = 8, method: str = "pca", cache: dict | None = None, warm: bool = True):
         import ipywidgets as w
         if not runners:
             raise ValueError("EmbeddingDrift needs at least one runner")
-        self.lab, self.runners, self.cache, self.method = lab, runners, {}, method
         self.strategies = list(strategies or runners)
         for s in self.strategies:
             _runner(runners, s)
+        self.lab, self.runners, self.method = lab, runners, method
+        self.cache = _warm(lab, runners, self.strategies, cache, warm)
+        if warm:
+            for a in lab.attributes:
+                for s in self.strategies:
+                    if _first_increment(runners[s].increments, a) < runners[s].done:
+                        _projection(lab, runners, s, a, self.cache, method)
         n_inc = len(runners[self.strategies[0]].increments)
         attribute = attribute or lab.attributes[0]
         first = _first_increment(runners[self.strategies[0]].increments, attribute)

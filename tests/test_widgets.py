@@ -75,7 +75,10 @@ def test_attribute_not_arrived_gives_a_message(lab, runners):
 def test_draw_neighbour_view(lab, runners):
     v = neighbour_view(lab, runners, "frozen", "sleeve_length", 1, 2, k=5)
     fig = draw_neighbour_view(v, lab)
-    assert len(fig.axes) == 6
+    assert len(fig.boxes) == 6                          # the query and 5 neighbours
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 6)
+    assert draw_neighbour_view(v, lab, axes=axes) is fig  # into axes of your own
 
 
 def test_forgetting_view(runners):
@@ -179,7 +182,7 @@ def test_compare_view_answers_the_same_query_with_each_strategy(lab, runners):
     # different models rank differently
     assert not np.allclose(v["views"]["finetune"]["similarities"], v["views"]["frozen"]["similarities"])
     fig = draw_compare_view(v, lab)
-    assert len(fig.axes) == 2 * 6                       # two rows of query + 5 neighbours
+    assert [(r, c) for r, c, *_ in fig.boxes] == [(r, c) for r in range(2) for c in range(6)]  # query + 5, twice
     hist = draw_ap_histograms(v)
     assert len(hist.axes) == 2
     late = compare_view(lab, runners, ["finetune", "frozen"], "colour", 0, 0, cache=cache)
@@ -196,14 +199,20 @@ def test_neighbour_rows_are_at_natural_size_with_thumbnails_of_64_px(lab, runner
     from mclfir_lite.widgets import _png
     v = compare_view(lab, runners, ["finetune", "frozen"], "sleeve_length", 1, 0, k=4)
     fig = draw_compare_view(v, lab)
-    w_px, h_px = fig.get_size_inches() * plots.DPI
-    fig.canvas.draw()
-    thumbs = [ax.get_window_extent() for ax in fig.axes]
-    assert min(round(b.width) for b in thumbs) >= 64 and min(round(b.height) for b in thumbs) >= 64
-    assert len({round(b.width) for b in thumbs}) == 1   # every thumbnail the same size
+    assert min(b[4] for b in fig.boxes) >= 64 and min(b[5] for b in fig.boxes) >= 64
+    assert len({(b[4], b[5]) for b in fig.boxes}) == 1  # every thumbnail the same size
     png = Image.open(io.BytesIO(_png(fig)))
-    assert png.size == (round(w_px), round(h_px))       # saved 1:1, no cropping or rescaling
+    h, w = fig.pixels.shape[:2]
+    assert png.size == (w, h) and tuple(fig.get_size_inches() * plots.DPI) == pytest.approx((w, h))
+    assert np.array_equal(np.asarray(png.convert("RGB")), fig.pixels)
     assert png.size[0] <= 1100                          # fits a notebook's output area
+    x, y = fig.boxes[1][2:4]                            # the first neighbour: framed, upscaled 2x, nearest
+    thumb = fig.pixels[y:y + 64, x:x + 64]
+    np.testing.assert_array_equal(thumb[::2, ::2], thumb[1::2, 1::2])
+    for s, rows in (("finetune", 0), ("frozen", 1)):    # framed green when relevant, red when not
+        rel = v["views"][s]["relevant"][0]
+        x, y = next(b[2:4] for b in fig.boxes if b[:2] == (rows, 1))
+        assert tuple(fig.pixels[y - 2, x + 10]) == (plots.GREEN if rel else plots.RED)
     up = plots.upscale(np.zeros((32, 32, 3), np.uint8))
     assert up.shape == (64, 64, 3)
     assert plots.upscale(np.zeros((100, 100, 3), np.uint8)).shape == (100, 100, 3)
@@ -248,7 +257,7 @@ def test_forgotten_queries_are_sorted_by_ap_drop_computed_with_the_metric(lab, r
     assert view["then"]["increment"] == 0 and view["now"]["increment"] == 1
     assert view["then"]["query_row"] == view["now"]["query_row"] == top["query_row"]
     assert view["now"]["ap"] == pytest.approx(top["ap_now"])
-    assert len(draw_forgotten_view(view, lab).axes) == 2 * 5
+    assert len(draw_forgotten_view(view, lab).boxes) == 2 * 5
 
 
 # ---------------------------------------------------------------------------- drift
