@@ -38,8 +38,8 @@ query_row, query_label, query_value, rows, similarities, relevant, labels, value
 candidate ranking (:func:`mclfir_lite.metrics.average_precision_per_query`).
 
 Chance: the AP of a random ranking of ``N`` candidates of which ``R`` are relevant has the
-expectation :func:`chance_ap` ``(R, N)``; an attribute's chance mAP is its mean over the
-queries (:func:`chance_map`).
+expectation :func:`mclfir_lite.metrics.expected_random_ap` ``(R, N)``; an attribute's chance
+mAP is its mean over the queries (:func:`chance_map`, the results' ``chance_map``).
 
 Widgets: ``.widget`` is the ipywidgets container, ``.view`` the current view dict,
 ``.figure`` the current matplotlib figure (closed; shown through ``ipywidgets.Image`` at
@@ -63,7 +63,7 @@ import torch
 from . import metrics, plots
 from .continual import embed
 
-__all__ = ["chance_ap", "chance_map", "query_aps", "warm_up", "similarity_digits",
+__all__ = ["chance_map", "query_aps", "warm_up", "similarity_digits",
            "neighbour_view", "draw_neighbour_view", "compare_view", "draw_compare_view", "draw_ap_histograms",
            "forgotten_queries", "forgotten_view", "draw_forgotten_view", "drift_view", "draw_drift_view",
            "forgetting_view", "draw_forgetting_view",
@@ -76,40 +76,20 @@ ALL_OLD = "all attributes learnt earlier"
 
 # ---------------------------------------------------------------------------- chance
 
-def chance_ap(n_relevant: int, n_candidates: int) -> float:
-    """Expected AP of a uniformly random ranking of ``n_candidates`` (N) candidates of which
-    ``n_relevant`` (R) are relevant.
-
-    AP = (1/R) sum_k rel_k (1/k) sum_{j<=k} rel_j. Over random rankings E[rel_k] = R/N and,
-    for j < k, E[rel_j rel_k] = R(R-1) / (N(N-1)); summing over k with H_N = 1 + 1/2 + ... + 1/N:
-
-        E[AP] = (R - 1) / (N - 1) + (N - R) * H_N / (N (N - 1))
-
-    (N = 1: E[AP] = 1.) NaN when R = 0 (no AP is defined).
-    """
-    R, N = int(n_relevant), int(n_candidates)
-    if not 0 <= R <= N:
-        raise ValueError(f"chance_ap: need 0 <= n_relevant <= n_candidates, got R={R}, N={N}")
-    if R == 0:
-        return float("nan")
-    if N == 1:
-        return 1.0
-    harmonic = float(np.sum(1.0 / np.arange(1, N + 1)))
-    return (R - 1) / (N - 1) + (N - R) * harmonic / (N * (N - 1))
-
-
 def chance_map(lab, attributes: list[str] | None = None) -> dict[str, float]:
-    """``{attribute: chance mAP}``: the mean of :func:`chance_ap` over the attribute's queries
-    (those with at least one relevant candidate), from the candidate label counts."""
-    out = {}
-    for a in attributes or lab.attributes:
-        split, labels = lab.protocol[a], lab.table.labels[a]
-        cand = labels[split.candidate]
-        counts = {v: int(c) for v, c in zip(*np.unique(cand, return_counts=True))}
-        aps = [chance_ap(counts.get(int(v), 0), len(cand)) for v in labels[split.query] if v >= 0]
-        aps = [x for x in aps if not math.isnan(x)]
-        out[a] = float(np.mean(aps)) if aps else float("nan")
-    return out
+    """``{attribute: chance mAP}`` of the lab's protocol: the mean over the attribute's queries of
+    the expected AP of a random ranking (:func:`mclfir_lite.metrics.expected_random_ap`), from
+    the candidate label counts, with the lab's ``no_relevant`` policy (as the results'
+    ``chance_map``)."""
+    return metrics.chance_map_per_attribute(lab.table.labels, lab.protocol, attributes or lab.attributes,
+                                            no_relevant=lab.config.no_relevant)
+
+
+def _query_chance(lab, attribute: str, query_label: int) -> float:
+    """Expected AP of a random ranking for one query of ``attribute`` (NaN: no relevant candidate)."""
+    cand = lab.table.labels[attribute][lab.protocol[attribute].candidate]
+    n_rel = int((cand == query_label).sum()) if query_label >= 0 else 0
+    return float(metrics.expected_random_ap(n_rel, len(cand)))
 
 
 # ---------------------------------------------------------------------------- cached model outputs
@@ -340,9 +320,11 @@ def compare_view(lab, runners: dict, strategies: list[str], attribute: str, incr
     """The same query answered by several strategies after the same increment.
 
     Keys: ``strategies, attribute, increment, query_index, query_row, query_value, k``,
-    ``views`` (``{strategy: neighbour_view}``), ``aps`` (``{strategy: AP of every query, or
-    None where the model has no head for the attribute}``), ``chance`` (the attribute's
-    chance mAP), ``query_chance`` (this query's chance AP).
+    ``views`` (``{strategy: neighbour_view}``), ``aps`` (``{strategy: AP of every query (NaN:
+    no relevant candidate), or None where the model has no head for the attribute}``),
+    ``chance`` (the attribute's chance mAP), ``query_chance`` (this query's chance AP),
+    ``no_relevant`` (the lab's policy for queries without a relevant candidate: the
+    histograms count them as AP 0 under ``"zero"``, as the mAP does).
     """
     if not strategies:
         raise ValueError("compare_view needs at least one strategy")
@@ -351,12 +333,11 @@ def compare_view(lab, runners: dict, strategies: list[str], attribute: str, incr
     aps = {s: (query_aps(lab, runners, s, increment, attribute, cache) if v["available"] else None)
            for s, v in views.items()}
     first = next(iter(views.values()))
-    labels, split = lab.table.labels[attribute], lab.protocol[attribute]
-    n_rel = int((labels[split.candidate] == first["query_label"]).sum()) if first["query_label"] >= 0 else 0
     return {"strategies": list(strategies), "attribute": attribute, "increment": increment,
             "query_index": query_index, "query_row": first["query_row"], "query_value": first["query_value"],
             "k": k, "views": views, "aps": aps, "chance": chance_map(lab, [attribute])[attribute],
-            "query_chance": chance_ap(n_rel, len(split.candidate))}
+            "no_relevant": lab.config.no_relevant,
+            "query_chance": _query_chance(lab, attribute, first["query_label"])}
 
 
 def draw_compare_view(view: dict, lab):
@@ -370,6 +351,8 @@ def draw_compare_view(view: dict, lab):
 def draw_ap_histograms(view: dict):
     """Each strategy's histogram of per-query AP (:func:`compare_view`), the query marked, chance dashed."""
     aps = {s: (a if a is not None else np.zeros(0)) for s, a in view["aps"].items()}
+    if view.get("no_relevant", "zero") == "zero":   # as the mAP counts them: AP 0
+        aps = {s: np.nan_to_num(a, nan=0.0) for s, a in aps.items()}
     marked = {s: v["ap"] for s, v in view["views"].items()}
     return plots.plot_ap_histograms(aps, marked, chance=view["chance"])
 

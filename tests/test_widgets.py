@@ -13,7 +13,7 @@ from mclfir_lite.lab import Lab
 import torch
 
 from mclfir_lite.widgets import (MEAN, EmbeddingDrift, ForgettingCurves, ForgottenQueries, NeighbourBrowser,
-                                 SideBySideBrowser, chance_ap, chance_map, compare_view, draw_ap_histograms,
+                                 SideBySideBrowser, chance_map, compare_view, draw_ap_histograms,
                                  draw_compare_view, draw_drift_view, draw_forgetting_view, draw_forgotten_view,
                                  draw_neighbour_view, drift_view, forgetting_view, forgotten_queries, forgotten_view,
                                  neighbour_view, query_aps, similarity_digits)
@@ -124,6 +124,9 @@ def test_widgets_follow_their_controls(lab, runners):
 
 # ---------------------------------------------------------------------------- issue 11: chance
 
+chance_ap = metrics.expected_random_ap      # (the widgets' chance; checked here against brute force)
+
+
 def test_chance_ap_is_the_mean_ap_of_all_rankings_exhaustively():
     import itertools
     for N, R in ((1, 1), (4, 1), (5, 2), (6, 3), (6, 6)):
@@ -133,8 +136,6 @@ def test_chance_ap_is_the_mean_ap_of_all_rankings_exhaustively():
             aps.append(np.mean(np.arange(1, R + 1) / ranks))
         assert chance_ap(R, N) == pytest.approx(np.mean(aps), abs=1e-12), (R, N)
     assert np.isnan(chance_ap(0, 5))
-    with pytest.raises(ValueError, match="n_relevant"):
-        chance_ap(6, 5)
 
 
 def test_chance_ap_matches_simulation_with_the_package_metric():
@@ -154,7 +155,9 @@ def test_chance_map_is_the_mean_chance_ap_of_the_queries(lab):
     assert set(ch) == set(lab.attributes)
     split, labels = lab.protocol["colour"], lab.table.labels["colour"]
     cand = labels[split.candidate]
-    expected = np.nanmean([chance_ap(int((cand == v).sum()), len(cand)) for v in labels[split.query]])
+    per_query = [chance_ap(int((cand == v).sum()), len(cand)) for v in labels[split.query]]
+    assert lab.config.no_relevant == "zero"             # a query without a relevant candidate counts as 0
+    expected = np.mean(np.nan_to_num(per_query, nan=0.0))
     assert ch["colour"] == pytest.approx(expected)
     assert 0 < ch["colour"] < 1
 
@@ -327,8 +330,10 @@ def test_widgets_show_images_at_natural_size_and_no_blank_dropdowns(lab, runners
     import ipywidgets as ipw
 
     results = {s: r.result() for s, r in runners.items()}
-    made = [NeighbourBrowser(lab, runners), SideBySideBrowser(lab, runners), ForgottenQueries(lab, runners),
-            EmbeddingDrift(lab, runners), ForgettingCurves(results, chance=chance_map(lab))]
+    shared = {}                                         # one cache for all: each snapshot embedded once
+    made = [NeighbourBrowser(lab, runners, cache=shared), SideBySideBrowser(lab, runners, cache=shared),
+            ForgottenQueries(lab, runners, cache=shared), EmbeddingDrift(lab, runners, cache=shared),
+            ForgettingCurves(results, chance=chance_map(lab))]
     for obj in made:
         for img in obj._all_images:
             assert img.layout.align_self == "flex-start" and img.value[:4] == b"\x89PNG"
