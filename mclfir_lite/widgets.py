@@ -123,6 +123,10 @@ def _unavailable(runner, strategy: str, attribute: str, increment: int) -> str |
     if runner.done <= increment:
         return (f"the {strategy} run has finished {runner.done} increment(s); "
                 f"increment {increment + 1} is not available yet")
+    snapshots = getattr(runner, "snapshots", None)
+    if snapshots is not None and increment < len(snapshots) and snapshots[increment] is None:
+        return (f"{strategy} has no model after increment {increment + 1}: it was trained after the last "
+                "increment only (joint_last_only). Pick the last increment.")
     return None
 
 
@@ -183,7 +187,8 @@ def warm_up(lab, runners: dict, strategies: list[str] | None = None, cache: dict
         runner = runners[s]
         for t in range(runner.done):
             for a in [a for g in runner.increments[: t + 1] for a in g]:
-                query_aps(lab, runners, s, t, a, cache)
+                if _unavailable(runner, s, a, t) is None:
+                    query_aps(lab, runners, s, t, a, cache)
     return cache
 
 
@@ -367,7 +372,8 @@ def forgotten_queries(lab, runners: dict, strategy: str, later: int, attribute: 
     ``attribute=None``: every attribute learnt before ``later``. Each entry: ``{strategy,
     attribute, query_index, query_row, value, learnt (0-based increment), later, ap_then,
     ap_now, drop}`` with ``drop = ap_then - ap_now`` (negative: it got better). Queries with
-    no relevant candidate (no AP) are left out. Empty when no attribute was learnt before.
+    no relevant candidate (no AP) are left out. Empty when no attribute was learnt before
+    ``later``, or the strategy kept no model from right after learning it (joint_last_only).
     """
     runner = _runner(runners, strategy)
     _check_increment(runner, later)
@@ -376,7 +382,7 @@ def forgotten_queries(lab, runners: dict, strategy: str, later: int, attribute: 
     out = []
     for a in attrs:
         learnt = _first_increment(runner.increments, a)
-        if learnt >= later or _unavailable(runner, strategy, a, later):
+        if learnt >= later or _unavailable(runner, strategy, a, later) or _unavailable(runner, strategy, a, learnt):
             continue
         then = query_aps(lab, runners, strategy, learnt, a, cache)
         now = query_aps(lab, runners, strategy, later, a, cache)
@@ -422,12 +428,12 @@ def _projection(lab, runners: dict, strategy: str, attribute: str, cache: dict, 
         return cache[key]
     runner = runners[strategy]
     first = _first_increment(runner.increments, attribute)
-    incs = [t for t in range(first, runner.done)]
+    incs = [t for t in range(first, runner.done) if _unavailable(runner, strategy, attribute, t) is None]
     embs = {t: _embeddings(lab, runners, strategy, t, attribute, cache) for t in incs}
     coords, queries = {}, {}
     if method == "pca":
         from sklearn.decomposition import PCA
-        q0, c0 = embs[first] if incs else (None, None)
+        q0, c0 = embs[incs[0]] if incs else (None, None)
         pca = PCA(n_components=2, random_state=0).fit(c0.numpy()) if incs else None
         for t, (q, c) in embs.items():
             coords[t], queries[t] = pca.transform(c.numpy()), pca.transform(q.numpy())
@@ -474,7 +480,7 @@ def drift_view(lab, runners: dict, strategies: list[str], attribute: str, increm
             proj = _projection(lab, runners, s, attribute, cache, method)
             xy = proj["coords"][increment]
             pos = np.searchsorted(split.candidate, nv["rows"])
-            first = _first_increment(runners[s].increments, attribute) + 1
+            first = min(proj["coords"]) + 1
             axis = "PC" if method == "pca" else "t-SNE"
             p.update(xy=xy, labels=labels[split.candidate], query_xy=proj["queries"][increment][query_index],
                      top_xy=xy[pos], top_relevant=list(nv["relevant"]), limits=proj["limits"], message=None,
@@ -843,7 +849,7 @@ class EmbeddingDrift(_Widget):
         if warm:
             for a in lab.attributes:
                 for s in self.strategies:
-                    if _first_increment(runners[s].increments, a) < runners[s].done:
+                    if any(_unavailable(runners[s], s, a, t) is None for t in range(runners[s].done)):
                         _projection(lab, runners, s, a, self.cache, method)
         n_inc = len(runners[self.strategies[0]].increments)
         attribute = attribute or lab.attributes[0]
