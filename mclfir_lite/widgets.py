@@ -741,8 +741,11 @@ class SideBySideBrowser(_Widget):
                                     + f" (chance mAP {v['chance']:.3f})")
         self.figure = draw_compare_view(v, self.lab)
         self.image.value = _png(self.figure)
-        self.histogram_figure = draw_ap_histograms(v)
-        self.histogram.value = _png(self.histogram_figure)
+        key = (v["attribute"], v["increment"], v["query_index"])   # k does not change the histograms
+        if key != getattr(self, "_histogram_key", None):
+            self.histogram_figure = draw_ap_histograms(v)
+            self.histogram.value = _png(self.histogram_figure)
+            self._histogram_key = key
         return v
 
 

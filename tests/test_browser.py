@@ -36,7 +36,9 @@ WIDGETS = ["mclfir-side-by-side", "mclfir-forgotten", "mclfir-drift", "mclfir-cu
 AS_TEXT = ("VBox(children=", "HBox(children=", "Image(value=", "Error displaying widget",
            "interactive widget; run the notebook")
 SCALE_TOLERANCE = 0.05
-MAX_UPDATE_S = float(os.environ.get("MCLFIR_BROWSER_MAX_UPDATE_S", "10"))  # a hard failure; 1 s is the target
+# The target is 1 s per control on an idle 2-core machine; the hard failure (a hang, not a slow machine)
+# defaults to 30 s; set MCLFIR_BROWSER_MAX_UPDATE_S lower on a dedicated CI machine.
+MAX_UPDATE_S = float(os.environ.get("MCLFIR_BROWSER_MAX_UPDATE_S", "30"))
 READY_TIMEOUT_S = 150
 
 
@@ -227,6 +229,7 @@ def _wait_for_change(page, root, before, busy_before: int, timeout: float = 60.0
 
 def test_every_widget_renders_and_every_control_updates_the_view(lab_server):
     sync_api, chromium = _playwright()
+    started = time.perf_counter()
     shots = Path(tempfile.mkdtemp(prefix="mclfir-browser-"))
     errors, timings, ok = [], [], False
     try:
@@ -275,16 +278,16 @@ def test_every_widget_renders_and_every_control_updates_the_view(lab_server):
                         f".{css}: some image never changed while its controls were worked"
                     root.screenshot(path=str(shots / f"{css}.png"))
                 assert not errors, "errors in the browser console:\n" + "\n".join(errors)
+                slow = [(n, round(s, 2)) for n, s, _ in timings if s > MAX_UPDATE_S]
+                assert not slow, f"controls slower than {MAX_UPDATE_S} s: {slow}"
                 ok = True
             finally:
                 browser.close()
     finally:
-        print("\nupdate time per control (target < 1 s):")
+        print(f"\nupdate time per control (target < 1 s; total {time.perf_counter() - started:.0f} s):")
         for name, s, changed in timings:
             print(f"  {s:6.2f} s  {name}  ({changed} changed)")
         if ok:
             shutil.rmtree(shots, ignore_errors=True)
         else:
             print(f"screenshots kept in {shots}; server log: {lab_server['root'] / 'server.log'}")
-    slow = [(n, round(s, 2)) for n, s, _ in timings if s > MAX_UPDATE_S]
-    assert not slow, f"controls slower than {MAX_UPDATE_S} s: {slow}"
