@@ -101,7 +101,10 @@ def main(prefixes: list[str]) -> int:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
         try:
-            NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+            # no saved widget state: JupyterLab would not restore it; each widget carries a static PNG instead
+            NotebookClient(nb, timeout=None, kernel_name="python3", store_widget_state=False,
+                           resources={"metadata": {"path": str(HERE)}}).execute()
+            nb.metadata.pop("widgets", None)
         except CellExecutionError as err:
             print(f"{path.name}: FAILED after {time.perf_counter() - t0:.0f} s (file left unchanged)\n{err}",
                   file=sys.stderr)
