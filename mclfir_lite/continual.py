@@ -58,6 +58,7 @@ class Config:
     encoder_width: int = 32
     encoder_trainable: bool = True
     embed_dim: int = 64
+    head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
     steps_per_attribute: int = 300
     batch_size: int = 64
     lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
@@ -202,7 +203,8 @@ class ContinualRunner:
         c = self.config
         factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width)
         seed = c.seed * 1000 + (increment if self.strategy == "joint" else 0)
-        return RetrievalModel(factory, c.embed_dim, isolated=self.strategy == "isolated", seed=seed).to(c.device)
+        return RetrievalModel(factory, c.embed_dim, isolated=self.strategy == "isolated", seed=seed,
+                              head=c.head).to(c.device)
 
     # -- checkpoints ---------------------------------------------------------
     def save(self) -> None:

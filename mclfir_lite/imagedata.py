@@ -230,13 +230,21 @@ def batch_loader(images: ImageSet, batches: Iterable, workers: int = 0, device: 
 
 def scan(images: ImageSet, batch_size: int = 64, workers: int = 0, transform=None) -> dict:
     """Read every image once in order (a data-path pass, as encoding a gallery does).
-    Returns the number of images and a checksum (the sum of all pixel values)."""
+
+    Returns the number of images, a checksum (the sum of all pixel values), the seconds
+    until the first batch (worker start-up included) and the steady ``images_per_s`` after it.
+    """
+    import time
     rows = [np.arange(s, min(s + batch_size, len(images))) for s in range(0, len(images), batch_size)]
-    n, total = 0, 0
+    n, total, t0, t_first, n_first = 0, 0, time.perf_counter(), None, 0
     for batch in batch_loader(images, rows, workers=workers, transform=transform):
         n += len(batch)
         total += int(batch.sum(dtype=torch.int64))
-    return {"images": n, "checksum": total}
+        if t_first is None:
+            t_first, n_first = time.perf_counter(), n
+    end = time.perf_counter()
+    rate = (n - n_first) / (end - t_first) if t_first is not None and n > n_first else float("nan")
+    return {"images": n, "checksum": total, "first_batch_s": (t_first or end) - t0, "images_per_s": rate}
 
 
 def peak_rss_mb() -> dict:
@@ -276,3 +284,30 @@ def write_jpeg_table(folder: str | Path, n: int, size: int = 64, seed: int = 0, 
     table = FashionTable(paths, {a: v[pick] for a, v in labels.items()},
                          {a: list(v) for a, v in synth.ATTRIBUTES.items()}, split, name=f"jpeg-{n}-{size}px")
     return write_table(table, folder / "table.csv")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m mclfir_lite.imagedata TABLE.csv SIZE [--workers N] [--cache] [--augment]``: one data-path
+    pass over a table in this fresh process; prints (and returns) the images read, the
+    images/s and the peak RSS, as JSON. Used by the memory test and the data-path benchmark."""
+    import argparse
+    import json
+    from .data import read_table
+    p = argparse.ArgumentParser(prog="python -m mclfir_lite.imagedata", description=main.__doc__.split("\n")[0])
+    p.add_argument("table")
+    p.add_argument("size", type=int)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--cache", action="store_true")
+    p.add_argument("--augment", action="store_true", help="apply train_transform (flip, random resized crop)")
+    p.add_argument("--batch-size", type=int, default=32)
+    a = p.parse_args(argv)
+    images = open_images(read_table(a.table), a.size, cache=a.cache, workers=a.workers)
+    out = scan(images, batch_size=a.batch_size, workers=a.workers,
+               transform=train_transform(a.size) if a.augment else None)
+    out.update(peak_rss_mb())
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
