@@ -100,7 +100,7 @@ def train_overrides(device: str) -> tuple[dict, str | None]:
 
 # Quick (smoke) mode: SynthFashion's quick preset, three one-attribute increments, few short
 # steps. The numbers mean nothing; the point is that every code path runs in seconds.
-QUICK_SYNTH = {"increments": "synth3-quick", "steps_per_attribute": 10, "batch_size": 32}
+QUICK_SYNTH = {"increments": "synth3", "steps_per_attribute": 10, "batch_size": 32, "joint_steps": 20}
 
 
 def synth_lab(quick: bool, seed: int, **config):
@@ -220,3 +220,38 @@ def main(module) -> None:
     res = module.run(quick=a.quick, seed=a.seed, device=a.device, out_dir=RESULTS_DIR / "standalone")
     print(json.dumps(res, indent=1, default=str))
     print(module.render(res))
+
+
+# ---------------------------------------------------------------------------- many runs at once
+
+def _job(args):
+    """One (seed, strategy, overrides, lab options) run in a worker process, through the cache."""
+    quick, seed, strategy, overrides, lab_kw, threads, fresh = args
+    import torch
+    torch.set_num_threads(threads)
+    lab = synth_lab(quick, seed, **lab_kw)
+    r, wall, cached = run_strategy(lab, strategy, fresh=fresh, **overrides)
+    r["cached"], r["wall_seconds_this_call"] = cached, round(wall, 2)
+    return r
+
+
+def run_many(jobs: list[tuple], quick: bool, processes: int = 1, threads: int = 1, fresh: bool = False) -> list[dict]:
+    """Run ``jobs`` = ``[(seed, strategy, config overrides, lab options), ...]``, ``processes``
+    at a time (each with ``threads`` torch threads), through the benchmarks' cache; results in
+    job order. Runs are seeded, so the numbers do not depend on ``processes``; only the
+    seconds do (several processes share the cores)."""
+    args = [(quick, seed, s, ov, lab_kw, threads, fresh) for seed, s, ov, lab_kw in jobs]
+    if processes <= 1:
+        out = []
+        for k, a in enumerate(args):
+            log(f"run {k + 1}/{len(args)}: seed {a[1]} {a[2]} {a[3] or ''} {a[4] or ''}")
+            out.append(_job(a))
+        return out
+    import multiprocessing as mp
+    with mp.get_context("spawn").Pool(processes) as pool:
+        out = []
+        for k, r in enumerate(pool.imap(_job, args)):
+            log(f"run {k + 1}/{len(args)} done: {r['strategy']} seed {r['config']['seed']}"
+                f"{' (cached)' if r['cached'] else ''}")
+            out.append(r)
+        return out

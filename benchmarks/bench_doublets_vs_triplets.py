@@ -1,119 +1,115 @@
-"""doublets_vs_triplets: InfoNCE on doublets against the triplet margin loss, at equal wall time.
+"""doublets_vs_triplets: InfoNCE on doublets against a fair triplet baseline, at equal steps.
 
-One attribute (``sleeve_length``), a single increment, SynthFashion at the lesson's default
-preset; the same model, optimiser, batch size (anchors per step) and learning rate for
-both losses. Each loss gets the same budget of *training* seconds. The two trainings are
-interleaved, ``eval_every`` steps at a time, so that machine load falls on both alike;
-after every block the model is evaluated with ``continual.evaluate`` (mAP on the
-attribute's query/candidate split; evaluation time is not counted).
+One attribute (``silhouette``, the hardest of the default plan), one increment,
+SynthFashion at the default preset. The triplet baseline is the one ASEN trains: a margin
+of 0.2 on cosine similarity, with semi-hard negatives mined in the batch (the same
+doublet batches as InfoNCE, so both forward the same images per step). Both losses get
+the same tuning: the learning rate is chosen from the same grid, by mAP on a validation
+split of the training rows (never on the test queries). Then, over seeds:
 
-The training step is the package's: a ``ContinualRunner`` (strategy ``finetune``, one
-increment) provides the model and ``_metric_loss`` (doublet sampling + InfoNCE, or triplet
-sampling + margin loss); the loop here only adds the optimiser step and the clock, as
-``ContinualRunner.train_increment`` does for one increment without old attributes.
+* mAP on the test split after every ``eval_every`` steps (the curves, and a figure);
+* the final mAP at equal steps (equal images forwarded);
+* the steps InfoNCE needs to reach the triplet loss's best mAP, as a fraction of the steps
+  the triplet loss needed for it.
 
-Reported: the mAP-vs-seconds curves (and a figure), the final mAP at equal time, and the
-time InfoNCE needs to reach the triplet loss's best mAP, as a fraction of the time the
-triplet loss needed for it (target <= 2/3; resolution: one evaluation block).
+A difference is called one only when it exceeds the seeds' spread.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 import _common as C
 
-ATTRIBUTE = "sleeve_length"
-SETTINGS = {"default": {"budget_seconds": 120.0, "eval_every": 50},
-            "quick": {"budget_seconds": 6.0, "eval_every": 5}}
-TARGET = 2 / 3
+ATTRIBUTE = "silhouette"
+SETTINGS = {"default": {"steps": 600, "eval_every": 100, "lrs": [2.5e-4, 5e-4, 1e-3], "seeds": [0, 1, 2]},
+            "quick": {"steps": 10, "eval_every": 5, "lrs": [5e-4, 1e-3], "seeds": [0]}}
+LOSSES = ("infonce", "triplet")
 
 
-class _Trainer:
-    """One loss: a fresh model, its optimiser, its sampler, its clock and its curve."""
-
-    def __init__(self, lab, loss: str, overrides: dict):
-        import torch
-        from mclfir_lite.continual import ContinualRunner, STRATEGIES
-        from mclfir_lite.data import PairSampler
-        cfg = dataclasses.replace(lab.config, loss=loss, **overrides)
-        self.lab, self.loss = lab, loss
-        self.runner = ContinualRunner("finetune", lab.images, lab.table.labels, lab.protocol, [[ATTRIBUTE]], cfg,
-                                      progress=False)
-        self.runner.model.add_attribute(ATTRIBUTE)
-        torch.manual_seed(cfg.seed * 7919 + STRATEGIES.index("finetune") * 101)  # as train_increment seeds
-        self.rng = np.random.default_rng([cfg.seed, 0])  # the same batches' anchors for both losses
-        self.sampler = PairSampler(lab.table.labels[ATTRIBUTE], lab.protocol[ATTRIBUTE].train)
-        params = [p for p in self.runner.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.batch = cfg.batch_size
-        self.steps, self.seconds, self.samples = 0, 0.0, 0
-        self.curve: list[dict] = []
-        self.evaluate()
-
-    def train(self, n: int) -> None:
-        self.runner.model.train()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            loss, x, _ = self.runner._metric_loss(ATTRIBUTE, self.sampler, self.batch, self.rng)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            self.samples += len(x)
-        self.seconds += time.perf_counter() - t0
-        self.steps += n
-
-    def evaluate(self) -> None:
-        from mclfir_lite.continual import evaluate
-        m = evaluate(self.runner.model, self.lab.images, self.lab.table.labels, self.lab.protocol, [ATTRIBUTE])
-        self.curve.append({"step": self.steps, "seconds": round(self.seconds, 3), "map": m[ATTRIBUTE]})
+def _val_split(lab, seed: int):
+    """A validation protocol from the attribute's *training* rows: 20% of them, split into
+    queries and candidates; the model then trains on the other 80%."""
+    from mclfir_lite.data import AttributeSplit
+    split = lab.protocol[ATTRIBUTE]
+    rng = np.random.default_rng([seed, 4242])
+    rows = rng.permutation(split.train)
+    n_val = len(rows) // 5
+    val, train = np.sort(rows[:n_val]), np.sort(rows[n_val:])
+    q = val[: n_val // 4]
+    c = val[n_val // 4:]
+    return ({ATTRIBUTE: AttributeSplit(train, split.query, split.candidate)},
+            {ATTRIBUTE: AttributeSplit(train, q, c)})
 
 
-def _value_at(curve, t):
-    """mAP of the last evaluation at or before ``t`` seconds."""
-    return [p for p in curve if p["seconds"] <= t + 1e-9][-1]["map"]
+def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> dict:
+    """Train one model ``s["steps"]`` steps; its validation and test curves."""
+    import torch
+    from mclfir_lite.continual import Config, ContinualRunner, evaluate
+    from mclfir_lite.data import PairSampler
+    test_prot, val_prot = _val_split(lab, seed)
+    cfg = dataclasses.replace(lab.config, loss=loss, lr=lr, seed=seed, **overrides)
+    runner = ContinualRunner("finetune", lab.images, lab.table.labels, test_prot, [[ATTRIBUTE]], cfg, progress=False)
+    runner.model.add_attribute(ATTRIBUTE)
+    torch.manual_seed(seed * 7919 + 17)
+    rng = np.random.default_rng([seed, 0])
+    sampler = PairSampler(lab.table.labels[ATTRIBUTE], test_prot[ATTRIBUTE].train)
+    opt = torch.optim.AdamW([p for p in runner.model.parameters() if p.requires_grad], lr=lr,
+                            weight_decay=cfg.weight_decay)
+    curve = []
+    for step in range(s["steps"] + 1):
+        if step % s["eval_every"] == 0:
+            ev = lambda prot: evaluate(runner.model, lab.images, lab.table.labels, prot, [ATTRIBUTE])[ATTRIBUTE]
+            curve.append({"step": step, "val": ev(val_prot), "test": ev(test_prot)})
+            runner.model.train()
+        if step == s["steps"]:
+            break
+        l, _, _ = runner.metric_loss(ATTRIBUTE, sampler, cfg.batch_size, rng)
+        opt.zero_grad(set_to_none=True)
+        l.backward()
+        opt.step()
+    return {"loss": loss, "lr": lr, "seed": seed, "curve": curve, "images_per_step": 2 * cfg.batch_size}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", out_dir: Path = C.RESULTS_DIR, **_) -> dict:
+    from mclfir_lite.metrics import chance_map
     s = SETTINGS["quick" if quick else "default"]
     overrides, note = C.train_overrides(device)
-    lab = C.synth_lab(quick, seed, increments=[[ATTRIBUTE]])
-    C.log(f"doublets_vs_triplets: {s['budget_seconds']:.0f} s of training per loss, evaluated every "
-          f"{s['eval_every']} steps")
-    trainers = [_Trainer(lab, "infonce", overrides), _Trainer(lab, "triplet", overrides)]
-    while any(t.seconds < s["budget_seconds"] for t in trainers):
-        for t in trainers:
-            if t.seconds < s["budget_seconds"]:
-                t.train(s["eval_every"])
-                t.evaluate()
-        C.log("doublets_vs_triplets: " + ", ".join(f"{t.loss} {t.steps} steps {t.seconds:.1f} s mAP "
-                                                  f"{t.curve[-1]['map']:.3f}" for t in trainers))
-    info, trip = trainers
-    equal_t = min(info.seconds, trip.seconds)
-    best = max(trip.curve, key=lambda p: p["map"])
-    t_trip_best = next(p for p in trip.curve if p["map"] >= best["map"])["seconds"]
-    reach = next((p for p in info.curve if p["map"] >= best["map"]), None)
-    ratio = reach["seconds"] / t_trip_best if reach is not None and t_trip_best > 0 else None
-    out = {
-        "attribute": ATTRIBUTE, "n_images": len(lab.table), "image_size": int(lab.images.shape[-1]),
-        "batch_anchors": lab.config.batch_size, "lr": lab.config.lr, "temperature": lab.config.temperature,
-        "margin": lab.config.margin, **s,
-        "curves": {t.loss: t.curve for t in trainers},
-        "steps": {t.loss: t.steps for t in trainers},
-        "train_seconds": {t.loss: round(t.seconds, 2) for t in trainers},
-        "steps_per_second": {t.loss: t.steps / t.seconds for t in trainers},
-        "images_per_second": {t.loss: t.samples / t.seconds for t in trainers},
-        "equal_time_seconds": round(equal_t, 2),
-        "final_map_at_equal_time": {t.loss: _value_at(t.curve, equal_t) for t in trainers},
-        "triplet_best_map": best["map"], "triplet_seconds_to_best": t_trip_best,
-        "infonce_seconds_to_triplet_best": None if reach is None else reach["seconds"],
-        "time_ratio": ratio, "target_time_ratio": TARGET,
-        "met": ratio is not None and ratio <= TARGET,
-    }
+    seeds = [seed + k for k in s["seeds"]]
+    out = {"attribute": ATTRIBUTE, **s, "seeds": seeds, "runs": [], "chosen_lr": {}, "by_seed": {}}
+    for sd in seeds:
+        lab = C.synth_lab(quick, sd, increments=[[ATTRIBUTE]])
+        runs = {}
+        for loss in LOSSES:
+            for lr in s["lrs"]:
+                C.log(f"doublets_vs_triplets: seed {sd} {loss} lr {lr}")
+                runs[(loss, lr)] = _train(lab, loss, lr, sd, s, overrides)
+        out["runs"] += list(runs.values())
+        pick = {loss: max(s["lrs"], key=lambda lr: max(p["val"] for p in runs[(loss, lr)]["curve"]))
+                for loss in LOSSES}
+        out["chosen_lr"][str(sd)] = pick
+        out["by_seed"][str(sd)] = {loss: runs[(loss, pick[loss])]["curve"] for loss in LOSSES}
+        split = lab.protocol[ATTRIBUTE]
+        out["chance"] = chance_map(lab.table.labels[ATTRIBUTE][split.query], lab.table.labels[ATTRIBUTE][split.candidate])
+    final = {loss: [out["by_seed"][str(sd)][loss][-1]["test"] for sd in seeds] for loss in LOSSES}
+    out["final_test_map"] = {loss: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+                             for loss, v in final.items()}
+    ratios = []
+    for sd in seeds:
+        c = out["by_seed"][str(sd)]
+        best = max(p["test"] for p in c["triplet"])
+        t_trip = next(p["step"] for p in c["triplet"] if p["test"] >= best)
+        reach = next((p["step"] for p in c["infonce"] if p["test"] >= best), None)
+        ratios.append(None if reach is None or t_trip == 0 else reach / t_trip)
+    out["steps_ratio_to_triplet_best"] = ratios
+    gap = out["final_test_map"]["infonce"]["mean"] - out["final_test_map"]["triplet"]["mean"]
+    spread = max(out["final_test_map"]["infonce"]["std"], out["final_test_map"]["triplet"]["std"])
+    out["verdict"] = (f"InfoNCE ends {gap:+.3f} above the tuned semi-hard triplet loss (spread {spread:.3f})" if gap > spread
+                      else f"the tuned semi-hard triplet loss ends {-gap:+.3f} above InfoNCE (spread {spread:.3f})"
+                      if -gap > spread else f"no difference here at equal steps ({gap:+.3f}, spread {spread:.3f})")
     if note:
         out["device_note"] = note
     out["figure"] = _figure(out, Path(out_dir))
@@ -125,34 +121,31 @@ def _figure(r: dict, out_dir: Path) -> str | None:
     if made is None:
         return None
     fig, ax = made
-    for loss, curve in r["curves"].items():
-        ax.plot([p["seconds"] for p in curve], [p["map"] for p in curve], marker=".", label=loss)
-    ax.axhline(r["triplet_best_map"], color="grey", lw=0.8, ls="--", label="triplet's best")
-    ax.set_xlabel("training seconds")
-    ax.set_ylabel(f"mAP ({r['attribute']})")
-    ax.set_title("InfoNCE doublets vs triplet margin, equal wall time", fontsize=9)
+    for loss, colour in zip(LOSSES, ("C0", "C1")):
+        for k, sd in enumerate(r["seeds"]):
+            curve = r["by_seed"][str(sd)][loss]
+            ax.plot([p["step"] for p in curve], [p["test"] for p in curve], color=colour, marker=".",
+                    alpha=0.8, label=f"{loss} (lr {r['chosen_lr'][str(sd)][loss]:g})" if k == 0 else None)
+    ax.axhline(r["chance"], color="grey", lw=0.8, ls=":", label="chance")
+    ax.set_xlabel("optimiser steps (same images per step)")
+    ax.set_ylabel(f"test mAP ({r['attribute']})")
+    ax.set_title("InfoNCE doublets vs semi-hard triplets, tuned lr, seeds", fontsize=9)
     ax.legend(fontsize=8)
     return C.save_figure(fig, out_dir, "doublets_vs_triplets.png")
 
 
 def render(r: dict) -> str:
-    fm = r["final_map_at_equal_time"]
-    rows = [[loss, r["steps"][loss], r["train_seconds"][loss], r["images_per_second"][loss], fm[loss],
-             max(p["map"] for p in r["curves"][loss])] for loss in r["curves"]]
-    out = [f"One attribute ({r['attribute']}), {r['n_images']:,} images at {r['image_size']} px, "
-           f"{r['batch_anchors']} anchors per step, {r['budget_seconds']:.0f} s of training each "
-           f"(evaluated every {r['eval_every']} steps).", "",
-           C.table(["loss", "steps", "train s", "images/s", f"mAP at {r['equal_time_seconds']:.0f} s", "best mAP"], rows),
-           "",
-           f"Time for InfoNCE to reach the triplet loss's best mAP ({r['triplet_best_map']:.3f}, reached at "
-           f"{r['triplet_seconds_to_best']:.1f} s): "
-           + (f"{r['infonce_seconds_to_triplet_best']:.1f} s, ratio **{r['time_ratio']:.2f}**"
-              if r["time_ratio"] is not None else "never within the budget")
-           + f" (target <= {TARGET:.2f}: {'met' if r['met'] else 'not met'})."]
+    f = r["final_test_map"]
+    rows = [[loss, f"{f[loss]['mean']:.3f} ± {f[loss]['std']:.3f}",
+             ", ".join(f"{r['chosen_lr'][str(sd)][loss]:g}" for sd in r["seeds"])] for loss in LOSSES]
+    out = [f"One attribute ({r['attribute']}), {r['steps']} steps, lr grid {r['lrs']} chosen on a validation split, "
+           f"seeds {r['seeds']}; chance mAP {r['chance']:.3f}.", "",
+           C.table(["loss", f"test mAP at {r['steps']} steps", "chosen lr per seed"], rows), "",
+           f"Verdict: {r['verdict']}. Steps InfoNCE needs to reach the triplet loss's best, as a fraction of the "
+           f"triplet's: {', '.join('never' if x is None else f'{x:.2f}' for x in r['steps_ratio_to_triplet_best'])} "
+           f"(resolution {r['eval_every']} steps)."]
     if r.get("figure"):
-        out += ["", f"![mAP vs training seconds]({r['figure']})"]
-    if r.get("device_note"):
-        out += ["", f"Note: {r['device_note']}."]
+        out += ["", f"![test mAP vs steps]({r['figure']})"]
     return "\n".join(out)
 
 

@@ -25,14 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "cost", "doublets_vs_triplets", "forgetting", "throughput", "ema_sweep"]
+ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
-    "cost": "Training cost: MCL-FIR vs static retraining",
-    "doublets_vs_triplets": "InfoNCE doublets vs triplet margin at equal wall time",
-    "forgetting": "Forgetting: all strategies on the same increments",
+    "tuning": "EWC's lambda chosen on a validation split",
+    "strategies": "Every strategy over seeds: chance, the converged upper bound, the orderings, the cost claim",
+    "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
+    "doublets_vs_triplets": "InfoNCE doublets vs tuned semi-hard triplets at equal steps, over seeds",
     "throughput": "Throughput: feature extraction, feature cache, notebooks",
-    "ema_sweep": "EMA decay and distillation weight: stability vs plasticity",
 }
 
 
@@ -49,7 +49,7 @@ def parse(argv=None):
     p.add_argument("--notebooks", choices=["both", "quick", "default", "none"], default="both",
                    help="throughput: notebook modes to time (default both; --quick times none)")
     p.add_argument("--fresh", action="store_true",
-                   help="retrain cached runs of forgetting and ema_sweep (cost always retrains)")
+                   help="retrain cached runs (strategies, ema_teacher) instead of reusing the benchmarks' cache")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results, or "
                                                  "benchmarks/results/quick with --quick)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")

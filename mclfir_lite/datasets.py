@@ -19,23 +19,79 @@ DEFAULT_PLAN = {"fashion-product-images": "fpi3", "fashionai": "fashionai4", "da
                 "deepfashion": "deepfashion3", "zappos50k": "zappos4"}
 
 
-def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fraction: float = 1 / 3) -> FashionTable:
+def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fraction: float = 1 / 3,
+                       increments=None, pools: str = "per_increment", domain_shift: bool = False) -> FashionTable:
     """SynthFashion rendered in memory: ``n`` images, the last ``test_fraction`` of them test rows
-    (rows are i.i.d., so a contiguous split is a random one)."""
+    (rows are i.i.d., so a contiguous split is a random one).
+
+    With an increment plan (``increments``) and ``pools="per_increment"`` (the default, as in
+    the paper's FashionAI -> DeepFashion -> DARN sequence), **every increment brings its own
+    images**: the rows are dealt at random into one pool per increment, and an attribute is
+    labelled only on its increment's pool (-1 elsewhere: not annotated). ``pools="shared"``
+    labels every image with every attribute, so later increments relabel the same images
+    (the easy case for distillation). ``domain_shift=True`` also renders each pool in its own
+    visual domain (:data:`mclfir_lite.synth.DOMAINS`: backdrop, light, camera noise).
+    """
     from . import synth
-    images, labels = synth.render(n, size=size, seed=seed)
+    if pools not in ("per_increment", "shared"):
+        raise ValueError(f"pools must be 'per_increment' or 'shared', got {pools!r}")
+    plan = None
+    if increments is not None:
+        from .data import parse_increments
+        plan = parse_increments(increments, list(synth.ATTRIBUTES))
+    pool = None
+    if plan is not None and (pools == "per_increment" or domain_shift):
+        pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
+    images, labels = _rendered(n, size, seed, pool if domain_shift else None)
+    if plan is not None and pools == "per_increment":
+        for k, group in enumerate(plan):
+            for a in group:
+                labels[a] = np.where(pool == k, labels[a], -1)
     split = np.where(np.arange(n) < n - int(round(n * test_fraction)), "train", "test").astype(object)
     values = {a: list(v) for a, v in synth.ATTRIBUTES.items()}
-    return FashionTable(images, labels, values, split, name=f"synthfashion-{n}-{size}px-seed{seed}")
+    name = f"synthfashion-{n}-{size}px-seed{seed}"
+    if plan is not None:
+        name += f"-{pools}{len(plan)}" + ("-domains" if domain_shift else "")
+    return FashionTable(images, labels, values, split, name=name)
+
+
+def _rendered(n: int, size: int, seed: int, domains) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`mclfir_lite.synth.render`, kept on disk under the cache directory so that each
+    notebook does not render the same images again (keyed by everything that decides them,
+    and the renderer's source, so a change to the renderer renders anew)."""
+    import hashlib
+    import inspect
+    import os
+    import uuid
+    from . import synth
+    from .settings import cache_dir
+    key = hashlib.sha1(f"{n}|{size}|{seed}".encode())
+    key.update(b"" if domains is None else np.asarray(domains, dtype=np.int64).tobytes())
+    key.update(inspect.getsource(synth).encode())
+    path = cache_dir() / "synthfashion" / f"{key.hexdigest()[:20]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return z["images"], {a: z[f"label_{a}"] for a in synth.ATTRIBUTES}
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable cache entry: render again and replace it
+    images, labels = synth.render(n, size=size, seed=seed, domains=domains)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    np.savez(tmp, images=images, **{f"label_{a}": v for a, v in labels.items()})
+    os.replace(tmp, path)
+    return images, labels
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000, size: int = 64,
-                 seed: int = 0) -> FashionTable:
+                 seed: int = 0, increments=None, pools: str = "per_increment",
+                 domain_shift: bool = False) -> FashionTable:
     """A dataset by name: ``synthfashion`` (rendered), ``table`` (a table CSV at ``data_dir``), or
     a real dataset of :data:`~mclfir_lite.realdata.REAL_DATASETS` (its unpacked folder at
     ``data_dir``, prepared once into the cache by :func:`mclfir_lite.realdata.load_prepared`)."""
     if name == "synthfashion":
-        return synthfashion_table(n=n, size=size, seed=seed)
+        return synthfashion_table(n=n, size=size, seed=seed, increments=increments, pools=pools,
+                                  domain_shift=domain_shift)
     if name == "table":
         if data_dir is None:
             raise ValueError("dataset 'table' needs --data-dir pointing at a table CSV")

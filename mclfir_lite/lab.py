@@ -23,18 +23,32 @@ from .settings import cache_dir, quick_mode
 
 # Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
 PRESETS = {
-    # all eight strategies: about 8 min of training on an idle 2-core CPU (README)
-    "default": {"n_images": 6000, "image_size": 48, "steps_per_attribute": 200, "increments": "synth5",
-                "max_queries": 500, "max_candidates": 2000},
-    # all eight: about five minutes on 2 CPU cores; tests, and a first look
-    "quick": {"n_images": 3000, "image_size": 32, "steps_per_attribute": 120, "increments": "synth3-quick",
-              "max_queries": 300, "max_candidates": 1000},
+    # The lesson at full size: three increments, each bringing its own 2000 images; a smallcnn of
+    # width 16. joint is the upper bound: trained after the last increment on everything, with a
+    # budget measured to converge (doubling it moves its MeanAP by less than 0.01; see
+    # benchmarks/bench_strategies.py and the README). ewc_lambda: chosen on a validation split
+    # (benchmarks/bench_tuning.py).
+    "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
+                "joint_steps": 1600, "joint_last_only": True, "ewc_lambda": 100.0,
+                "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
+    # tests, and a first look: seconds per strategy
+    "quick": {"n_images": 3000, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 120,
+              "joint_steps": 240, "joint_last_only": True, "ewc_lambda": 100.0,
+              "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
 }
 
 
 def preset(quick: bool | None = None) -> dict:
     """The preset of the current mode (``quick=None`` reads ``MCLFIR_QUICK``)."""
     return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
+
+
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "joint_last_only", "ewc_lambda")
+
+
+def preset_config(p: dict) -> dict:
+    """The :class:`Config` fields a preset sets (steps, the joint budget, tuned values)."""
+    return {k: p[k] for k in CONFIG_KEYS if k in p}
 
 
 @dataclass
@@ -55,12 +69,16 @@ class Lab:
         return cls(table, images, protocol, parse_increments(increments, table.attributes), config, quick)
 
     @classmethod
-    def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, **config) -> "Lab":
-        """SynthFashion at the current mode's size; ``config`` overrides :class:`Config` fields."""
+    def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, pools: str = "per_increment",
+                     domain_shift: bool = False, **config) -> "Lab":
+        """SynthFashion at the current mode's size; each increment brings its own images unless
+        ``pools="shared"``; ``config`` overrides :class:`Config` fields."""
         p = preset(quick)
-        table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed)
-        cfg = Config(**{"steps_per_attribute": p["steps_per_attribute"], "seed": seed, **config})
-        return cls.from_table(table, increments or p["increments"], cfg, quick_mode() if quick is None else quick,
+        plan = increments or p["increments"]
+        table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed, increments=plan,
+                             pools=pools, domain_shift=domain_shift)
+        cfg = Config(**{**preset_config(p), "seed": seed, **config})
+        return cls.from_table(table, plan, cfg, quick_mode() if quick is None else quick,
                               p["image_size"], p["max_queries"], p["max_candidates"], seed)
 
     @property
@@ -94,3 +112,20 @@ class Lab:
     def pixels(self, rows) -> np.ndarray:
         """Images of ``rows`` as (n, H, W, 3) uint8, for plotting."""
         return self.images[torch.as_tensor(np.atleast_1d(rows))].permute(0, 2, 3, 1).numpy()
+
+
+def benchmark_result(name: str) -> dict:
+    """The committed result of benchmark ``name`` (``benchmarks/results/results.json`` of this
+    checkout, written by ``make benchmarks``): the multi-seed numbers a notebook quotes when
+    one seed is not enough to make a claim. Raises FileNotFoundError (saying how to make it)
+    when the checkout has no such result."""
+    import json
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `make benchmarks` (or python benchmarks/run_all.py "
+                                f"--only {name}) in a checkout of mclfir_lite")
+    entry = json.loads(path.read_text()).get("benchmarks", {}).get(name)
+    if not entry or entry.get("status") != "ok":
+        raise FileNotFoundError(f"benchmark {name!r} has no result in {path}: run "
+                                f"python benchmarks/run_all.py --only {name}")
+    return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {})}

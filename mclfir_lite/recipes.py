@@ -19,7 +19,10 @@ overrides (tests run it at 32-64 px and a handful of steps).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+
+import torch
 
 RECIPES: dict[str, dict] = {
     "paper": {
@@ -70,3 +73,18 @@ def recipe_config(name: str, **overrides):
     values.update(overrides)
     return Config(**values)
 
+
+
+def mixed_precision(device: str, enabled: bool):
+    """``(autocast, scaler)`` for a training step on ``device``: ``with autocast(): loss = ...``
+    then ``scaler.scale(loss).backward(); scaler.step(opt); scaler.update()``.
+
+    On a CUDA device with ``enabled``: bf16 autocast where the GPU supports it (no loss
+    scaling needed), else fp16 with a GradScaler. Otherwise (the CPU, or not enabled) both
+    do nothing and the step is the plain float32 one.
+    """
+    cuda = enabled and str(device).startswith("cuda") and torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    dtype = torch.bfloat16 if bf16 else torch.float16
+    autocast = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda else contextlib.nullcontext
+    return autocast, torch.amp.GradScaler("cuda", enabled=cuda and not bf16)

@@ -83,8 +83,9 @@ WRIST = 0.26               # half-distance between the two wrists
 WRIST_Y = 0.58
 
 # fraction of the arm (shoulder joint -> wrist) covered by the sleeve
-SLEEVE_FRACTION = {"sleeveless": 0.0, "cap": 0.13, "short": 0.32, "elbow": 0.52,
-                   "three_quarter": 0.74, "long": 1.0}
+SLEEVE_FRACTION = {"sleeveless": 0.0, "cap": 0.17, "short": 0.36, "elbow": 0.56,
+                   "three_quarter": 0.77, "long": 1.0}
+SLEEVE_WIDTH = (0.060, 0.050)  # half-widths at the shoulder and at the sleeve's end (wider than the arm)
 
 # y of the hem
 HEM_Y = {"cropped": 0.36, "hip": 0.50, "thigh": 0.63, "knee": 0.77, "ankle": 0.95}
@@ -93,10 +94,10 @@ HEM_Y = {"cropped": 0.36, "hip": 0.50, "thigh": 0.63, "knee": 0.77, "ankle": 0.9
 # height: the profile is relative to the garment, so it is visible at every length
 PROFILE_T = (0.0, 0.2, 0.5, 0.8, 1.0)
 PROFILE = {
-    "fitted": (0.150, 0.128, 0.092, 0.112, 0.102),   # bust, narrow waist, pencil skirt
-    "straight": (0.150, 0.150, 0.150, 0.150, 0.150),  # boxy: as wide as the shoulders
-    "a_line": (0.140, 0.135, 0.180, 0.230, 0.265),   # widening steadily
-    "flared": (0.150, 0.120, 0.098, 0.210, 0.330),   # fitted bodice, then a wide flare
+    "fitted": (0.150, 0.122, 0.080, 0.100, 0.090),   # bust, narrow waist, pencil skirt
+    "straight": (0.155, 0.158, 0.160, 0.160, 0.160),  # boxy: as wide as the shoulders
+    "a_line": (0.140, 0.145, 0.200, 0.260, 0.300),   # widening steadily
+    "flared": (0.150, 0.115, 0.088, 0.230, 0.370),   # fitted bodice, then a wide flare
 }
 
 # garment colours (RGB, before lighting)
@@ -105,6 +106,20 @@ COLOURS = {
     "green": (38, 150, 62), "blue": (36, 78, 196), "purple": (124, 46, 156),
     "black": (30, 30, 33), "white": (238, 238, 232),
 }
+
+# below this image size the print is enlarged (see _pattern_mask)
+PRINT_MIN_SIZE = 80
+
+# Visual domains: each increment of a plan can bring photographs from another source (as
+# FashionAI, DeepFashion and DARN do). A domain changes the backdrop, the light and the
+# camera noise, never the garment: the labels mean the same in every domain.
+DOMAINS = (
+    {"name": "studio grey"},
+    {"name": "warm beige", "bg_shift": 25.0, "bg_tint": 14.0, "brightness": 1.05},
+    {"name": "cool dark", "bg_shift": -30.0, "bg_tint": -8.0, "brightness": 0.92},
+    {"name": "phone camera", "noise": 2.0, "light": 2.0},
+    {"name": "washed out", "bg_shift": 15.0, "brightness": 1.1, "noise": 0.5},
+)
 
 SKIN_TONES = np.array([(246, 214, 188), (226, 184, 150), (198, 146, 108),
                        (150, 102, 72), (100, 68, 48)], dtype=np.float32)
@@ -173,7 +188,7 @@ def _garment_polygons(sleeve: str, length: str, silhouette: str) -> list[np.ndar
             shoulder, wrist = _arm(side)
             start = shoulder + 0.03 * (shoulder - wrist) / np.hypot(*(wrist - shoulder))
             end = shoulder + fraction * (wrist - shoulder)
-            polys.append(_limb(start, end, 0.048, 0.040 + 0.006 * fraction))
+            polys.append(_limb(start, end, SLEEVE_WIDTH[0], SLEEVE_WIDTH[1] + 0.006 * fraction))
     return polys
 
 
@@ -266,10 +281,11 @@ def _transform(nz: dict, s: int):
 def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, nz: dict, size: int) -> np.ndarray:
     """Where the print is, as a boolean array, from figure coordinates (u, v).
 
-    Below 56 pixels the print is enlarged so that its period stays about 3 pixels or
-    more (a finer print would turn into moire after downsampling).
+    Below 80 pixels the print is enlarged so that its period stays about 5 pixels or
+    more: a finer print turns into moire after downsampling, and a small CNN cannot tell
+    stripes from checks or dots in it.
     """
-    p, (pu, pv) = nz["period"] * max(1.0, 56 / size), nz["phase"]
+    p, (pu, pv) = nz["period"] * max(1.0, PRINT_MIN_SIZE / size), nz["phase"]
     if pattern == "solid":
         return np.zeros(u.shape, dtype=bool)
     if pattern == "h_stripes":
@@ -298,10 +314,22 @@ def _print_colour(base: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- rendering
 
 
-def _render(labels: dict[str, int], size: int, rng: np.random.Generator) -> np.ndarray:
+def _apply_domain(nz: dict, domain: int) -> dict:
+    """The nuisances of visual domain ``domain`` (see :data:`DOMAINS`); 0 changes nothing."""
+    d = DOMAINS[domain % len(DOMAINS)]
+    nz = dict(nz)
+    nz["bg_level"] = float(np.clip(nz["bg_level"] + d.get("bg_shift", 0.0), 70, 175))
+    nz["bg_tint"] = nz["bg_tint"] + d.get("bg_tint", 0.0)
+    nz["brightness"] = nz["brightness"] * d.get("brightness", 1.0)
+    nz["noise"] = nz["noise"] * d.get("noise", 1.0)
+    nz["light"] = nz["light"] * d.get("light", 1.0)
+    return nz
+
+
+def _render(labels: dict[str, int], size: int, rng: np.random.Generator, domain: int = 0) -> np.ndarray:
     """Draw one image; ``labels`` must be complete and valid."""
     names = {a: ATTRIBUTES[a][i] for a, i in labels.items()}
-    nz = _draw_nuisance(rng)
+    nz = _apply_domain(_draw_nuisance(rng), domain)
     s = 2 * size                      # supersampled canvas
     a, b = _transform(nz, s)
 
@@ -376,25 +404,28 @@ def _check_size(size) -> int:
     return int(size)
 
 
-def render(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def render(n: int, size: int = 64, seed: int = 0, domains=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Render ``n`` random garments.
 
     Returns ``images``, uint8 ``(n, size, size, 3)``, and ``labels``, ``{attribute: int64
     array (n,)}`` indexing :data:`ATTRIBUTES` ``[attribute]``. Each attribute value is
     drawn uniformly and independently per image. Image ``i`` depends only on
-    ``(size, seed, i)``, so the first ``k`` images of ``render(n)`` are ``render(k)``.
+    ``(size, seed, i)`` (and its domain), so the first ``k`` images of ``render(n)`` are
+    ``render(k)``. ``domains``: an optional int per image, its visual domain (:data:`DOMAINS`).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     size = _check_size(size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if domains is not None and len(domains) != n:
+        raise ValueError(f"domains has {len(domains)} entries for {n} images")
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     labels = {a: np.empty(n, dtype=np.int64) for a in ATTRIBUTES}
     for i in range(n):
         rng = np.random.default_rng([int(seed), i])
         lab = _draw_labels(rng)
-        images[i] = _render(lab, size, rng)
+        images[i] = _render(lab, size, rng, 0 if domains is None else int(domains[i]))
         for a, value in lab.items():
             labels[a][i] = value
     return images, labels

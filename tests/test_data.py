@@ -141,3 +141,15 @@ def test_every_dataset_default_plan_exists():
     from mclfir_lite.datasets import DEFAULT_PLAN
     for dataset, plan in DEFAULT_PLAN.items():
         assert plan in PLANS, (dataset, plan)
+
+
+def test_validation_protocol_holds_out_training_rows_only():
+    from mclfir_lite.data import AttributeSplit, validation_protocol
+    prot = {"a": AttributeSplit(np.arange(100), np.arange(100, 120), np.arange(120, 200))}
+    val = validation_protocol(prot, fraction=0.2, seed=1)["a"]
+    assert len(val.query) + len(val.candidate) == 20 and len(val.train) == 80
+    used = np.concatenate([val.train, val.query, val.candidate])
+    assert sorted(used.tolist()) == list(range(100))            # only training rows, each once
+    assert validation_protocol(prot, 0.2, seed=1)["a"].query.tolist() == val.query.tolist()
+    with pytest.raises(ValueError):
+        validation_protocol(prot, fraction=1.0)

@@ -156,3 +156,52 @@ def test_argument_validation():
         render_one({"colour": -1})
     with pytest.raises(ValueError, match="'teal'"):
         render_one({"colour": "teal"})
+
+
+# ---------------------------------------------------------------- pools and domains
+
+def test_each_increment_brings_its_own_images(tmp_path, monkeypatch):
+    from mclfir_lite.datasets import synthfashion_table
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
+    plan = [["length"], ["pattern", "colour"]]
+    t = synthfashion_table(n=60, size=24, seed=1, increments=plan)
+    own = {a: t.labels[a] >= 0 for a in ("length", "pattern", "colour")}
+    assert not (own["length"] & own["pattern"]).any()             # disjoint pools
+    assert (own["pattern"] == own["colour"]).all()                # one pool per increment
+    assert (own["length"] | own["pattern"]).all()                 # every row is in a pool
+    assert 20 <= own["length"].sum() <= 40
+    assert (t.labels["neckline"] >= 0).all()                      # attributes outside the plan keep labels
+    shared = synthfashion_table(n=60, size=24, seed=1, increments=plan, pools="shared")
+    assert all((shared.labels[a] >= 0).all() for a in own)
+    plain = synthfashion_table(n=60, size=24, seed=1)
+    np.testing.assert_array_equal(shared.images, plain.images)     # same pixels: only the labelling differs
+    np.testing.assert_array_equal(t.labels["length"][own["length"]], plain.labels["length"][own["length"]])
+    with pytest.raises(ValueError, match="pools"):
+        synthfashion_table(n=10, size=24, increments=plan, pools="mixed")
+
+
+def test_domain_shift_changes_the_backdrop_not_the_labels(tmp_path, monkeypatch):
+    from mclfir_lite.datasets import synthfashion_table
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
+    plan = [["length"], ["colour"], ["pattern"]]
+    a = synthfashion_table(n=90, size=24, seed=2, increments=plan)
+    b = synthfashion_table(n=90, size=24, seed=2, increments=plan, domain_shift=True)
+    for attr in ("length", "colour", "pattern"):
+        np.testing.assert_array_equal(a.labels[attr], b.labels[attr])
+    pool1 = b.labels["colour"] >= 0                                # domain 1: warm beige, brighter backdrop
+    corner = lambda t, m: t.images[m][:, :3, :3].mean()
+    assert corner(b, pool1) > corner(a, pool1) + 5
+    pool0 = b.labels["length"] >= 0                                # domain 0 is unchanged
+    np.testing.assert_array_equal(a.images[pool0], b.images[pool0])
+
+
+def test_rendered_images_are_cached_on_disk(tmp_path, monkeypatch):
+    from mclfir_lite.datasets import synthfashion_table
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
+    first = synthfashion_table(n=20, size=24, seed=3)
+    files = list((tmp_path / "synthfashion").glob("*.npz"))
+    assert len(files) == 1
+    again = synthfashion_table(n=20, size=24, seed=3)
+    np.testing.assert_array_equal(first.images, again.images)
+    files[0].write_bytes(b"garbage")                               # a damaged cache entry renders anew
+    np.testing.assert_array_equal(synthfashion_table(n=20, size=24, seed=3).images, first.images)
