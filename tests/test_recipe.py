@@ -1,6 +1,5 @@
 """The paper recipe: ResNet-50 cut after layer3, ASEN-V2-style attention heads, the released
 hyper-parameters; trained at tiny size on the real-dataset preparers' fixtures."""
-import dataclasses
 import warnings
 
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from mclfir_lite import realdata
-from mclfir_lite.continual import STRATEGIES, Config, ContinualRunner
+from mclfir_lite.continual import ContinualRunner
 from mclfir_lite.data import make_protocol
 from mclfir_lite.encoders import ResNet50Layer3, build_encoder, resnet50_weight_files
 from mclfir_lite.heads import AttentionHead, MultiHead
@@ -106,7 +105,7 @@ def test_paper_recipe_trains_and_evaluates_on_each_fixture(tmp_path, empty_hub, 
     images = open_images(table, 32)  # the lazy data path: images are decoded when a batch asks
     assert isinstance(images, FileImages)
     attrs = table.attributes
-    strategy = RECIPES["paper"]["strategy"] if RECIPES["paper"]["strategy"] in STRATEGIES else "isolated"
+    strategy = RECIPES["paper"]["strategy"]   # released: one backbone per attribute
     config = recipe_config("paper", steps_per_attribute=2, batch_size=4)
     with pytest.warns(UserWarning, match="random weights"):
         runner = ContinualRunner(strategy, images, table.labels, protocol, [attrs[:1], attrs[1:]], config,
