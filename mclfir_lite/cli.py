@@ -21,6 +21,7 @@ import torch
 from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
 from .data import load_images, make_protocol, parse_increments
+from .imagedata import open_images
 from .metrics import chance_map_per_attribute
 from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
 from . import distributed as dist
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                    help="a published set-up (paper: ResNet-50 to layer3, attention heads, the released "
                         "hyper-parameters, AMP on CUDA; see mclfir_lite/recipes.py); flags given still win")
+    d.add_argument("--lazy-images", action="store_true",
+                   help="read image files when a batch needs them instead of all into memory (bounded "
+                        "memory for large real datasets; see mclfir_lite/imagedata.py)")
     d.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -101,7 +105,7 @@ def demo(args) -> dict:
         table = load_dataset(args.dataset, args.data_dir, n=args.n_images or preset["n_images"], size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
                              pools=args.pools, domain_shift=args.domain_shift)
-        images = load_images(table, size, progress=progress)
+        images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
     increments = parse_increments(plan, table.attributes)
     protocol = make_protocol(table, seed=args.seed, max_queries=preset["max_queries"],
                              max_candidates=preset["max_candidates"])
@@ -210,13 +214,13 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
     k = 8
     fig, axes = plt.subplots(len(shown) * len(queries), k + 1, figsize=(1.2 * (k + 1), 1.35 * len(shown) * len(queries)),
                              squeeze=False)
-    pics = images.permute(0, 2, 3, 1).numpy()
+    pics = lambda rows: images[np.asarray(rows)].permute(0, 2, 3, 1).numpy()  # works for lazy images too
     names = table.values[first]
     for si, s in enumerate(shown):
         for qi, q in enumerate(queries):
             nb = neighbours(runners[s].model, images, table.labels[first], int(q), split.candidate, first, k=k)
             caps = [names[table.labels[first][r]] for r in nb["rows"]]
-            plots.plot_neighbours(pics[q], [pics[r] for r in nb["rows"]], list(nb["relevant"]),
+            plots.plot_neighbours(pics([q])[0], list(pics(nb["rows"])), list(nb["relevant"]),
                                   title=f"{s}\n{names[nb['query_label']]}\nAP {nb['ap']:.2f}", captions=caps,
                                   axes=axes[si * len(queries) + qi])
     fig.suptitle(f"top-{k} neighbours by '{first}' after the last increment (green: same value)", fontsize=9)

@@ -110,3 +110,14 @@ def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
         assert b["self"] <= 1.2 * a["self"], (workers, cache, a, b)
     # an eager load holds every image: 6000 more x 3 x 128 x 128 bytes = 281 MiB more, over 20%
     assert 6000 * 3 * 128 * 128 / 2 ** 20 > 0.2 * a["self"], a
+
+
+def test_demo_trains_on_lazy_images(tmp_path):
+    from mclfir_lite.cli import main
+    csv = imagedata.write_jpeg_table(tmp_path / "jpegs", n=160, size=32, pool=64)
+    out = tmp_path / "run"
+    assert main(["demo", "--quick", "--dataset", "table", "--data-dir", str(csv), "--lazy-images",
+                 "--increments", "length;colour", "--strategies", "finetune", "--steps", "3", "--image-size", "32",
+                 "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())["strategies"]["finetune"]
+    assert res["finished_increments"] == 2 and (out / "neighbours.png").is_file()
