@@ -105,9 +105,10 @@ def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
     for workers, cache in ((0, False), (1, False), (0, True)):
         a, b = _peak(small, 128, workers, cache), _peak(large, 128, workers, cache)
         assert (a["images"], b["images"]) == (2000, 8000)
-        # with a worker, the worker decodes: its peak is checked. (The main process only receives
-        # batches; one run on a heavily loaded machine saw its peak at 1.3 GB for 2k and 2.1 GB for
-        # 8k images, not reproduced since: under investigation, see the scale branch's report.)
+        # with a worker, the worker decodes: its peak is checked. KNOWN ISSUE: the main process,
+        # which only receives the batches, was measured growing (1.3 GB at 2k, 2.1 GB at 8k images,
+        # 128 px) although it holds at most 2 batches; not yet explained (torch's shared-memory
+        # transfer of worker batches is the suspect). Until it is, this case checks the worker only.
         key = "children" if workers else "self"
         assert b[key] <= 1.2 * a[key], (workers, cache, a, b)
     # an eager load holds every image: 6000 more x 3 x 128 x 128 bytes = 281 MiB more, over 20%
