@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput"]
+ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "EWC's lambda chosen on a validation split",
@@ -33,6 +33,8 @@ TITLES = {
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
     "doublets_vs_triplets": "InfoNCE doublets vs tuned semi-hard triplets at equal steps, over seeds",
     "throughput": "Throughput: feature extraction, feature cache, notebooks",
+    "datapath": "Lazy image data path: images/s with 0, 1, 2 workers, and peak RSS against the number of images",
+    "loop": "Training-loop overhead against a bare forward + backward + step",
 }
 
 

@@ -21,9 +21,12 @@ import torch
 from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
 from .data import load_images, make_protocol, parse_increments
+from .imagedata import open_images
 from .metrics import chance_map_per_attribute
 from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
+from . import distributed as dist
 from .lab import PRESETS, preset_config
+from .recipes import RECIPES, get_recipe, recipe_config
 
 # the demo's strategies: the upper bound, the cost reference, the baselines and MCL-FIR as described
 DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf", "ewc", "replay", "mclfir")
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the continual protocol and write results.json and figures")
     d.add_argument("--quick", action="store_true", help="small and fast (also set by MCLFIR_QUICK=1)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), metavar="NAME",
+    d.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
                    help=f"any of {', '.join(STRATEGIES)} (default: {' '.join(DEFAULT_STRATEGIES)})")
     d.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     d.add_argument("--dataset", default="synthfashion",
@@ -61,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image-size", type=int, default=None)
     d.add_argument("--n-images", type=int, default=None, help="SynthFashion images to render")
     d.add_argument("--loss", default="infonce", choices=["infonce", "ntxent", "triplet"])
-    d.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same code on a GPU")
+    d.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same code on a GPU "
+                   "(under torchrun: gloo on the CPU, NCCL with one GPU per process; see docs/distributed.md)")
+    d.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="a published set-up (paper: ResNet-50 to layer3, attention heads, the released "
+                        "hyper-parameters, AMP on CUDA; see mclfir_lite/recipes.py); flags given still win")
+    d.add_argument("--lazy-images", action="store_true",
+                   help="read image files when a batch needs them instead of all into memory (bounded "
+                        "memory for large real datasets; see mclfir_lite/imagedata.py)")
     d.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
@@ -89,27 +99,36 @@ def demo(args) -> dict:
     from .settings import quick_mode
     quick = args.quick or quick_mode()
     preset = PRESETS["quick" if quick else "default"]
-    strategies = check_strategies(args.strategies)
-    size = args.image_size or preset["image_size"]
+    args.device = dist.init(args.device)   # under torchrun: join the group (a no-op otherwise)
+    recipe = get_recipe(args.recipe) if args.recipe else None
+    strategies = check_strategies(args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES)))
+    size = args.image_size or (recipe or preset)["image_size"]
+    progress = not args.no_progress and dist.is_main()
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     plan = args.increments or DEFAULT_PLAN.get(args.dataset) or preset["increments"]
-    table = load_dataset(args.dataset, args.data_dir, n=args.n_images or preset["n_images"], size=size,
-                         seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
-                         pools=args.pools, domain_shift=args.domain_shift)
+    with dist.main_first():   # rank 0 fills the render and image caches, then the others read them
+        table = load_dataset(args.dataset, args.data_dir, n=args.n_images or preset["n_images"], size=size,
+                             seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
+                             pools=args.pools, domain_shift=args.domain_shift)
+        images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
     increments = parse_increments(plan, table.attributes)
     protocol = make_protocol(table, seed=args.seed, max_queries=preset["max_queries"],
                              max_candidates=preset["max_candidates"])
-    images = load_images(table, size, progress=not args.no_progress)
     overrides = {k: v for k, v in (("steps_per_attribute", args.steps), ("joint_steps", args.joint_steps),
                                    ("ema_decay", args.ema_decay), ("ema_every", args.ema_every)) if v is not None}
-    config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder, loss=args.loss, seed=args.seed,
-                    encoder_trainable=not args.frozen_encoder, device=args.device)
+    if recipe:
+        config = recipe_config(args.recipe, **overrides, seed=args.seed, device=args.device,
+                               encoder_trainable=not args.frozen_encoder)
+    else:
+        config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder, loss=args.loss,
+                        seed=args.seed, encoder_trainable=not args.frozen_encoder, device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoints"
-    if args.fresh:
+    if args.fresh and dist.is_main():
         for s in strategies:
             (ckpt / f"{s}.pt").unlink(missing_ok=True)
+    dist.barrier()
     data_fp = fingerprint(table)
     features = None
     if args.frozen_encoder and args.encoder != "smallcnn":
@@ -119,12 +138,14 @@ def demo(args) -> dict:
         from .encoders import build_encoder
         from .features import encode_dataset
         encoder = build_encoder(args.encoder, trainable=False).to(config.device)
-        features = encode_dataset(encoder, images, [data_fp], progress=not args.no_progress)
+        with dist.main_first():
+            features = encode_dataset(encoder, images, [data_fp], progress=progress)
         data_fp += ":cached-features"
     report = {
         "command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", [])),
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
-        "image_size": size, "config": dataclasses.asdict(config), "increments": increments,
+        "image_size": size, "processes": dist.world_size(), "config": dataclasses.asdict(config),
+        "increments": increments,
         "attributes": [a for g in increments for a in g],
         "n_queries": {a: int(len(protocol[a].query)) for a in protocol},
         "chance_map": chance_map_per_attribute(table.labels, protocol, [a for g in increments for a in g],
@@ -139,18 +160,22 @@ def demo(args) -> dict:
     for s in strategies:
         t0 = time.perf_counter()
         runner = ContinualRunner(s, images, table.labels, protocol, increments, config,
-                                 checkpoint_dir=ckpt, progress=not args.no_progress, data_fingerprint=data_fp,
+                                 checkpoint_dir=ckpt, progress=progress, data_fingerprint=data_fp,
                                  features=features)
         res = runner.run(resume=True)
         runners[s] = runner
         report["strategies"][s] = res
+        if not dist.is_main():
+            continue
         _write_json(results_path, report)  # after every strategy: nothing is lost on a crash
         print(f"{s:>9}: MeanAP {res['final_meanap']:.3f}  forgetting {_fmt(res['forgetting'])}  "
               f"BWT {_fmt(res['bwt'])}  samples {res['train_samples']:>8}  "
               f"train {res['train_seconds']:.0f}s (total {time.perf_counter() - t0:.0f}s)", flush=True)
-    write_figures(report, runners, images, table, protocol, out)
-    print(summary_table(report))
-    print(f"wrote {results_path}")
+    if dist.is_main():
+        write_figures(report, runners, images, table, protocol, out)
+        print(summary_table(report))
+        print(f"wrote {results_path}")
+    dist.shutdown()
     return report
 
 
@@ -194,13 +219,13 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
     k = 8
     fig, axes = plt.subplots(len(shown) * len(queries), k + 1, figsize=(1.2 * (k + 1), 1.35 * len(shown) * len(queries)),
                              squeeze=False)
-    pics = images.permute(0, 2, 3, 1).numpy()
+    pics = lambda rows: images[np.asarray(rows)].permute(0, 2, 3, 1).numpy()  # works for lazy images too
     names = table.values[first]
     for si, s in enumerate(shown):
         for qi, q in enumerate(queries):
             nb = neighbours(runners[s].model, images, table.labels[first], int(q), split.candidate, first, k=k)
             caps = [names[table.labels[first][r]] for r in nb["rows"]]
-            plots.plot_neighbours(pics[q], [pics[r] for r in nb["rows"]], list(nb["relevant"]),
+            plots.plot_neighbours(pics([q])[0], list(pics(nb["rows"])), list(nb["relevant"]),
                                   title=f"{s}\n{names[nb['query_label']]}\nAP {nb['ap']:.2f}", captions=caps,
                                   axes=axes[si * len(queries) + qi])
     fig.suptitle(f"top-{k} neighbours by '{first}' after the last increment (green: same value)", fontsize=9)

