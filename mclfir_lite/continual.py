@@ -1,33 +1,21 @@
 """The continual runner: attributes arrive in increments; train, evaluate, checkpoint.
 
-One loop serves every strategy; a strategy only switches pieces of it on:
-
-============  =====================================================================
-``joint``     static upper bound: at every increment, a fresh model is trained on
-              *all* attributes seen so far (the cost a static method pays).
-``finetune``  shared encoder + one head per attribute, trained on the new
-              attributes only; nothing protects the old ones.
-``frozen``    the encoder is trained in the first increment, then frozen: later
-              increments train new heads only (no forgetting, little plasticity).
-``isolated``  one encoder copy per attribute, as the released MCL-FIR code does.
-``lwf``       Learning without Forgetting: a frozen copy of the model from the end
-              of the previous increment is the teacher.
-``ewc``       Elastic Weight Consolidation: a quadratic penalty, weighted by the
-              (diagonal) Fisher information, on moving the shared encoder.
-``replay``    a small buffer of training rows per old attribute is rehearsed.
-``mclfir``    multi-head + InfoNCE doublets + an EMA teacher: it starts as the model
-              of the previous increment and follows the student at every step
-              (decay ``ema_decay``); the student's old heads and encoder features
-              are distilled towards it.
-============  =====================================================================
+One generic loop serves every strategy; a strategy (:mod:`mclfir_lite.strategies`, one
+small class each) only adds its pieces: what happens before an increment, the extra
+loss at a step, what happens after a step and after an increment. See that module for
+the list (``joint``, ``retrain``, ``finetune``, ``frozen``, ``isolated``, ``released``,
+``lwf``, ``ewc``, ``replay``, ``mclfir``).
 
 After each increment every attribute seen so far is evaluated (mAP on its query and
 candidate sets), and the state is checkpointed atomically, so a run can resume from
 the last finished increment and give the same numbers as an uninterrupted one.
+
+The cost ledger counts what a strategy pays: ``train_samples`` (images forwarded *and*
+back-propagated, Fisher passes included), ``teacher_samples`` (images forwarded through
+a teacher), ``optimizer_steps`` and ``train_seconds``.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -41,12 +29,12 @@ import torch
 
 from . import metrics
 from .data import AttributeSplit, PairSampler, check_attributes
-from .ema import EMATeacher
 from .encoders import build_encoder
-from .losses import doublet_infonce, embedding_distillation, feature_distillation, triplet_loss
+from .losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
 from .model import RetrievalModel, count_parameters
+from .strategies import STRATEGY_CLASSES
 
-STRATEGIES = ("joint", "finetune", "frozen", "isolated", "lwf", "ewc", "replay", "mclfir")
+STRATEGIES = tuple(STRATEGY_CLASSES)
 LOSSES = ("infonce", "ntxent", "triplet")
 
 
@@ -59,13 +47,17 @@ class Config:
     encoder_trainable: bool = True
     embed_dim: int = 64
     steps_per_attribute: int = 300
+    joint_steps: int = 600          # joint: mixed steps per increment, each with batch_size doublets
+                                    # of every seen attribute (measured to converge)
     batch_size: int = 64
     lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
     weight_decay: float = 1e-4
     loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
     temperature: float = 0.1
-    margin: float = 0.2
+    margin: float = 0.2             # triplet: margin on cosine similarity (ASEN's range)
+    triplet_mining: str = "semihard"  # semihard (in-batch, as ASEN) | random (sampled negatives)
     ema_decay: float = 0.999
+    ema_every: int = 1              # mclfir: update the EMA teacher every this many steps
     distill_weight: float = 1.0     # old heads' embeddings, student vs teacher (mclfir, lwf)
     feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
     ewc_lambda: float = 100.0
@@ -73,14 +65,19 @@ class Config:
     replay_per_attribute: int = 64
     flip: bool = True               # random horizontal flips while training
     seed: int = 0
+    no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
     device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
 
     def validate(self) -> None:
+        if self.triplet_mining not in ("semihard", "random"):
+            raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
+        if self.no_relevant not in metrics.NO_RELEVANT:
+            raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
-        for name in ("steps_per_attribute", "batch_size", "embed_dim"):
+        for name in ("steps_per_attribute", "joint_steps", "batch_size", "embed_dim", "ema_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -121,7 +118,7 @@ def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribu
 @torch.no_grad()
 def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.ndarray],
              protocol: dict[str, AttributeSplit], attributes: list[str],
-             features: torch.Tensor | None = None) -> dict[str, float]:
+             features: torch.Tensor | None = None, no_relevant: str = "zero") -> dict[str, float]:
     """mAP per attribute on its query and candidate rows. ``features``: the frozen
     encoder's outputs for every row (see :mod:`mclfir_lite.features`), used instead of
     running the encoder."""
@@ -147,7 +144,7 @@ def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.n
             q = embed(model, images, split.query, attr)
             c = embed(model, images, split.candidate, attr)
         result[attr] = metrics.mean_average_precision(q, c, labels[attr][split.query],
-                                                      labels[attr][split.candidate])
+                                                      labels[attr][split.candidate], no_relevant=no_relevant)
     return result
 
 
@@ -165,7 +162,8 @@ class ContinualRunner:
                  config: Config | None = None, checkpoint_dir: str | Path | None = None,
                  progress: bool = True, data_fingerprint: str = "", features: torch.Tensor | None = None):
         check_strategies([strategy])
-        self.config = config or Config()
+        cls = STRATEGY_CLASSES[strategy]
+        self.config = dataclasses.replace(config or Config(), **cls.config_overrides)
         self.config.validate()
         # Cached features of a frozen encoder (mclfir_lite.features.encode_dataset), one row per
         # image: where the loop would run the encoder on images it indexes these instead, so
@@ -184,35 +182,40 @@ class ContinualRunner:
         self.progress = progress
         self.checkpoint = Path(checkpoint_dir) / f"{strategy}.pt" if checkpoint_dir else None
         self.fingerprint = _fingerprint(self.config, strategy, self.increments, data_fingerprint)
-        self.strategy_id = STRATEGIES.index(strategy)
         self._reset_state()
 
     # -- state ---------------------------------------------------------------
     def _reset_state(self):
-        self.model = self._new_model(0)
-        self.teacher: EMATeacher | None = None
-        self.ewc: dict | None = None         # {"fisher": {name: t}, "anchor": {name: t}}
-        self.buffer: dict[str, np.ndarray] = {}
+        self.encoder_frozen = False
+        self.strat = STRATEGY_CLASSES[self.strategy](self)
+        self.model = self.new_model(0)
         self.history: list[dict[str, float]] = []
         self.snapshots: list[dict] = []      # model state after each increment (for browsing)
         self.costs = {"train_samples": 0, "teacher_samples": 0, "optimizer_steps": 0, "train_seconds": 0.0}
+        self.peak_extra_params = 0           # a teacher that lives only while training
         self.done = 0  # finished increments
 
-    def _new_model(self, increment: int) -> RetrievalModel:
+    def new_model(self, increment: int) -> RetrievalModel:
+        """A fresh model (a strategy retrained from scratch gets a new seed per increment)."""
         c = self.config
         factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width)
-        seed = c.seed * 1000 + (increment if self.strategy == "joint" else 0)
-        return RetrievalModel(factory, c.embed_dim, isolated=self.strategy == "isolated", seed=seed).to(c.device)
+        seed = c.seed * 1000 + (increment if self.strat.from_scratch else 0)
+        self.encoder_frozen = False
+        return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed).to(c.device)
+
+    def freeze_encoder(self) -> None:
+        """Freeze the shared encoder: no gradients, and evaluation mode (BatchNorm statistics fixed)."""
+        self.model.encoder.requires_grad_(False)
+        self.model.encoder.eval()
+        self.encoder_frozen = True
 
     # -- checkpoints ---------------------------------------------------------
     def save(self) -> None:
         if self.checkpoint is None:
             return
         state = {"fingerprint": self.fingerprint, "done": self.done, "attributes": self.model.attributes,
-                 "model": self.model.state_dict(),
-                 "teacher": None if self.teacher is None else
-                 {"attributes": self.teacher.model.attributes, "state": self.teacher.state_dict()},
-                 "ewc": self.ewc, "buffer": self.buffer, "history": self.history, "costs": self.costs,
+                 "model": self.model.state_dict(), "strategy": self.strat.state(),
+                 "history": self.history, "costs": self.costs, "peak_extra_params": self.peak_extra_params,
                  "snapshots": self.snapshots}
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
@@ -234,20 +237,14 @@ class ContinualRunner:
                              f"(differs in: {', '.join(diff) or 'unknown'}); use another output "
                              "directory or delete the checkpoint")
         self.done = state["done"]
-        self.model = self._new_model(self.done - 1)
+        self.model = self.new_model(self.done - 1)
         for a in state["attributes"]:
             self.model.add_attribute(a)
         self.model.load_state_dict(state["model"])
-        if self.strategy == "frozen" and self.done >= 1:
-            self.model.encoder.requires_grad_(False)
-        if state["teacher"] is not None:
-            self.teacher = EMATeacher(self.model, self.config.ema_decay)
-            self.teacher.model.load_state_dict(state["teacher"]["state"])
-        self.ewc, self.buffer = state["ewc"], state["buffer"]
-        if self.ewc is not None:
-            self.ewc = {k: {n: t.to(self.config.device) for n, t in d.items()} for k, d in self.ewc.items()}
         self.history, self.costs = state["history"], state["costs"]
+        self.peak_extra_params = state.get("peak_extra_params", 0)
         self.snapshots = state.get("snapshots", [])
+        self.strat.load_state(state.get("strategy", {}))
         return True
 
     # -- one training step -----------------------------------------------------
@@ -260,127 +257,101 @@ class ContinualRunner:
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x.to(self.config.device)
 
-    def _metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
-        """Loss of one batch of ``attr``; returns (loss, student features, images forwarded)."""
-        c, lab = self.config, self.labels[attr]
-        enc = self.model.encoder_for(attr) if self.features is None else (lambda f: f)  # cached: x is features
-        if c.loss == "triplet":
+    def _encode(self, attr: str):
+        return self.model.encoder_for(attr) if self.features is None else (lambda f: f)  # cached: x is features
+
+    def teacher_features(self, teacher: RetrievalModel, x: torch.Tensor) -> torch.Tensor:
+        """A teacher's encoder features of the images ``x`` (cached features pass through)."""
+        return teacher.encoder(x) if self.features is None else x
+
+    def _pair_loss(self, attr: str, za, zp, anchors) -> torch.Tensor:
+        c = self.config
+        y = torch.as_tensor(self.labels[attr][anchors]) if c.loss == "infonce" else None
+        return doublet_infonce(za, zp, y, c.temperature)
+
+    def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
+        """Loss of one batch of ``attr``; returns (loss, images forwarded, student features).
+        Counts the images in ``costs["train_samples"]``."""
+        c = self.config
+        self.current_attribute = attr
+        enc = self._encode(attr)
+        if c.loss == "triplet" and c.triplet_mining == "semihard":
+            a, p = sampler.doublets(batch, rng)
+            x = self._images(np.concatenate([a, p]), rng)
+            feats = enc(x)
+            za, zp = self.model.heads(feats, attr).split(batch)
+            loss = semi_hard_triplet_loss(za, zp, torch.as_tensor(self.labels[attr][a]), c.margin)
+        elif c.loss == "triplet":
             a, p, n = sampler.triplets(batch, rng)
             x = self._images(np.concatenate([a, p, n]), rng)
             feats = enc(x)
             za, zp, zn = self.model.heads(feats, attr).split(batch)
-            return triplet_loss(za, zp, zn, c.margin), x, feats
-        a, p = sampler.doublets(batch, rng)
-        x = self._images(np.concatenate([a, p]), rng)
-        feats = enc(x)
-        za, zp = self.model.heads(feats, attr).split(batch)
-        y = torch.as_tensor(lab[a]) if c.loss == "infonce" else None
-        return doublet_infonce(za, zp, y, c.temperature), x, feats
+            loss = triplet_loss(za, zp, zn, 2 * c.margin)  # squared distance = 2 - 2 cos
+        else:
+            a, p = sampler.doublets(batch, rng)
+            x = self._images(np.concatenate([a, p]), rng)
+            feats = enc(x)
+            za, zp = self.model.heads(feats, attr).split(batch)
+            loss = self._pair_loss(attr, za, zp, a)
+        self.costs["train_samples"] += len(x)
+        return loss, x, feats
 
-    def _distill(self, x, feats, old_attrs):
-        """Old heads' embeddings and encoder features of the student, pulled to the teacher's."""
-        c, t = self.config, self.teacher.model
-        with torch.no_grad():
-            t_feats = t.encoder(x) if self.features is None else x  # a frozen encoder: the same features
-        loss = c.feature_distill_weight * feature_distillation(feats, t_feats) if c.feature_distill_weight else 0.0
-        for o in old_attrs:
-            loss = loss + c.distill_weight / len(old_attrs) * embedding_distillation(
-                self.model.heads(feats, o), t.heads(t_feats, o).detach())
-        return loss
-
-    def _ewc_penalty(self):
-        total = 0.0
-        for name, p in self.model.encoder.named_parameters():
-            total = total + (self.ewc["fisher"][name] * (p - self.ewc["anchor"][name]).pow(2)).sum()
-        return self.config.ewc_lambda * total
+    def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng):
+        """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
+        pass, each attribute's loss through its own head; the losses are summed."""
+        pairs = [samplers[a].doublets(batch, rng) for a in attrs]
+        rows = np.concatenate([np.concatenate(p) for p in pairs])
+        x = self._images(rows, rng)
+        feats = self._encode(attrs[0])(x)
+        loss = 0.0
+        for k, (a, (anchor, _)) in enumerate(zip(attrs, pairs)):
+            f = feats[2 * batch * k: 2 * batch * (k + 1)]
+            za, zp = self.model.heads(f, a).split(batch)
+            loss = loss + self._pair_loss(a, za, zp, anchor)
+        self.costs["train_samples"] += len(x)
+        return loss, x, feats
 
     # -- one increment -------------------------------------------------------
     def train_increment(self, i: int) -> None:
-        c, s = self.config, self.strategy
+        c, strat = self.config, self.strat
         new = self.increments[i]
         seen = [a for g in self.increments[: i + 1] for a in g]
         old = [a for a in seen if a not in new]
-        torch.manual_seed(c.seed * 7919 + self.strategy_id * 101 + i)
-        rng = np.random.default_rng([c.seed, self.strategy_id, i])
-        if s == "joint":
-            self.model = self._new_model(i)
-            for a in seen:
-                self.model.add_attribute(a)
-            train_attrs = seen
-        else:
+        torch.manual_seed(c.seed * 7919 + strat.rng_id * 101 + i)
+        rng = np.random.default_rng([c.seed, strat.rng_id, i])
+        if not strat.from_scratch:
             for a in new:
                 self.model.add_attribute(a)
-            train_attrs = new
-        if s == "frozen" and i >= 1:
-            self.model.encoder.requires_grad_(False)
-        if s in ("lwf", "mclfir") and old:
-            # The teacher starts as the model that finished the last increment. LwF keeps it
-            # frozen (an EMA with decay 1); MCL-FIR moves it towards the student at every step.
-            self.teacher = EMATeacher(self.model, decay=1.0 if s == "lwf" else c.ema_decay)
-        distill = s in ("lwf", "mclfir") and bool(old)
+        strat.before_increment(i, new, old)
+        train_attrs = strat.train_attributes(new, seen)
         samplers = {a: PairSampler(self.labels[a], self.protocol[a].train) for a in train_attrs}
-        replay = {a: PairSampler(self.labels[a], rows) for a, rows in self.buffer.items()} if s == "replay" else {}
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        steps = c.steps_per_attribute * len(train_attrs)
+        steps = strat.steps(train_attrs)
         self.model.train()
-        if not c.encoder_trainable:  # a frozen pretrained encoder keeps its BatchNorm statistics
+        if not c.encoder_trainable or self.encoder_frozen:  # a frozen encoder keeps its BatchNorm statistics
             for enc in ([self.model.encoder] if self.model.encoder is not None else self.model.encoders.values()):
                 enc.eval()
+        if hasattr(strat, "peak_extra_parameters"):
+            self.peak_extra_params = max(self.peak_extra_params, strat.peak_extra_parameters())
         start = time.perf_counter()
         from tqdm.auto import tqdm
-        bar = tqdm(range(steps), desc=f"{s} increment {i + 1}/{len(self.increments)}",
+        bar = tqdm(range(steps), desc=f"{self.strategy} increment {i + 1}/{len(self.increments)}",
                    disable=not self.progress, leave=False)
         for step in bar:
-            attr = train_attrs[step % len(train_attrs)]
-            loss, x, feats = self._metric_loss(attr, samplers[attr], c.batch_size, rng)
-            self.costs["train_samples"] += len(x)
-            if replay:
-                r_attr = list(replay)[step % len(replay)]
-                r_loss, rx, _ = self._metric_loss(r_attr, replay[r_attr], max(2, c.batch_size // 2), rng)
-                loss = loss + r_loss
-                self.costs["train_samples"] += len(rx)
-            if distill:
-                loss = loss + self._distill(x, feats, old)
-                self.costs["teacher_samples"] += len(x)
-            if s == "ewc" and self.ewc is not None:
-                loss = loss + self._ewc_penalty()
+            loss, x, feats = strat.metric_loss(step, train_attrs, samplers, rng)
+            extra = strat.extra_loss(step, x, feats, old, rng)
+            if extra is not None:
+                loss = loss + extra
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             self.costs["optimizer_steps"] += 1
-            if s == "mclfir" and distill:
-                self.teacher.update(self.model)
+            strat.after_step()
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-        if s == "ewc":
-            self._update_fisher(train_attrs, samplers, rng)
-        if s == "replay":
-            for a in new:
-                rows = self.protocol[a].train
-                pick = rng.choice(len(rows), min(c.replay_per_attribute, len(rows)), replace=False)
-                self.buffer[a] = np.sort(rows[pick])
+        strat.after_increment(i, new, train_attrs, samplers, rng)
         self.costs["train_seconds"] += time.perf_counter() - start
-
-    def _update_fisher(self, attrs, samplers, rng):
-        """Diagonal Fisher of the metric loss w.r.t. the shared encoder, normalised to mean 1,
-        added to the Fisher of earlier increments (online EWC)."""
-        enc = self.model.encoder
-        fisher = {n: torch.zeros_like(p) for n, p in enc.named_parameters()}
-        for k in range(self.config.ewc_batches):
-            attr = attrs[k % len(attrs)]
-            loss, _, _ = self._metric_loss(attr, samplers[attr], self.config.batch_size, rng)
-            self.model.zero_grad(set_to_none=True)
-            loss.backward()
-            for n, p in enc.named_parameters():
-                if p.grad is not None:
-                    fisher[n] += p.grad.detach() ** 2 / self.config.ewc_batches
-        self.model.zero_grad(set_to_none=True)
-        mean = torch.cat([f.flatten() for f in fisher.values()]).mean().clamp_min(1e-12)
-        fisher = {n: f / mean for n, f in fisher.items()}
-        if self.ewc is not None:
-            fisher = {n: f + self.ewc["fisher"][n] for n, f in fisher.items()}
-        self.ewc = {"fisher": fisher, "anchor": {n: p.detach().clone() for n, p in enc.named_parameters()}}
 
     # -- the whole plan --------------------------------------------------------
     def run(self, resume: bool = True, stop_after: int | None = None) -> dict:
@@ -400,7 +371,7 @@ class ContinualRunner:
             self.train_increment(i)
             seen = [a for g in self.increments[: i + 1] for a in g]
             self.history.append(evaluate(self.model, self.images, self.labels, self.protocol, seen,
-                                         features=self.features))
+                                         features=self.features, no_relevant=self.config.no_relevant))
             self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             self.done = i + 1
             self.save()
@@ -410,7 +381,7 @@ class ContinualRunner:
         """The model as it was after ``increment`` (0-based) finished."""
         if not 0 <= increment < len(self.snapshots):
             raise ValueError(f"increment {increment} not available: {len(self.snapshots)} finished")
-        model = self._new_model(increment)
+        model = self.new_model(increment)
         for a in [a for g in self.increments[: increment + 1] for a in g]:
             model.add_attribute(a)
         model.load_state_dict(self.snapshots[increment])
@@ -418,17 +389,17 @@ class ContinualRunner:
         return model
 
     def stored_parameters(self) -> int:
-        """Parameters kept between increments: the model, a teacher, EWC's Fisher and anchors."""
-        n = count_parameters(self.model)
-        if self.teacher is not None:
-            n += count_parameters(self.teacher.model)
-        if self.ewc is not None:
-            n += sum(t.numel() for d in self.ewc.values() for t in d.values())
-        return n
+        """Parameters kept between increments: the model, and what the strategy keeps (EWC's
+        Fisher and anchors). A teacher rebuilt at every increment is not stored: it is in
+        ``peak_training_params``."""
+        return count_parameters(self.model) + self.strat.stored_parameters()
 
     def result(self) -> dict:
         R = metrics.accuracy_matrix(self.history, self.attributes)
         final = {a: float(R[-1, j]) for j, a in enumerate(self.attributes)} if self.done == len(self.increments) else {}
+        chance = metrics.chance_map_per_attribute(self.labels, self.protocol, self.attributes, self.config.no_relevant)
+        n_queries = {a: int(len(self.protocol[a].query)) for a in self.attributes}
+        scratch = self.strat.from_scratch  # independently trained models: "forgetting" would compare two models
         return {
             "strategy": self.strategy,
             "increments": self.increments,
@@ -436,15 +407,21 @@ class ContinualRunner:
             "map_matrix": [[None if np.isnan(v) else float(v) for v in row] for row in R],
             "final_map": final,
             "mean_final_map": float(np.mean(list(final.values()))) if final else None,
-            "forgetting": _none_if_nan(metrics.average_forgetting(R)),
-            "bwt": _none_if_nan(metrics.backward_transfer(R)),
+            "final_meanap": metrics.query_weighted_mean(final, n_queries) if final else None,
+            "chance_map": chance,
+            "at_chance": [a for a in final if final[a] < chance[a] + metrics.AT_CHANCE_MARGIN],
+            "forgetting": None if scratch else _none_if_nan(metrics.average_forgetting(R)),
+            "bwt": None if scratch else _none_if_nan(metrics.backward_transfer(R)),
+            "forgetting_note": "retrained from scratch at every increment: no forgetting or BWT" if scratch else "",
             "train_samples": int(self.costs["train_samples"]),
             "teacher_samples": int(self.costs["teacher_samples"]),
             "optimizer_steps": int(self.costs["optimizer_steps"]),
             "train_seconds": round(float(self.costs["train_seconds"]), 2),
             "params": {"trainable": count_parameters(self.model, trainable_only=True),
                        "stored": self.stored_parameters(),
-                       "replay_rows": int(sum(len(v) for v in self.buffer.values()))},
+                       "peak_training": count_parameters(self.model) + self.peak_extra_params,
+                       "replay_rows": self.strat.replay_rows() if hasattr(self.strat, "replay_rows") else 0},
+            "config": dataclasses.asdict(self.config),
             "finished_increments": self.done,
         }
 

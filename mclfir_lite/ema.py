@@ -47,9 +47,16 @@ class EMATeacher:
             if not p.requires_grad:  # a frozen parameter never moves: averaging it would only add rounding drift
                 continue
             t_params[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+        # BatchNorm running statistics are averaged like the weights they go with (copying the
+        # student's would hand the teacher statistics of features it does not compute);
+        # integer buffers (num_batches_tracked) are counters and are copied.
         t_buffers = dict(self.model.named_buffers())
         for name, b in student.named_buffers():
-            if name in t_buffers:
+            if name not in t_buffers:
+                continue
+            if t_buffers[name].is_floating_point():
+                t_buffers[name].mul_(self.decay).add_(b.detach(), alpha=1.0 - self.decay)
+            else:
                 t_buffers[name].copy_(b)
 
     @torch.no_grad()

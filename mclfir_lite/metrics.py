@@ -197,15 +197,32 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     return torch.cat(aps).cpu().numpy().astype(np.float64)
 
 
+NO_RELEVANT = ("zero", "skip")
+
+
 def mean_average_precision(query_emb, cand_emb, query_labels, cand_labels,
-                           chunk_size: int = CHUNK_SIZE) -> float:
-    """mAP: the mean of the per-query AP over the queries that have a relevant candidate.
+                           chunk_size: int = CHUNK_SIZE, no_relevant: str = "zero") -> float:
+    """mAP: the mean of the per-query AP.
 
-        mAP = (1 / |Q'|) * sum_{q in Q'} AP(q),   Q' = {queries with R >= 1}
+        mAP = (1 / |Q|) * sum_{q in Q} AP(q)
 
-    Queries with no relevant candidate (AP = NaN) are left out. NaN if ``Q'`` is empty.
+    A query with no relevant candidate has no AP. ``no_relevant="zero"`` (the default, as
+    the released ASEN / MCL-FIR scorer does) counts it as AP 0; ``"skip"`` leaves it out
+    (the mean over ``Q' = {queries with R >= 1}``; NaN if ``Q'`` is empty).
     """
+    _check_no_relevant(no_relevant)
     aps = average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels, chunk_size)
+    return _mean_ap(aps, no_relevant)
+
+
+def _check_no_relevant(no_relevant: str) -> None:
+    if no_relevant not in NO_RELEVANT:
+        raise ValueError(f"no_relevant must be one of {NO_RELEVANT}, got {no_relevant!r}")
+
+
+def _mean_ap(aps: np.ndarray, no_relevant: str) -> float:
+    if no_relevant == "zero":
+        return float(np.nan_to_num(aps, nan=0.0).mean()) if aps.size else float("nan")
     defined = aps[~np.isnan(aps)]
     return float(defined.mean()) if defined.size else float("nan")
 
@@ -390,3 +407,52 @@ def backward_transfer(R: np.ndarray) -> float:
         return float("nan")
     T = R.shape[0]
     return float(np.mean([R[T - 1, j] - R[first[j], j] for j in old]))
+
+
+# ------------------------------------------------------------------- chance
+
+
+AT_CHANCE_MARGIN = 0.05  # an attribute whose mAP is below chance + this is flagged "at chance"
+
+
+def expected_random_ap(n_relevant, n_candidates):
+    """The expected AP of a uniformly random ranking of ``N`` candidates, ``R`` of them relevant.
+
+    With ``rel_k`` the relevance at rank ``k``, ``E[rel_k] = R/N`` and, for ``j != k``,
+    ``E[rel_j rel_k] = R(R-1) / (N(N-1))``; so ``E[rel_k * (rel_1 + ... + rel_k)] =
+    R/N + (k-1) R(R-1)/(N(N-1))``, and summing ``1/(R k)`` times that over ``k``:
+
+        E[AP] = H_N / N + (R - 1) (N - H_N) / (N (N - 1)),   H_N = 1 + 1/2 + ... + 1/N
+
+    ``R = N`` gives 1, ``R = 1`` gives ``H_N / N`` (the mean of ``1/k``). ``R = 0`` has no AP
+    (NaN). Works elementwise on arrays.
+    """
+    r = np.asarray(n_relevant, dtype=np.float64)
+    n = np.asarray(n_candidates, dtype=np.float64)
+    if np.any(n < 1) or np.any(r > n) or np.any(r < 0):
+        raise ValueError(f"need 0 <= n_relevant <= n_candidates and n_candidates >= 1, got {n_relevant}, {n_candidates}")
+    h = np.vectorize(lambda k: float(np.sum(1.0 / np.arange(1, int(k) + 1))))(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = h / n + np.where(n > 1, (r - 1) * (n - h) / (n * np.maximum(n - 1, 1)), 0.0)
+    return np.where(r > 0, out, np.nan)
+
+
+def chance_map(query_labels, cand_labels, no_relevant: str = "zero") -> float:
+    """The mAP of a random ranking: the mean over queries of :func:`expected_random_ap`,
+    from the candidate label counts (queries with no relevant candidate as in
+    :func:`mean_average_precision`)."""
+    _check_no_relevant(no_relevant)
+    ql = np.asarray(query_labels).ravel()
+    cl = np.asarray(cand_labels).ravel()
+    if cl.size == 0:
+        raise ValueError("no candidates: chance mAP is undefined")
+    values, counts = np.unique(cl, return_counts=True)
+    per_value = dict(zip(values.tolist(), counts.tolist()))
+    r = np.array([per_value.get(v, 0) for v in ql.tolist()])
+    return _mean_ap(expected_random_ap(r, np.full(len(r), cl.size)), no_relevant)
+
+
+def chance_map_per_attribute(labels: dict, protocol: dict, attributes, no_relevant: str = "zero") -> dict[str, float]:
+    """``{attribute: chance mAP}`` on each attribute's query and candidate rows."""
+    return {a: chance_map(labels[a][protocol[a].query], labels[a][protocol[a].candidate], no_relevant)
+            for a in attributes}

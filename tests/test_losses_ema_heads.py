@@ -120,3 +120,41 @@ def test_isolated_model_has_one_encoder_per_attribute():
     for p, q in zip(m.encoders["a"].parameters(), m.encoders["b"].parameters()):
         assert torch.equal(p, q)
     assert m(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), "b").shape == (2, 4)
+
+
+def test_semi_hard_triplet_picks_the_semi_hard_negative():
+    import torch.nn.functional as F
+    from mclfir_lite.losses import semi_hard_triplet_loss
+    # one anchor (label 0) with its positive at cos 0.8; negatives (label 1) at cos 0.9 (hard),
+    # 0.7 (semi-hard: within the 0.2 margin below the positive) and 0.0 (easy)
+    def unit(c):
+        return torch.tensor([[c, (1 - c * c) ** 0.5]])
+    a = torch.cat([unit(1.0), unit(0.9), unit(0.7), unit(0.0)])
+    p = torch.cat([unit(0.8), unit(0.9), unit(0.7), unit(0.0)])
+    labels = torch.tensor([0, 1, 1, 1])
+    loss_all = semi_hard_triplet_loss(a, p, labels, margin=0.2)
+    # anchor 0: s_ap = 0.8; its semi-hard negative is at 0.7 (not the hard 0.9, not the easy 0.0)
+    z, lab2 = torch.cat([a, p]), torch.cat([labels, labels])
+    expected = []
+    for i in range(4):                     # a plain loop, the FaceNet rule written out
+        s_ap = float(a[i] @ p[i])
+        negs = [float(a[i] @ z[j]) for j in range(8) if lab2[j] != labels[i]]
+        semi = [s for s in negs if s_ap - 0.2 < s < s_ap]
+        s_an = max(semi) if semi else max(negs)
+        expected.append(max(0.0, 0.2 - s_ap + s_an))
+    assert loss_all.item() == pytest.approx(sum(expected) / 4, abs=1e-5)
+    assert expected[0] == pytest.approx(0.1, abs=1e-5)
+    # only one label in the batch: no negative, loss 0 (and differentiable)
+    z = semi_hard_triplet_loss(a, p, torch.zeros(4, dtype=torch.long))
+    assert z.item() == 0.0
+
+
+def test_ema_averages_batchnorm_statistics_instead_of_copying():
+    from mclfir_lite.ema import EMATeacher
+    student = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
+    teacher = EMATeacher(student, decay=0.5)
+    with torch.no_grad():
+        student[0].running_mean.fill_(2.0)
+    teacher.update(student)
+    assert torch.allclose(teacher.model[0].running_mean, torch.full((3,), 1.0))   # 0.5 * 0 + 0.5 * 2
+    assert teacher.model[0].num_batches_tracked == student[0].num_batches_tracked

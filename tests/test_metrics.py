@@ -110,8 +110,12 @@ def test_query_without_relevant_candidate():
     fast, ref = both_ap(q, c, ql, cl)
     assert fast[0] == pytest.approx(5 / 6) and np.isnan(fast[1])
     assert ref[0] == pytest.approx(5 / 6) and np.isnan(ref[1])
-    # the NaN query is left out of the mean (not counted as 0): mAP = 5/6
-    assert M.mean_average_precision(q, c, ql, cl) == pytest.approx(5 / 6)
+    # by default (as the released scorer) the query counts as AP 0: mAP = (5/6 + 0) / 2
+    assert M.mean_average_precision(q, c, ql, cl) == pytest.approx(5 / 12)
+    # no_relevant="skip" leaves it out of the mean: mAP = 5/6
+    assert M.mean_average_precision(q, c, ql, cl, no_relevant="skip") == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="no_relevant"):
+        M.mean_average_precision(q, c, ql, cl, no_relevant="nan")
     # and out of recall@k: query 0's top-1 is relevant -> 1/1
     assert M.recall_at_k(q, c, ql, cl, k=1) == 1.0
 
@@ -121,7 +125,8 @@ def test_all_queries_without_relevant_candidate():
     q = np.array([[1.0], [-1.0]])
     ql, cl = [5, 6], [1, 2]
     assert np.all(np.isnan(M.average_precision_per_query(q, c, ql, cl)))
-    assert np.isnan(M.mean_average_precision(q, c, ql, cl))
+    assert M.mean_average_precision(q, c, ql, cl) == 0.0
+    assert np.isnan(M.mean_average_precision(q, c, ql, cl, no_relevant="skip"))
     assert np.isnan(M.recall_at_k(q, c, ql, cl, k=1))
     # no candidates at all, or no queries at all
     empty_c = np.zeros((0, 1))
@@ -333,3 +338,44 @@ def test_shape_validation_names_the_argument():
     for bad in (0, -3, 2.0):
         with pytest.raises(ValueError, match="chunk_size"):
             M.average_precision_per_query(q, c, ql, cl, chunk_size=bad)
+
+
+# ---------------------------------------------------------------- chance
+
+
+def test_expected_random_ap_by_hand():
+    # N = 2, R = 1: the relevant item is first (AP 1) or second (AP 1/2) -> 3/4
+    assert M.expected_random_ap(1, 2) == pytest.approx(0.75)
+    # N = 3, R = 2: orderings of 110, 101, 011 equally likely -> (1 + (1 + 2/3)/2 + (1/2 + 2/3)/2) / 3
+    assert M.expected_random_ap(2, 3) == pytest.approx((1 + 5 / 6 + 7 / 12) / 3)
+    assert M.expected_random_ap(4, 4) == pytest.approx(1.0)
+    assert np.isnan(M.expected_random_ap(0, 4))
+    with pytest.raises(ValueError):
+        M.expected_random_ap(5, 4)
+
+
+def test_expected_random_ap_matches_simulation():
+    rng = np.random.default_rng(0)
+    n, r = 12, 4
+    rel = np.array([1] * r + [0] * (n - r))
+    aps = []
+    for _ in range(20000):
+        order = rng.permutation(rel)
+        hits = np.cumsum(order)
+        aps.append((hits / np.arange(1, n + 1))[order == 1].mean())
+    assert M.expected_random_ap(r, n) == pytest.approx(np.mean(aps), abs=0.005)
+
+
+def test_chance_map_from_candidate_label_counts():
+    cl = np.array([0, 0, 1, 2])            # N = 4: value 0 twice, 1 once, 2 once
+    ql = np.array([0, 1, 3])               # R = 2, 1 and 0
+    h4 = 1 + 1 / 2 + 1 / 3 + 1 / 4
+    e2 = h4 / 4 + (2 - 1) * (4 - h4) / (4 * 3)
+    e1 = h4 / 4
+    assert M.chance_map(ql, cl) == pytest.approx((e2 + e1 + 0) / 3)             # AP 0 for the query with R = 0
+    assert M.chance_map(ql, cl, no_relevant="skip") == pytest.approx((e2 + e1) / 2)
+    # a random embedding's mAP is close to chance
+    rng = np.random.default_rng(1)
+    ql, cl = rng.integers(0, 4, 300), rng.integers(0, 4, 400)
+    got = M.mean_average_precision(rng.normal(size=(300, 8)), rng.normal(size=(400, 8)), ql, cl)
+    assert got == pytest.approx(M.chance_map(ql, cl), abs=0.02)
