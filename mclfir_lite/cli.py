@@ -20,7 +20,7 @@ import torch
 
 from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
-from .checkpoint import lock_folder
+from .checkpoint import atomic_write, lock_folder
 from .data import PLANS, load_images, make_protocol, parse_increments
 from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
 from .lab import PRESETS
@@ -285,9 +285,7 @@ def _fmt(x):
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 
 def summary_table(report: dict) -> str:

@@ -66,6 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import atomic_write
 from .data import FashionTable, read_table, write_table
 from .settings import cache_dir
 
@@ -307,9 +308,8 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
 
 def _write_report(report: PrepareReport, out: Path) -> None:
     """``report.json`` (everything, every row and file left out) and ``report.txt`` (the summary)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
-    (out / "report.txt").write_text(report.text() + "\n")
+    atomic_write(out / "report.json", lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=1)))
+    atomic_write(out / "report.txt", lambda tmp: tmp.write_text(report.text() + "\n"))
 
 
 def _stop_if_problems(dataset: str, report: PrepareReport, out) -> None:
