@@ -125,9 +125,8 @@ def load(path: str | Path, fingerprint: dict | None = None) -> dict:
     except FileNotFoundError:
         raise
     except Exception as err:  # UnpicklingError (unsafe content), RuntimeError (not a torch file), EOFError, ...
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read safely ({type(err).__name__}: {first}); "
-                              "it was not loaded. Delete it (or use --fresh) to start over") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read safely: {_why_unreadable(err)}; it was not "
+                              "loaded. Delete it (or use --fresh) to start over") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         what = type(payload).__name__ if not isinstance(payload, dict) else f"a dict with keys {sorted(payload)[:6]}"
         raise CheckpointError(f"checkpoint {path} is not a mclfir_lite checkpoint (it holds {what}); "
@@ -138,6 +137,19 @@ def load(path: str | Path, fingerprint: dict | None = None) -> dict:
     if fingerprint is not None:
         check_fingerprint(path, payload.get("fingerprint"), fingerprint)
     return _from_safe(payload["state"])
+
+
+def _why_unreadable(err: Exception) -> str:
+    """The gist of torch.load's error (its own text suggests weights_only=False: not here)."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0]
+        detail = detail.split(" was not an allowed")[0].strip()
+        if "global" in detail.lower():
+            return f"it holds objects other than tensors and plain data ({detail}), which could run code"
+        return f"it is damaged or not a checkpoint ({detail})"
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return f"it is damaged or not a checkpoint ({type(err).__name__}{': ' + first if first else ''})"
 
 
 # ---------------------------------------------------------------------------- fingerprints

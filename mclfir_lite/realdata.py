@@ -1111,4 +1111,11 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     except (DatasetLayoutError, DownloadError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # PermissionError, NotADirectoryError, disk full: one line with the path
+        from .cli import _os_message
+        print(f"error: {_os_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.out} was not (fully) written; run the same command again", file=sys.stderr)
+        return 130
     return 0
