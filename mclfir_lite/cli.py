@@ -180,6 +180,8 @@ def _check_writable(folder: Path, flag: str) -> None:
 def demo(args) -> dict:
     """Run the demo: check the arguments, lock ``--out``, then :func:`run_demo`."""
     validate_demo_args(args)
+    vars(args).setdefault("finished", [])  # (main sets these; a caller of demo() need not)
+    vars(args).setdefault("current", None)
     with lock_folder(args.out, "demo run"):
         return run_demo(args)
 

@@ -86,7 +86,7 @@ class Lab:
         ckpt = None
         if cache:
             key = hashlib.sha1(f"{fingerprint(self.table)}:{self.images.shape[-1]}px".encode()).hexdigest()[:12]
-            ckpt = (self.runs_dir or cache_dir() / "runs") / key
+            ckpt = Path(self.runs_dir or cache_dir() / "runs") / key
         runner = ContinualRunner(strategy, self.images, self.table.labels, self.protocol, self.increments, cfg,
                                  checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint)
         if runner.checkpoint is not None:  # one file per fingerprint: another configuration, another file

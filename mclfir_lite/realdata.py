@@ -953,8 +953,8 @@ def load_prepared(name: str, data_dir, *, rebuild: bool = False, strict: bool = 
                   **options) -> FashionTable:
     """The table of real dataset ``name`` from ``data_dir``: prepared once (see the module
     docstring) into :func:`prepared_dir`, read from there afterwards. ``rebuild`` prepares
-    it again; ``strict`` stops on any problem the preparer reports (it always prepares, so
-    that every problem is seen). The table's ``removed_attributes`` says which attributes
+    it again; ``strict`` stops on any problem the preparer reports (a table prepared
+    strictly is cached apart). The table's ``removed_attributes`` says which attributes
     the preparer removed, and why."""
     if name not in PREPARERS:
         raise ValueError(f"unknown real dataset {name!r}; choose from {list(PREPARERS)}")
@@ -964,9 +964,11 @@ def load_prepared(name: str, data_dir, *, rebuild: bool = False, strict: bool = 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         _check_layout(name, root, [])
-    out = prepared_dir(name, data_dir, **options)
+    # a strict preparation has its own folder: when it stops, its report never replaces the
+    # report that belongs to a cached table of a lenient one
+    out = prepared_dir(name, data_dir, **options, **({"strict": True} if strict else {}))
     csv_path = out / "table.csv"
-    if rebuild or strict or not csv_path.is_file():
+    if rebuild or not csv_path.is_file():
         PREPARERS[name](data_dir, out, quiet=quiet, strict=strict, **options)
     elif not quiet:
         print(f"{name}: using the prepared table {csv_path} (report: {out / 'report.txt'}; --rebuild prepares "

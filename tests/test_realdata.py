@@ -516,3 +516,13 @@ def test_demo_strict_and_a_removed_attribute_are_named(tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "b"), "--increments", "gender;season"]) == 2
     err = capsys.readouterr().err
     assert "removed when the dataset was prepared" in err and "'season'" in err and "unknown attribute" not in err
+
+
+def test_a_strict_stop_leaves_the_cached_lenient_table_and_its_report_alone(tmp_path, capsys):
+    root = tmp_path / "fpi"
+    write_fpi(root)
+    realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3)
+    with pytest.raises(ValueError, match="strict mode stops"):
+        realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3, strict=True)
+    table = realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3)
+    assert "season" in table.removed_attributes  # Summer only, once Fall's rows are too few
