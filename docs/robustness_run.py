@@ -81,7 +81,7 @@ CASES = [
     ("--out checked before data loads", f"{REAL} --out afile", "after loading data", 2, "needs a folder"),
     ("checkpoints folder unwritable", f"mkdir -p r7 && touch r7/checkpoints && {DEMO} --out r7",
      "failed after training, no path", 2, "r7/checkpoints"),
-    ("Ctrl-C", f"(set -m; {DEMO.replace('finetune', 'finetune mclfir').replace('--steps 2', '--steps 3000')} --out r8 2> o9 & "
+    ("Ctrl-C", f"(set -m; {DEMO.replace('finetune', 'finetune mclfir').replace('--steps 2', '--steps 300')} --out r8 2> o9 & "
      "p=$!; while [ ! -f r8/checkpoints/finetune.pt ]; do sleep 0.2; done; sleep 1; kill -INT $p; wait $p; "
      "echo exit $?); cat o9", "15-line traceback", 0, "run the same command again to resume"),
     ("styles.csv: comma in articleType", f"{PREP} --data-dir fpi_comma --out p1 --min-count 1 > /dev/null; "
