@@ -20,7 +20,8 @@ import torch
 
 from . import __version__
 from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
-from .data import load_images, make_protocol, parse_increments
+from .checkpoint import atomic_write, lock_folder
+from .data import PLANS, load_images, make_protocol, parse_increments
 from .imagedata import open_images
 from .metrics import chance_map_per_attribute
 from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
@@ -31,6 +32,8 @@ from .recipes import RECIPES, get_recipe, recipe_config
 # the demo's strategies: the upper bound, the cost reference, the baselines and MCL-FIR as described
 DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf", "ewc", "replay", "mclfir")
 
+
+QUERY_FRACTION = 0.25  # of each attribute's test rows; the rest are candidates
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mclfir_lite", description=__doc__.split("\n")[0])
@@ -73,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read image files when a batch needs them instead of all into memory (bounded "
                         "memory for large real datasets; see mclfir_lite/imagedata.py)")
     d.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
+    d.add_argument("--strict", action="store_true",
+                   help="real datasets: stop on any problem the preparer reports (a skipped line, a missing "
+                        "or corrupt image) instead of leaving the row out")
+    d.add_argument("--rebuild", action="store_true",
+                   help="real datasets: prepare the table again even when a prepared one is cached")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
     doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
@@ -83,37 +91,157 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    args.finished, args.current = [], None  # what is done, for the message after Ctrl-C
     try:
         if args.command == "demo":
             demo(args)
         elif args.command == "doctor":
             from . import doctor
             return doctor.main(benchmark=not args.no_benchmark, seconds=args.bench_seconds)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {_progress_line(args)}; run the same command again to resume from there",
+              file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # FileNotFoundError, PermissionError, NotADirectoryError, disk full, ...
+        print(f"error: {_os_message(err)}", file=sys.stderr)
         return 2
     return 0
 
 
+def _os_message(err: OSError) -> str:
+    """One line for an OSError: what went wrong and the path (no traceback)."""
+    if err.strerror and err.filename:
+        return f"{err.strerror}: {err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+    return str(err)
+
+
+def _progress_line(args) -> str:
+    done = [f"{s} (all increments)" for s in args.finished]
+    r = args.current
+    if r is not None and r.strategy not in args.finished:
+        done.append(f"{r.strategy} ({r.done}/{len(r.increments)} increments checkpointed)")
+    return "finished " + ", ".join(done) if done else "nothing was finished yet"
+
+
+def validate_demo_args(args) -> None:
+    """Check every demo argument before any data is loaded; raise ValueError (or an OSError
+    naming the path) for a zero, negative, empty, ignored or unusable value."""
+    for flag in ("steps", "image_size", "n_images"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {v}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.increments is not None and not args.increments.strip(" ;,"):
+        raise ValueError(f"--increments {args.increments!r} is empty: give a plan name (e.g. synth3) "
+                         "or attributes as 'a,b;c'")
+    for flag, v in (("--joint-steps", args.joint_steps), ("--ema-every", args.ema_every)):
+        if v is not None and v < 1:
+            raise ValueError(f"{flag} must be a positive integer, got {v}")
+    if args.ema_decay is not None and not 0.0 <= args.ema_decay <= 1.0:
+        raise ValueError(f"--ema-decay must be in [0, 1], got {args.ema_decay}")
+    if args.strategies is not None:
+        check_strategies(args.strategies)
+    twice = sorted({s for s in (args.strategies or []) if args.strategies.count(s) > 1})
+    if twice:
+        raise ValueError(f"--strategies lists {twice} more than once")
+    if args.dataset not in (*DATASETS, "table"):
+        raise ValueError(f"unknown dataset {args.dataset!r}; choose from {list(DATASETS) + ['table']}")
+    real = args.dataset != "synthfashion"
+    if not real:
+        for flag, given in (("--data-dir", args.data_dir is not None), ("--strict", args.strict),
+                            ("--rebuild", args.rebuild)):
+            if given:
+                raise ValueError(f"{flag} does not apply to synthfashion (it is rendered, not read): it would be "
+                                 "ignored; pass --dataset NAME for a real dataset")
+    elif args.n_images is not None:
+        raise ValueError(f"--n-images applies to synthfashion only; {args.dataset} uses every image it has")
+    elif args.dataset == "table" and (args.strict or args.rebuild):
+        raise ValueError("--strict and --rebuild apply to the real datasets' preparers; a table CSV is read "
+                         "as it is (and any problem in it is already an error)")
+    if args.data_dir is not None:
+        path = Path(args.data_dir).expanduser()
+        if path.exists() and not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+            raise PermissionError(13, "--data-dir is not readable (permission denied)", str(path))
+    _check_device(args.device)
+    _check_encoder(args.encoder)
+    _check_writable(Path(args.out), "--out")
+    _check_writable(Path(args.out) / "checkpoints", "--out")
+
+
+def _check_device(device: str) -> None:
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device torch knows; use cpu, cuda or cuda:N "
+                         "(mps on an Apple GPU)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device!r}: torch sees no CUDA GPU here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device!r}: there are {torch.cuda.device_count()} CUDA GPU(s) here")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device!r}: torch sees no Apple GPU (MPS) here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {device!r}: this package runs on cpu, cuda or mps")
+
+
+def _check_encoder(name: str) -> None:
+    if name in ("smallcnn", "efficientnet_lite0"):
+        return
+    parts = name.split(":", 2)
+    if parts[0] != "open_clip" or len(parts) != 3 or not parts[1]:
+        raise ValueError(f"--encoder {name!r}: use smallcnn, efficientnet_lite0 or open_clip:<model>:<pretrained>")
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    """Create ``folder`` if needed and write a probe file in it, so that a bad --out fails now, not
+    after training. OSErrors propagate (main prints them as one line with the path)."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(20, f"{flag} needs a folder, but this is a file", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+    except OSError as err:
+        raise type(err)(err.errno, f"{flag}: cannot write in this folder ({err.strerror})", str(folder)) from None
+    probe.unlink()
+
+
 def demo(args) -> dict:
+    """Run the demo: check the arguments, lock ``--out``, then :func:`run_demo`."""
+    validate_demo_args(args)
+    vars(args).setdefault("finished", [])  # (main sets these; a caller of demo() need not)
+    vars(args).setdefault("current", None)
+    with lock_folder(args.out, "demo run"):
+        return run_demo(args)
+
+
+def run_demo(args) -> dict:
     from .settings import quick_mode
     quick = args.quick or quick_mode()
     preset = PRESETS["quick" if quick else "default"]
     args.device = dist.init(args.device)   # under torchrun: join the group (a no-op otherwise)
     recipe = get_recipe(args.recipe) if args.recipe else None
     strategies = check_strategies(args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES)))
-    size = args.image_size or (recipe or preset)["image_size"]
+    size = _given(args.image_size, (recipe or preset)["image_size"])
     progress = not args.no_progress and dist.is_main()
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    plan = args.increments or DEFAULT_PLAN.get(args.dataset) or preset["increments"]
+    plan = _given(args.increments, DEFAULT_PLAN.get(args.dataset) or preset["increments"])
     with dist.main_first():   # rank 0 fills the render and image caches, then the others read them
-        table = load_dataset(args.dataset, args.data_dir, n=args.n_images or preset["n_images"], size=size,
+        table = load_dataset(args.dataset, args.data_dir, n=_given(args.n_images, preset["n_images"]), size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
-                             pools=args.pools, domain_shift=args.domain_shift)
+                             pools=args.pools, domain_shift=args.domain_shift, strict=args.strict,
+                             rebuild=args.rebuild)
         images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
-    increments = parse_increments(plan, table.attributes)
-    protocol = make_protocol(table, seed=args.seed, max_queries=preset["max_queries"],
-                             max_candidates=preset["max_candidates"])
+    increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
+        else _parse_explained(plan, table)
+    caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
+            "query_fraction": QUERY_FRACTION}
+    protocol = make_protocol(table, seed=args.seed, **caps)
     overrides = {k: v for k, v in (("steps_per_attribute", args.steps), ("joint_steps", args.joint_steps),
                                    ("ema_decay", args.ema_decay), ("ema_every", args.ema_every)) if v is not None}
     if recipe:
@@ -129,8 +257,9 @@ def demo(args) -> dict:
         for s in strategies:
             (ckpt / f"{s}.pt").unlink(missing_ok=True)
     dist.barrier()
-    data_fp = fingerprint(table)
-    features = None
+    # with the runner's own digests of images, labels and protocol rows: the checkpoint fingerprint
+    data_fp = {"dataset": args.dataset, "data": fingerprint(table), **caps}
+    features, encoder = None, None
     if args.frozen_encoder and args.encoder != "smallcnn":
         # A frozen pretrained encoder gives the same features at every step: compute them once
         # (cached on disk) and train the heads on them. (A random smallcnn is re-seeded per model,
@@ -139,14 +268,13 @@ def demo(args) -> dict:
         from .features import encode_dataset
         encoder = build_encoder(args.encoder, trainable=False).to(config.device)
         with dist.main_first():
-            features = encode_dataset(encoder, images, [data_fp], progress=progress)
-        data_fp += ":cached-features"
+            features = encode_dataset(encoder, images, [data_fp["data"]], progress=progress)
+        data_fp["features"] = f"cached: {encoder.description}"
     report = {
         "command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", [])),
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
         "image_size": size, "processes": dist.world_size(), "config": dataclasses.asdict(config),
-        "increments": increments,
-        "attributes": [a for g in increments for a in g],
+        "increments": increments, "attributes": [a for g in increments for a in g], "protocol": caps,
         "n_queries": {a: int(len(protocol[a].query)) for a in protocol},
         "chance_map": chance_map_per_attribute(table.labels, protocol, [a for g in increments for a in g],
                                                config.no_relevant),
@@ -162,7 +290,10 @@ def demo(args) -> dict:
         runner = ContinualRunner(s, images, table.labels, protocol, increments, config,
                                  checkpoint_dir=ckpt, progress=progress, data_fingerprint=data_fp,
                                  features=features)
+        args.current = runner
         res = runner.run(resume=True)
+        args.finished.append(s)
+        report.setdefault("encoder", encoder_used(args.encoder, encoder or runner.model.encoder_for(increments[0][0])))
         runners[s] = runner
         report["strategies"][s] = res
         if not dist.is_main():
@@ -179,14 +310,40 @@ def demo(args) -> dict:
     return report
 
 
+def _given(value, default):
+    """``value`` unless it is None (0 and "" are values, checked by :func:`validate_demo_args`)."""
+    return default if value is None else value
+
+
+def _parse_explained(plan, table):
+    """:func:`parse_increments`, but an attribute the preparer removed is named as such
+    (with the preparer's reason), not as an unknown attribute."""
+    try:
+        return parse_increments(plan, table.attributes)
+    except ValueError:
+        asked = [a for g in (PLANS[plan] if plan in PLANS else
+                             [g.split(",") for g in plan.split(";")]) for a in g]
+        gone = {a.strip(): table.removed_attributes[a.strip()] for a in asked if a.strip() in table.removed_attributes}
+        if not gone:
+            raise
+        raise ValueError("attribute(s) removed when the dataset was prepared: " + "; ".join(
+            f"{a!r} ({why})" for a, why in gone.items()) + "; choose others with --increments "
+            f"(left: {table.attributes})") from None
+
+
+def encoder_used(asked: str, encoder) -> dict:
+    """What results.json says about the encoder: the one asked for, the one that ran, and why
+    they differ (``Encoder.fallback``, set by :func:`mclfir_lite.encoders.build_encoder`)."""
+    return {"asked": asked, "used": getattr(encoder, "description", "") or type(encoder).__name__,
+            "why": getattr(encoder, "fallback", None) or "as asked"}
+
+
 def _fmt(x):
     return "  n/a" if x is None else f"{x:+.3f}"
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 
 def summary_table(report: dict) -> str:

@@ -17,9 +17,6 @@ a teacher), ``optimizer_steps`` and ``train_seconds``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint, metrics
 from . import distributed as dist
-from . import metrics
 from .data import AttributeSplit, PairSampler, check_attributes
 from .encoders import build_encoder
 from .losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
@@ -165,7 +162,7 @@ class ContinualRunner:
     def __init__(self, strategy: str, images: torch.Tensor, labels: dict[str, np.ndarray],
                  protocol: dict[str, AttributeSplit], increments: list[list[str]],
                  config: Config | None = None, checkpoint_dir: str | Path | None = None,
-                 progress: bool = True, data_fingerprint: str = "", features: torch.Tensor | None = None):
+                 progress: bool = True, data_fingerprint: str | dict = "", features: torch.Tensor | None = None):
         check_strategies([strategy])
         cls = STRATEGY_CLASSES[strategy]
         self.config = dataclasses.replace(config or Config(), **cls.config_overrides)
@@ -186,7 +183,13 @@ class ContinualRunner:
         self.attributes = [a for g in self.increments for a in g]
         self.progress = progress
         self.checkpoint = Path(checkpoint_dir) / f"{strategy}.pt" if checkpoint_dir else None
-        self.fingerprint = _fingerprint(self.config, strategy, self.increments, data_fingerprint)
+        # everything that decides the numbers: config, plan, digests of the images, labels and
+        # protocol rows, package version and code, and what the caller adds (dataset, caps)
+        extra = dict(data_fingerprint) if isinstance(data_fingerprint, dict) else {"data": data_fingerprint}
+        if features is not None:
+            extra.setdefault("features", "x".join(map(str, features.shape)))
+        self.fingerprint = checkpoint.run_fingerprint(self.config, strategy, self.increments, images, labels,
+                                                      protocol, extra)
         self._reset_state()
 
     # -- state ---------------------------------------------------------------
@@ -217,31 +220,23 @@ class ContinualRunner:
 
     # -- checkpoints ---------------------------------------------------------
     def save(self) -> None:
+        """Checkpoint the finished increments (:func:`mclfir_lite.checkpoint.save`: tensors and
+        plain data only, written atomically under a unique temp name)."""
         if self.checkpoint is None:
             return
-        state = {"fingerprint": self.fingerprint, "done": self.done, "attributes": self.model.attributes,
+        state = {"done": self.done, "attributes": self.model.attributes,
                  "model": self.model.state_dict(), "strategy": self.strat.state(),
                  "history": self.history, "costs": self.costs, "peak_extra_params": self.peak_extra_params,
                  "snapshots": self.snapshots}
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint)  # atomic: a crash never leaves half a checkpoint
+        checkpoint.save(self.checkpoint, state, self.fingerprint)
 
     def load(self) -> bool:
-        """Resume from the checkpoint if there is one; error if it was made with another setup."""
+        """Resume from the checkpoint if there is one. A file that is not a safe checkpoint, or
+        one made with another fingerprint, is a :class:`~mclfir_lite.checkpoint.CheckpointError`
+        naming the file (and the fields that differ); nothing in it is ever executed."""
         if self.checkpoint is None or not self.checkpoint.is_file():
             return False
-        try:
-            state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        except Exception as err:
-            raise RuntimeError(f"cannot read checkpoint {self.checkpoint}: {err}; delete it to start over") from err
-        if state.get("fingerprint", {}).get("hash") != self.fingerprint["hash"]:
-            old, new = state.get("fingerprint", {}).get("fields", {}), self.fingerprint["fields"]
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise ValueError(f"checkpoint {self.checkpoint} was made with a different configuration "
-                             f"(differs in: {', '.join(diff) or 'unknown'}); use another output "
-                             "directory or delete the checkpoint")
+        state = checkpoint.load(self.checkpoint, self.fingerprint)
         self.done = state["done"]
         self.model = self.new_model(self.done - 1)
         for a in state["attributes"]:
@@ -453,10 +448,3 @@ def _none_if_nan(x: float):
 
 def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-def _fingerprint(config: Config, strategy: str, increments, data: str) -> dict:
-    fields = {**{k: repr(v) for k, v in dataclasses.asdict(config).items() if k != "device"},
-              "strategy": strategy, "increments": repr(increments), "data": data}
-    digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    return {"hash": digest, "fields": fields}

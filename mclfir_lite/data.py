@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import atomic_write
 from .settings import cache_dir
 
 SPLITS = ("train", "test")
@@ -107,16 +108,16 @@ def write_table(table: FashionTable, csv_path: str | Path) -> Path:
         raise ValueError("write_table needs image paths; save in-memory images first "
                          "(see data_scripts/make_synthfashion.py)")
     root = csv_path.parent.resolve()
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["image", "split", *table.attributes])
-        for i, img in enumerate(table.images):
-            rel = Path(os.path.relpath(Path(img).resolve(), root)).as_posix()  # "../" when outside root
-            vals = [table.values[a][table.labels[a][i]] if table.labels[a][i] >= 0 else ""
-                    for a in table.attributes]
-            w.writerow([rel, table.split[i], *vals])
-    tmp.replace(csv_path)
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["image", "split", *table.attributes])
+            for i, img in enumerate(table.images):
+                rel = Path(os.path.relpath(Path(img).resolve(), root)).as_posix()  # "../" when outside root
+                vals = [table.values[a][table.labels[a][i]] if table.labels[a][i] >= 0 else ""
+                        for a in table.attributes]
+                w.writerow([rel, table.split[i], *vals])
+    atomic_write(csv_path, write)  # a unique temp name, then one rename
     return csv_path
 
 
@@ -214,10 +215,10 @@ def load_images(table: FashionTable, size: int, use_cache: bool = True,
     for i, p in enumerate(tqdm(table.images, desc="reading images", disable=not progress)):
         arr[i] = _load_one(p, size).transpose(2, 0, 1)
     if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, arr)
-        tmp.replace(cache)
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+        atomic_write(cache, write)
     return torch.from_numpy(arr)
 
 

@@ -85,10 +85,11 @@ def _rendered(n: int, size: int, seed: int, domains) -> tuple[np.ndarray, dict[s
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000, size: int = 64,
                  seed: int = 0, increments=None, pools: str = "per_increment",
-                 domain_shift: bool = False) -> FashionTable:
+                 domain_shift: bool = False, strict: bool = False, rebuild: bool = False) -> FashionTable:
     """A dataset by name: ``synthfashion`` (rendered), ``table`` (a table CSV at ``data_dir``), or
     a real dataset of :data:`~mclfir_lite.realdata.REAL_DATASETS` (its unpacked folder at
-    ``data_dir``, prepared once into the cache by :func:`mclfir_lite.realdata.load_prepared`)."""
+    ``data_dir``, prepared once into the cache by :func:`mclfir_lite.realdata.load_prepared`;
+    ``strict``: stop on any problem the preparer reports; ``rebuild``: prepare it again)."""
     if name == "synthfashion":
         return synthfashion_table(n=n, size=size, seed=seed, increments=increments, pools=pools,
                                   domain_shift=domain_shift)
@@ -98,7 +99,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000
         return read_table(data_dir)
     if name in REAL_DATASETS:
         from .realdata import load_prepared
-        return load_prepared(name, data_dir, seed=seed)
+        return load_prepared(name, data_dir, seed=seed, strict=strict, rebuild=rebuild)
     raise ValueError(f"unknown dataset {name!r}; choose from {list(DATASETS) + ['table']}")
 
 

@@ -32,6 +32,8 @@ class Encoder(nn.Module):
 
     out_channels: int
     description: str = ""
+    # Why this encoder stands in for the one asked for (set by build_encoder on a fallback), else None.
+    fallback: str | None = None
 
     def __init__(self, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size: int | None = None):
         super().__init__()
@@ -198,6 +200,8 @@ def build_encoder(name: str = "smallcnn", *, trainable: bool = True, input_size:
                           f"({type(err).__name__}: {str(err)[:200]}); using efficientnet_lite0 instead",
                           stacklevel=2)
             enc = EfficientNetLite0(pretrained=True, input_size=input_size)
+            enc.fallback = (f"open_clip weights {parts[2]!r} of {parts[1]!r} not available "
+                            f"({type(err).__name__}): EfficientNet-Lite0 used")
     else:
         raise ValueError(f"unknown encoder {name!r}; use smallcnn, efficientnet_lite0, resnet50_layer3 or "
                          "open_clip:<model>:<pretrained>")

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import atomic_write
 from .settings import cache_dir
 
 
@@ -99,11 +100,8 @@ def encode_dataset(encoder: nn.Module, images_uint8: torch.Tensor, key_parts=(),
         encoder.train(was_training)
     feats = torch.cat(out) if out else torch.empty(0)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save({"features": feats, "encoder": getattr(encoder, "description", ""),
-                    "images": tuple(images_uint8.shape)}, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save({"features": feats, "encoder": getattr(encoder, "description", ""),
+                                                   "images": tuple(images_uint8.shape)}, tmp))
     return feats
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checkpoint import CheckpointError
 from .continual import Config, ContinualRunner
 from .data import AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
 from .datasets import fingerprint, load_dataset
@@ -59,13 +61,18 @@ class Lab:
     config: Config
     quick: bool
     runs_dir: Path = field(default=None)
+    # the protocol's caps (max_queries, max_candidates, query_fraction): part of the cache key
+    caps: dict = field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: FashionTable, increments, config: Config, quick: bool, image_size: int,
-                   max_queries=None, max_candidates=None, seed: int = 0, progress: bool = False) -> "Lab":
-        protocol = make_protocol(table, seed=seed, max_queries=max_queries, max_candidates=max_candidates)
+                   max_queries=None, max_candidates=None, seed: int = 0, progress: bool = False,
+                   query_fraction: float = 0.25) -> "Lab":
+        caps = {"max_queries": max_queries, "max_candidates": max_candidates, "query_fraction": query_fraction}
+        protocol = make_protocol(table, seed=seed, **caps)
         images = load_images(table, image_size, progress=progress)
-        return cls(table, images, protocol, parse_increments(increments, table.attributes), config, quick)
+        return cls(table, images, protocol, parse_increments(increments, table.attributes), config, quick,
+                   caps=caps)
 
     @classmethod
     def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, pools: str = "per_increment",
@@ -85,19 +92,21 @@ class Lab:
         return [a for g in self.increments for a in g]
 
     @property
-    def data_fingerprint(self) -> str:
-        return fingerprint(self.table) + f":{self.images.shape[-1]}px"
+    def data_fingerprint(self) -> dict:
+        """The data part of a run's fingerprint: the table and the protocol caps (the runner
+        adds digests of the images, labels and protocol rows, the config and the code)."""
+        return {"data": fingerprint(self.table), **self.caps}
 
     def runner(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
         """A runner for ``strategy`` (``overrides`` change config fields for this run only)."""
         cfg = dataclasses.replace(self.config, **overrides)
         ckpt = None
         if cache:
-            key = hashlib.sha1(self.data_fingerprint.encode()).hexdigest()[:12]
-            ckpt = (self.runs_dir or cache_dir() / "runs") / key
+            key = hashlib.sha1(f"{fingerprint(self.table)}:{self.images.shape[-1]}px".encode()).hexdigest()[:12]
+            ckpt = Path(self.runs_dir or cache_dir() / "runs") / key
         runner = ContinualRunner(strategy, self.images, self.table.labels, self.protocol, self.increments, cfg,
                                  checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint)
-        if runner.checkpoint is not None:  # one file per configuration, so sweeps don't collide
+        if runner.checkpoint is not None:  # one file per fingerprint: another configuration, another file
             runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
         return runner
 
@@ -105,7 +114,13 @@ class Lab:
         """Train ``strategy`` over the increments (or load it from the cache) and return the runner;
         ``runner.result()`` has the numbers, ``runner.model`` the final model."""
         runner = self.runner(strategy, cache, progress, **overrides)
-        runner.run(resume=True)
+        try:
+            runner.run(resume=True)
+        except CheckpointError as err:  # a cache file made by other code, damaged or foreign: recompute
+            warnings.warn(f"{err}; recomputing it", stacklevel=2)
+            runner.checkpoint.unlink(missing_ok=True)
+            runner = self.runner(strategy, cache, progress, **overrides)
+            runner.run(resume=True)
         return runner
 
     def pixels(self, rows) -> np.ndarray:

@@ -27,7 +27,9 @@ Rules shared by all preparers (nothing is dropped silently; the report lists it 
 * an annotation line that cannot be read is skipped and reported by file and line number;
 * a row whose image file is missing is left out and counted (the first paths listed);
 * ``verify=True`` (the default) decodes every image; a corrupt one is left out and
-  listed by path (``strict=True`` raises instead);
+  listed by path;
+* ``strict=True`` stops (ValueError) on any reported problem: a skipped line, a missing or
+  corrupt image; the report files are written first, with the full list;
 * long-tail values: a value with fewer than ``min_count`` images is dropped *for that
   attribute* (its rows get label -1, "not annotated"), and reported; an attribute left
   with fewer than two values, or without test rows for a query/candidate split, is
@@ -49,6 +51,7 @@ import argparse
 import csv
 import glob
 import hashlib
+import io
 import json
 import os
 import re
@@ -63,6 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import atomic_write
 from .data import FashionTable, read_table, write_table
 from .settings import cache_dir
 
@@ -126,6 +130,8 @@ class PrepareReport:
     missing_images: list = field(default_factory=list)    # image paths not found
     corrupt_images: list = field(default_factory=list)    # "path (error)"
     unannotated_rows: int = 0                              # rows left with no attribute at all
+    unannotated_images: list = field(default_factory=list)  # ... their image paths
+    unused_images: list = field(default_factory=list)      # image files no annotation row names
     notes: list = field(default_factory=list)
     min_count: int = 0
     verified: bool = False
@@ -139,7 +145,8 @@ class PrepareReport:
         lines.append(f"  images {'decoded and checked' if self.verified else 'checked for existence only'}; "
                      f"{len(self.missing_images)} missing, {len(self.corrupt_images)} corrupt")
         for title, items in (("missing image", self.missing_images), ("corrupt image", self.corrupt_images),
-                             ("skipped line", self.skipped_lines), ("repaired line", self.repaired_lines)):
+                             ("skipped line", self.skipped_lines), ("unused image", self.unused_images),
+                             ("repaired line", self.repaired_lines)):
             if items:
                 lines.append(f"  {len(items)} {title}(s){'' if title.startswith('re') else ', left out'}:")
                 lines += [f"    {x}" for x in items[:max_list]]
@@ -230,10 +237,9 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
                 good.append(r)
             else:
                 report.corrupt_images.append(f"{r['image']} ({err})")
-        if report.corrupt_images and strict:
-            raise ValueError(f"{dataset}: {len(report.corrupt_images)} corrupt image(s): "
-                             + "; ".join(report.corrupt_images[:20]))
         kept = good
+    if strict:
+        _stop_if_problems(dataset, report, out)
     if not kept:
         raise ValueError(f"{dataset}: no usable rows in {source} ({len(report.missing_images)} images missing, "
                          f"{len(report.corrupt_images)} corrupt, {len(report.skipped_lines)} lines skipped)")
@@ -281,6 +287,7 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
     for lab in labels.values():
         annotated |= lab >= 0
     report.unannotated_rows = int((~annotated).sum())
+    report.unannotated_images = [kept[i]["image"] for i in np.flatnonzero(~annotated)]
     rows = np.flatnonzero(annotated)
     table = FashionTable([kept[i]["image"] for i in rows], {a: l[rows] for a, l in labels.items()}, values,
                          split[rows], name=dataset)
@@ -291,13 +298,33 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_table(table, out / "table.csv")
-        (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
-        (out / "report.txt").write_text(report.text() + "\n")
+        _write_report(report, out)
     if not quiet:
         print(report.text())
         if out is not None:
             print(f"wrote {Path(out) / 'table.csv'}")
     return table
+
+
+def _write_report(report: PrepareReport, out: Path) -> None:
+    """``report.json`` (everything, every row and file left out) and ``report.txt`` (the summary)."""
+    atomic_write(out / "report.json", lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=1)))
+    atomic_write(out / "report.txt", lambda tmp: tmp.write_text(report.text() + "\n"))
+
+
+def _stop_if_problems(dataset: str, report: PrepareReport, out) -> None:
+    """``strict``: raise ValueError when anything was left out for a problem in the data
+    (after writing the report, which lists all of it)."""
+    problems = [*report.skipped_lines, *(f"missing image {p}" for p in report.missing_images),
+                *(f"corrupt image {p}" for p in report.corrupt_images)]
+    if not problems:
+        return
+    where = ""
+    if out is not None:
+        _write_report(report, Path(out))
+        where = f"; all of them are listed in {Path(out) / 'report.json'}"
+    raise ValueError(f"{dataset}: strict mode stops on {len(problems)} problem(s): "
+                     + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "") + where)
 
 
 def _common(**kw) -> dict:
@@ -313,47 +340,111 @@ FPI_COLUMNS = ("id", "gender", "masterCategory", "subCategory", "articleType", "
 FPI_ATTRIBUTES = ("subCategory", "articleType", "baseColour", "gender", "usage", "season")
 
 
+FPI_FREE_TEXT = "productDisplayName"  # the one free-text column: the only place a stray comma may go
+FPI_NUMBERS = ("id", "year")
+
+
+def read_csv_rows(path: Path, report: PrepareReport) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and ``(line number, fields)`` of every non-blank row of a CSV file, read
+    with the csv module (quoted commas and newlines are fine). A row with bytes that are
+    not UTF-8 is reported by line number (and the offending byte) and left out."""
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, rows = None, []
+    for row in reader:
+        line = reader.line_num
+        bad = next((c for c in row if any("\udc80" <= ch <= "\udcff" for ch in c)), None)
+        if bad is not None:
+            byte = next(ord(ch) - 0xDC00 for ch in bad if "\udc80" <= ch <= "\udcff")
+            report.skipped_lines.append(f"{path.name} line {line}: not UTF-8 text (byte 0x{byte:02x}); "
+                                        "save the file as UTF-8")
+            if header is None:
+                raise ValueError(f"{path}: line {line} (the header) is not UTF-8 text (byte 0x{byte:02x})")
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        if row and any(c.strip() for c in row):
+            rows.append((line, row))
+    return header or [], rows
+
+
+def _placements(row: list[str], header: list[str], vocab: dict[str, set]) -> tuple[list[int], dict[int, str]]:
+    """Where the extra fields of a too-long ``row`` can go: the columns ``c`` such that joining
+    fields ``c .. c+extra`` into column ``c`` gives a plausible row (numbers where numbers
+    belong, other columns holding values seen in well-formed rows). Also why each
+    placement fails."""
+    extra = len(row) - len(header)
+    ok, why = [], {}
+    for c in range(len(header)):
+        cand = row[:c] + [",".join(row[c:c + extra + 1])] + row[c + extra + 1:]
+        for col, v in zip(header, (x.strip() for x in cand)):
+            if col in FPI_NUMBERS:
+                if not (v.isdigit() or (col != "id" and v == "")):
+                    why[c] = f"{col} {v!r} is not a number"
+                    break
+            elif col != FPI_FREE_TEXT and v and v not in vocab.get(col, ()):
+                why[c] = f"{col} {v!r} is not a value of any well-formed row"
+                break
+        else:
+            ok.append(c)
+    return ok, why
+
+
 def read_styles_csv(path: Path, report: PrepareReport, repair_names: bool = True) -> list[dict]:
-    """Rows of Kaggle's ``styles.csv`` as dicts, read with the csv module (quoted commas are
-    fine). Kaggle's file has rows with unquoted commas in ``productDisplayName`` (the last
-    column): with ``repair_names`` their extra fields are joined back into the name and the
-    line is reported as repaired; other malformed lines (too few fields, a bad or repeated
-    id) are skipped and reported by line number."""
+    """Rows of Kaggle's ``styles.csv`` as dicts; columns are never shifted.
+
+    Kaggle's file has rows with unquoted commas in ``productDisplayName``, the free-text
+    last column. A row with extra fields is kept (``repair_names``; reported as repaired)
+    only when the extra fields can go into that column and nowhere else: joining them into
+    any other column must give an implausible row (a non-number in ``id`` or ``year``, or a
+    value no well-formed row has). Otherwise (a stray comma in ``articleType``, say) the row
+    is reported by line number and left out. Rows with too few fields, a bad or repeated
+    id, or bytes that are not UTF-8 are reported by line number and left out."""
+    header, raw = read_csv_rows(path, report)
+    if "id" not in header:
+        raise ValueError(f"{path}: no 'id' column in the header {header}")
+    n = len(header)
+    vocab = {col: set() for col in header}
+    for _, row in raw:
+        if len(row) == n:
+            for col, v in zip(header, row):
+                vocab[col].add(v.strip())
     rows, seen = [], set()
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            if "id" not in header:
-                raise ValueError(f"{path}: no 'id' column in the header {header}")
-            n = len(header)
-            for row in reader:
-                line = reader.line_num
-                if not row or not any(c.strip() for c in row):
-                    continue
-                if len(row) > n:
-                    if repair_names and header[-1] == "productDisplayName":
-                        report.repaired_lines.append(f"{path.name} line {line}: {len(row)} fields for {n} columns; "
-                                                     "the extra commas were taken as part of productDisplayName")
-                        row = row[:n - 1] + [",".join(row[n - 1:])]
-                    else:
-                        report.skipped_lines.append(f"{path.name} line {line}: {len(row)} fields, expected {n}")
-                        continue
-                elif len(row) < n:
-                    report.skipped_lines.append(f"{path.name} line {line}: {len(row)} fields, expected {n}")
-                    continue
-                rec = dict(zip(header, (c.strip() for c in row)))
-                if not rec["id"].isdigit():
-                    report.skipped_lines.append(f"{path.name} line {line}: id {rec['id']!r} is not a number")
-                    continue
-                if rec["id"] in seen:
-                    report.skipped_lines.append(f"{path.name} line {line}: id {rec['id']} repeats an earlier row")
-                    continue
-                seen.add(rec["id"])
-                rec["_line"] = line
-                rows.append(rec)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err})") from err
+    for line, row in raw:
+        where = f"{path.name} line {line}"
+        if len(row) > n:
+            ok, why = _placements(row, header, vocab) if header[-1] == FPI_FREE_TEXT else ([], {})
+            if repair_names and ok == [n - 1]:
+                report.repaired_lines.append(f"{where}: {len(row)} fields for {n} columns; the extra commas "
+                                             f"were taken as part of {FPI_FREE_TEXT}")
+                row = row[:n - 1] + [",".join(row[n - 1:])]
+            else:
+                if not repair_names:
+                    reason = "repair_names is off"
+                elif header[-1] != FPI_FREE_TEXT:
+                    reason = f"the last column is {header[-1]!r}, not {FPI_FREE_TEXT}"
+                elif n - 1 not in ok:
+                    reason = why[n - 1]
+                else:
+                    reason = "they could also belong to " + ", ".join(header[c] for c in ok if c != n - 1)
+                report.skipped_lines.append(f"{where}: {len(row)} fields for {n} columns and the extra comma(s) "
+                                            f"cannot be placed in {FPI_FREE_TEXT} alone ({reason}); left out")
+                continue
+        elif len(row) < n:
+            report.skipped_lines.append(f"{where}: {len(row)} fields, expected {n}")
+            continue
+        rec = dict(zip(header, (c.strip() for c in row)))
+        if not rec["id"].isdigit():
+            report.skipped_lines.append(f"{where}: id {rec['id']!r} is not a number")
+            continue
+        if rec["id"] in seen:
+            report.skipped_lines.append(f"{where}: id {rec['id']} repeats an earlier row")
+            continue
+        seen.add(rec["id"])
+        rec["_line"] = line
+        rows.append(rec)
     return rows
 
 
@@ -384,9 +475,8 @@ def prepare_fashion_product_images(data_dir, out=None, *, attributes=FPI_ATTRIBU
         listed.add(name)
         records.append({"image": str(images_dir / name), "split": None,
                         "values": {a: rec.get(a) for a in attributes}})
-    extra = len([n for n in on_disk if n.lower().endswith(".jpg") and n not in listed])
-    if extra:
-        report.notes.append(f"{extra} image(s) in images/ have no row in styles.csv and were not used")
+    report.unused_images = sorted(str(images_dir / n) for n in on_disk if n.lower().endswith(".jpg")
+                                  and n not in listed)
     n_missing = sum(1 for r in records if Path(r["image"]).name not in on_disk)
     if n_missing:
         report.notes.append(f"{n_missing} row(s) of styles.csv have no image in images/ (Kaggle lists a few); "
@@ -816,35 +906,79 @@ ANNOTATION_FILES = {  # what the prepared-table cache key watches (size and mtim
 }
 
 
-def prepared_dir(name: str, data_dir, **options) -> Path:
-    """``<cache>/prepared/<name>-<hash>``: the hash covers the dataset folder, the options,
-    the annotation files' sizes and mtimes, and :data:`PREPARER_VERSION`."""
+def files_stamp(root: Path) -> tuple[int, str]:
+    """Number of files under ``root`` and a digest of their relative paths, sizes and mtimes:
+    it changes when an image is added, removed, repaired or replaced."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for fn in filenames:
+            p = os.path.join(dirpath, fn)
+            try:
+                st = os.stat(p)
+            except OSError:  # a broken link, a file gone meanwhile: part of the stamp as such
+                entries.append(f"{os.path.relpath(p, root)}|missing")
+                continue
+            entries.append(f"{os.path.relpath(p, root)}|{st.st_size}|{st.st_mtime_ns}")
+    entries.sort()
+    return len(entries), hashlib.sha1("\n".join(entries).encode()).hexdigest()[:16]
+
+
+def prepared_fingerprint(name: str, data_dir, **options) -> dict:
+    """What decides a prepared table (:func:`mclfir_lite.checkpoint.fingerprint`): the dataset
+    folder, the options, every file under it (names, sizes, mtimes: annotations and
+    images), annotation files beside it, :data:`PREPARER_VERSION`, the package version and
+    the code digest."""
+    from .checkpoint import code_fields, fingerprint
     root = Path(data_dir).expanduser().resolve()
     stamp = []
     for pattern in ANNOTATION_FILES[name]:
         for p in sorted(glob.glob(str(root / pattern))):
             st = os.stat(p)
             stamp.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns))
-    key = json.dumps({"name": name, "root": str(root), "options": options, "files": stamp,
-                      "version": PREPARER_VERSION}, sort_keys=True, default=str)
-    return cache_dir() / "prepared" / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    n_files, files = files_stamp(root)
+    return fingerprint({"name": name, "root": str(root), "options": json.dumps(options, sort_keys=True, default=str),
+                        "annotations": stamp, "n_files": n_files, "files": files, "preparer": PREPARER_VERSION,
+                        **code_fields()})
 
 
-def load_prepared(name: str, data_dir, *, rebuild: bool = False, quiet: bool = False, **options) -> FashionTable:
+def prepared_dir(name: str, data_dir, **options) -> Path:
+    """``<cache>/prepared/<name>-<hash>``, ``hash`` from :func:`prepared_fingerprint`: a
+    change to any file of the dataset, an option or the code gives a new folder (prepared
+    again), never a stale table."""
+    return cache_dir() / "prepared" / f"{name}-{prepared_fingerprint(name, data_dir, **options)['hash'][:12]}"
+
+
+def load_prepared(name: str, data_dir, *, rebuild: bool = False, strict: bool = False, quiet: bool = False,
+                  **options) -> FashionTable:
     """The table of real dataset ``name`` from ``data_dir``: prepared once (see the module
-    docstring) into :func:`prepared_dir`, read from there afterwards."""
+    docstring) into :func:`prepared_dir`, read from there afterwards. ``rebuild`` prepares
+    it again; ``strict`` stops on any problem the preparer reports (a table prepared
+    strictly is cached apart). The table's ``removed_attributes`` says which attributes
+    the preparer removed, and why."""
     if name not in PREPARERS:
         raise ValueError(f"unknown real dataset {name!r}; choose from {list(PREPARERS)}")
     if data_dir is None:
         raise ValueError(f"dataset {name!r} needs --data-dir PATH (its unpacked folder).\n\nHow to get it:\n"
                          f"{HOW_TO_GET[name]}")
-    out = prepared_dir(name, data_dir, **options)
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        _check_layout(name, root, [])
+    # a strict preparation has its own folder: when it stops, its report never replaces the
+    # report that belongs to a cached table of a lenient one
+    out = prepared_dir(name, data_dir, **options, **({"strict": True} if strict else {}))
     csv_path = out / "table.csv"
     if rebuild or not csv_path.is_file():
-        PREPARERS[name](data_dir, out, quiet=quiet, **options)
+        PREPARERS[name](data_dir, out, quiet=quiet, strict=strict, **options)
     elif not quiet:
-        print(f"{name}: using the prepared table {csv_path} (report: {out / 'report.txt'})")
-    return read_table(csv_path)
+        print(f"{name}: using the prepared table {csv_path} (report: {out / 'report.txt'}; --rebuild prepares "
+              "it again)")
+    table = read_table(csv_path)
+    try:
+        table.removed_attributes = json.loads((out / "report.json").read_text()).get("removed_attributes", {})
+    except (OSError, ValueError):
+        table.removed_attributes = {}
+    return table
 
 
 # ---------------------------------------------------------------------------- downloads
@@ -955,7 +1089,9 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     p.add_argument("--test-fraction", type=float, default=0.25, help="test share where the dataset has no split")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-verify", action="store_true", help="do not decode every image (faster, less safe)")
-    p.add_argument("--strict", action="store_true", help="stop on a corrupt image instead of leaving it out")
+    p.add_argument("--strict", action="store_true",
+                   help="stop on any problem (a skipped line, a missing or corrupt image) instead of leaving "
+                        "the row out; report.json lists them all")
     if dataset == "fashion-product-images":
         p.add_argument("--download-url", default=None, help="a URL of the dataset zip (else MCLFIR_FPI_URL)")
         p.add_argument("--sha256", default=None, help="its sha256 (else MCLFIR_FPI_SHA256)")
@@ -977,4 +1113,11 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     except (DatasetLayoutError, DownloadError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # PermissionError, NotADirectoryError, disk full: one line with the path
+        from .cli import _os_message
+        print(f"error: {_os_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.out} was not (fully) written; run the same command again", file=sys.stderr)
+        return 130
     return 0

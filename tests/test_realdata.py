@@ -432,3 +432,97 @@ def test_make_synthfashion_writes_pngs_and_a_table(tmp_path):
         assert [table.values[a][k] for k in table.labels[a]] == [names[k] for k in labels[a]]
     assert np.array_equal(np.asarray(Image.open(table.images[5])), images[5])  # PNG: lossless
     assert main(["--out", str(out), "--n", "12"]) == 2  # never overwrites silently
+
+
+# ---------------------------------------------------------------------------- reliability (issue 12)
+
+def test_a_stray_comma_outside_the_name_never_shifts_columns(tmp_path):
+    root, out = tmp_path / "fpi", tmp_path / "out"
+    planted = write_fpi(root)
+    lines = (root / "styles.csv").read_text().splitlines()
+    lines.append("100106,Men,Apparel,Topwear,Tops, Tunics,Blue,Summer,2011,Casual,Some Tunic")  # comma in articleType
+    lines.append("100107,Women,Apparel,Topwear,Tshirts,Blue,Summer,2012,Casual,Brand, Blue, Tee")  # comma in the name
+    (root / "styles.csv").write_text("\n".join(lines) + "\n")
+    for i in (100106, 100107):
+        jpg(root / "images" / f"{i}.jpg", COLOURS["Blue"])
+    table = realdata.prepare_fashion_product_images(root, out, min_count=1, seed=0, quiet=True)
+    rep = report_of(out)
+    n = len(lines)
+    assert any(f"line {n - 1}:" in s and "cannot be placed in productDisplayName alone (articleType 'Tops'" in s
+               for s in rep["skipped_lines"])
+    assert any(f"line {n}:" in s for s in rep["repaired_lines"])
+    assert str(root / "images" / "100106.jpg") not in table.images
+    assert str(root / "images" / "100107.jpg") in table.images
+    for attr, bad in (("baseColour", "Tops"), ("baseColour", "Tunics"), ("usage", "2011"), ("season", "Blue")):
+        assert bad not in table.values.get(attr, []), (attr, bad)
+    assert any(f"line {planted['repaired']}:" in s for s in rep["repaired_lines"])  # Kaggle's case still kept
+
+
+def test_non_utf8_bytes_are_reported_by_line(tmp_path):
+    root, out = tmp_path / "fpi", tmp_path / "out"
+    write_fpi(root)
+    raw = (root / "styles.csv").read_bytes().split(b"\n")
+    raw[4] = raw[4].replace(b"Brand", b"Br\xe9nd")  # latin-1 in line 5 (id 4)
+    (root / "styles.csv").write_bytes(b"\n".join(raw))
+    table = realdata.prepare_fashion_product_images(root, out, min_count=2, seed=0, quiet=True)
+    rep = report_of(out)
+    assert any(s.startswith("styles.csv line 5: not UTF-8") and "0xe9" in s for s in rep["skipped_lines"])
+    assert str(root / "images" / "4.jpg") not in table.images and len(table) == 49
+
+
+def test_prepared_cache_watches_the_images_and_can_be_rebuilt(tmp_path, monkeypatch):
+    root = tmp_path / "fpi"
+    planted = write_fpi(root)
+    names = lambda t: {Path(p).name for p in t.images}
+    t1 = realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=2)
+    assert "100104.jpg" not in names(t1)
+    jpg(Path(planted["corrupt"]), COLOURS["Red"])  # the user repairs the image
+    t2 = realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=2)
+    assert "100104.jpg" in names(t2)  # prepared again, not the stale table
+    calls = []
+    real = realdata.PREPARERS["fashion-product-images"]
+    monkeypatch.setitem(realdata.PREPARERS, "fashion-product-images", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=2)
+    assert calls == []
+    realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=2, rebuild=True)
+    assert calls == [1]
+
+
+def test_strict_stops_on_any_problem_and_the_report_lists_everything(tmp_path):
+    root, out = tmp_path / "fpi", tmp_path / "out"
+    planted = write_fpi(root)
+    jpg(root / "images" / "999999.jpg")  # an image no row names
+    with pytest.raises(ValueError, match="strict mode stops on 5 problem") as err:  # 3 lines, 1 missing, 1 corrupt
+        realdata.prepare_fashion_product_images(root, out, min_count=2, seed=0, strict=True, quiet=True)
+    assert str(out / "report.json") in str(err.value)
+    rep = report_of(out)
+    assert len(rep["skipped_lines"]) == 3 and rep["missing_images"] == [planted["missing"]]
+    assert rep["unused_images"] == [str(root / "images" / "999999.jpg")]
+    # without strict, the report names every row left out, also those with no attribute left
+    realdata.prepare_fashion_product_images(root, out, attributes=("subCategory", "baseColour"), min_count=2, seed=0,
+                                            quiet=True)  # row 100105: Headwear and Red, both too rare
+    rep = report_of(out)
+    assert rep["unannotated_rows"] == len(rep["unannotated_images"]) > 0
+
+
+def test_demo_strict_and_a_removed_attribute_are_named(tmp_path, capsys):
+    from mclfir_lite.cli import main
+    root = tmp_path / "fpi"
+    write_fpi(root, n=456)
+    base = ["demo", "--quick", "--dataset", "fashion-product-images", "--data-dir", str(root), "--no-progress",
+            "--steps", "2", "--image-size", "16", "--strategies", "finetune"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--strict"]) == 2
+    assert "strict mode stops on" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "b"), "--increments", "gender;season"]) == 2
+    err = capsys.readouterr().err
+    assert "removed when the dataset was prepared" in err and "'season'" in err and "unknown attribute" not in err
+
+
+def test_a_strict_stop_leaves_the_cached_lenient_table_and_its_report_alone(tmp_path, capsys):
+    root = tmp_path / "fpi"
+    write_fpi(root)
+    realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3)
+    with pytest.raises(ValueError, match="strict mode stops"):
+        realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3, strict=True)
+    table = realdata.load_prepared("fashion-product-images", root, quiet=True, min_count=3)
+    assert "season" in table.removed_attributes  # Summer only, once Fall's rows are too few
