@@ -239,7 +239,7 @@ def test_zero_is_not_a_default_and_results_record_what_ran(tmp_path):
     rep = json.loads((out / "results.json").read_text())
     assert rep["image_size"] == 16 and rep["config"]["steps_per_attribute"] == 2
     assert rep["protocol"] == {"max_queries": 300, "max_candidates": 1000, "query_fraction": 0.25}
-    assert rep["encoder"] == {"asked": "smallcnn", "used": "smallcnn (width 32, trained from scratch)",
+    assert rep["encoder"] == {"asked": "smallcnn", "used": "smallcnn (width 16, trained from scratch)",
                               "why": "as asked"}
 
 
