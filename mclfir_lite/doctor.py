@@ -21,17 +21,17 @@ from importlib import metadata
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
 # empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU with 2 torch
-# threads (README, "Notebook run times"; 980 s measured 2026-11-24: update it when the series
+# threads (README, "Notebook run times"; 465 s measured 2026-12-02: update it when the series
 # changes). REF_STEPS_PER_SECOND is how fast that machine ran the training loop on the workload
 # BENCH_WORKLOAD (the smallcnn at 48 px, width 32, batches of 64 doublets): finetune's 1,000 steps
-# took 42.76 s (benchmarks/results/RESULTS.md, "forgetting", load 0.21). The micro-benchmark runs
+# took 42.76 s (2026-11-24, load 0.21: `git show f749a15:benchmarks/results/RESULTS.md`, "forgetting"). The micro-benchmark runs
 # the same workload here, and the expected series time is
 #     SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here),
 # i.e. the series scaled by training speed alone (rendering and evaluation scale alike on a CPU,
 # less so on a GPU). The workload is fixed, not read from lab.PRESETS, so the two constants stay
 # a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.doctor import steps_per_second; print(steps_per_second(60)[0])"
-SERIES_SECONDS_REF = 980.0
+SERIES_SECONDS_REF = 465.0
 REF_STEPS_PER_SECOND = 1000 / 42.76
 BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 
