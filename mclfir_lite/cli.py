@@ -216,6 +216,8 @@ def demo(args) -> dict:
     validate_demo_args(args)
     vars(args).setdefault("finished", [])  # (main sets these; a caller of demo() need not)
     vars(args).setdefault("current", None)
+    if int(os.environ.get("RANK", "0")) != 0:   # under torchrun, rank 0 holds the lock for the whole group
+        return run_demo(args)
     with lock_folder(args.out, "demo run"):
         return run_demo(args)
 

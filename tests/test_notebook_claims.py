@@ -94,6 +94,9 @@ def test_breaking_a_claim_fails_the_executed_notebook(tmp_path, monkeypatch):
     repo = str(NOTEBOOKS.parent)
     monkeypatch.setenv("PYTHONPATH", repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
     nb = _nb("01")
+    for cell in nb.cells:                   # as a fresh copy: no stored outputs or execution counts
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     target = next(c for c in nb.cells if "breaking a tie in favour of the relevant item raises the AP" in c.source)
     target.source = target.source.replace("ap_a < ap_b,", "ap_a > ap_b,")     # the sentence now contradicts the numbers
     work = tmp_path / "notebooks"
