@@ -43,7 +43,7 @@ test-unit: $(STAMP)
 # JupyterLab in headless Chromium (needs the system chromium; see README); after the notebooks,
 # so that the runs it shows are in the cache already
 test-browser: $(STAMP)
-	$(PY) -m pytest tests -m browser
+	MCLFIR_BROWSER_LAB=default $(PY) -m pytest tests -m browser
 
 # every notebook at the default size, as a learner runs it (set MCLFIR_QUICK=1 for the small size)
 test-notebooks: $(STAMP)

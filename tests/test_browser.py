@@ -80,7 +80,11 @@ def lab_server(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         '{"windowingMode": "none"}')
     port, token = _free_port(), uuid.uuid4().hex
-    env = {**os.environ, "MCLFIR_QUICK": "1", "MCLFIR_CACHE": str(root / ".cache"),
+    # MCLFIR_BROWSER_LAB=default: the lesson's default lab, with the runs the notebooks cached in
+    # MCLFIR_CACHE (make test runs this test after the notebooks); otherwise a tiny lab of its own
+    size = ({"MCLFIR_CACHE": os.environ.get("MCLFIR_CACHE", str(root / ".cache"))}
+            if os.environ.get("MCLFIR_BROWSER_LAB") == "default" else {"MCLFIR_QUICK": "1", "MCLFIR_CACHE": str(root / ".cache")})
+    env = {**{k: v for k, v in os.environ.items() if k != "MCLFIR_QUICK"}, **size,
            "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
            "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
            "JUPYTER_DATA_DIR": str(root / ".data"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
