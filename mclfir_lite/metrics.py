@@ -521,7 +521,8 @@ def expected_random_ap(n_relevant, n_candidates):
     n = np.asarray(n_candidates, dtype=np.float64)
     if np.any(n < 1) or np.any(r > n) or np.any(r < 0):
         raise ValueError(f"need 0 <= n_relevant <= n_candidates and n_candidates >= 1, got {n_relevant}, {n_candidates}")
-    h = np.vectorize(lambda k: float(np.sum(1.0 / np.arange(1, int(k) + 1))))(n)
+    sizes, where = np.unique(n, return_inverse=True)   # H_N once per distinct N, not once per query
+    h = np.array([np.sum(1.0 / np.arange(1, int(k) + 1)) for k in sizes.ravel()])[where].reshape(n.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = h / n + np.where(n > 1, (r - 1) * (n - h) / (n * np.maximum(n - 1, 1)), 0.0)
     return np.where(r > 0, out, np.nan)

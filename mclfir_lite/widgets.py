@@ -621,6 +621,13 @@ class _Widget:
         self.widget.add_class(css)
         return self.widget
 
+    def _changed(self, change):
+        """A control changed (widgets with ``attribute`` and ``query`` controls): keep the query slider
+        within the chosen attribute's queries, then update."""
+        if change["owner"] is self.attribute:
+            self.query.max = len(self.lab.protocol[self.attribute.value].query) - 1
+        self.update()
+
     def update(self) -> dict:
         t0 = time.perf_counter()
         view = self._update()
@@ -676,11 +683,6 @@ class NeighbourBrowser(_Widget):
             c.observe(self._changed, names="value")
         self.update()
 
-    def _changed(self, change):
-        if change["owner"] is self.attribute:
-            self.query.max = len(self.lab.protocol[self.attribute.value].query) - 1
-        self.update()
-
     def _update(self) -> dict:
         self.view = v = neighbour_view(self.lab, self.runners, self.strategy.value, self.attribute.value,
                                        self.increment.value - 1, self.query.value, self.k.value, cache=self.cache)
@@ -724,11 +726,6 @@ class SideBySideBrowser(_Widget):
         self.view, self.figure, self.histogram_figure = None, None, None
         for c in controls:
             c.observe(self._changed, names="value")
-        self.update()
-
-    def _changed(self, change):
-        if change["owner"] is self.attribute:
-            self.query.max = len(self.lab.protocol[self.attribute.value].query) - 1
         self.update()
 
     def _update(self) -> dict:
@@ -868,11 +865,6 @@ class EmbeddingDrift(_Widget):
         self.view, self.figure = None, None
         for c in controls:
             c.observe(self._changed, names="value")
-        self.update()
-
-    def _changed(self, change):
-        if change["owner"] is self.attribute:
-            self.query.max = len(self.lab.protocol[self.attribute.value].query) - 1
         self.update()
 
     def _update(self) -> dict:
