@@ -51,3 +51,25 @@ def test_all_candidates_relevant_and_empty_label_groups():
     c = torch.eye(3)
     assert M.average_precision_per_query(torch.ones(2, 3), c, [1, 2], [1, 1, 1]).tolist()[0] == 1.0
     assert np.isnan(M.average_precision_per_query(torch.ones(2, 3), c, [1, 2], [1, 1, 1])[1])
+
+
+def test_the_tie_break_alone_is_exact_on_heavy_ties(monkeypatch):
+    """With the full-ranking fallback switched off, the tie-break handles every tie: runs of
+    equal relevant scores next to equal irrelevant ones, whole rows of zeros (0 and -0)."""
+    monkeypatch.setattr(M, "MAX_TIES_PER_QUERY", 10 ** 9)
+    for seed in range(3):
+        q, c, ql, cl = _exact_data(25, 400, 4, 2, 3, seed=seed, duplicates=40)
+        q[0] = 0.0
+        q[1] = -0.0
+        assert (_across_ties(q, c, ql, cl) > 20).any()
+        for chunk in (1, 7, 64):
+            np.testing.assert_allclose(M.average_precision_per_query(q, c, ql, cl, chunk_size=chunk),
+                                       M.reference_average_precision(q, c, ql, cl), rtol=0, atol=1e-12)
+
+
+def test_large_scores_are_scaled_exactly():
+    """Scores far above 1 (embeddings not normalised) rank exactly as the reference does."""
+    q, c, ql, cl = _exact_data(20, 600, 8, 16, 4, seed=3, duplicates=10)
+    for scale in (1.0, 7.0, 1e3):
+        np.testing.assert_allclose(M.average_precision_per_query(q * scale, c, ql, cl),
+                                   M.reference_average_precision(q * scale, c, ql, cl), rtol=0, atol=1e-12)
