@@ -335,8 +335,7 @@ class ContinualRunner:
         if not c.encoder_trainable or self.encoder_frozen:  # a frozen encoder keeps its BatchNorm statistics
             for enc in ([self.model.encoder] if self.model.encoder is not None else self.model.encoders.values()):
                 enc.eval()
-        if hasattr(strat, "peak_extra_parameters"):
-            self.peak_extra_params = max(self.peak_extra_params, strat.peak_extra_parameters())
+        self.peak_extra_params = max(self.peak_extra_params, strat.peak_extra_parameters())
         start = time.perf_counter()
         from tqdm.auto import tqdm
         bar = tqdm(range(steps), desc=f"{self.strategy} increment {i + 1}/{len(self.increments)}",

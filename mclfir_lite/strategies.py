@@ -96,6 +96,11 @@ class Strategy:
     def stored_parameters(self) -> int:
         return 0
 
+    def peak_extra_parameters(self) -> int:
+        """A teacher that lives only while training: counted in ``peak_training``, not stored."""
+        from .model import count_parameters
+        return count_parameters(self.teacher.model) if getattr(self, "teacher", None) else 0
+
 
 class Retrain(Strategy):
     name, rng_id, from_scratch = "retrain", 0, True
@@ -175,10 +180,6 @@ class Distillation(Strategy):
             loss = loss + c.distill_weight / len(old) * embedding_distillation(
                 self.run.model.heads(feats, o), t.heads(t_feats, o))
         return loss
-
-    def peak_extra_parameters(self) -> int:
-        from .model import count_parameters
-        return count_parameters(self.teacher.model) if getattr(self, "teacher", None) else 0
 
 
 class MCLFIR(Distillation):

@@ -62,6 +62,8 @@ def test_costs_and_parameters_reflect_the_strategy(tiny):
     # the EMA teacher is rebuilt at every increment: not stored, but it is there while training
     assert mcl["params"]["stored"] == fin["params"]["stored"]
     assert mcl["params"]["peak_training"] == 2 * fin["params"]["stored"]
+    rel = make(tiny, "released").run()   # its never-updated copy of every backbone counts too
+    assert rel["params"]["peak_training"] == 2 * rel["params"]["stored"] == 2 * iso["params"]["stored"]
     assert mcl["teacher_samples"] == 4 * 32 and fin["teacher_samples"] == 0  # distillation in increment 2 only
     # EWC's Fisher passes (ewc_batches per increment) are training cost too
     assert ewc["train_samples"] == fin["train_samples"] + 2 * 2 * 32
