@@ -28,9 +28,10 @@ torch remembers every shared-memory batch a worker sends in
 when it holds 128 of them), and each dead entry keeps a small C++ object alive in the
 heap. Those objects land in the holes left by the consumer's freed per-batch temporaries
 (the int64 copy of a checksum, the float copy of a forward pass), so glibc cannot reuse
-the holes and the heap grew by one temporary per batch: 2 GB instead of 0.55 GB for 8k
-images at 128 px, all of it free memory (``malloc_trim`` gave it back). Sweeping the
-dead entries after every batch keeps the heap flat.
+the holes and the heap grew by one temporary per batch, up to 128 of them (in about half
+the runs, depending on timing): 2 GB instead of 0.55 GB for 8k images at 128 px, all of
+it free memory (``malloc_trim`` gave it back). Sweeping the dead entries after every
+batch keeps the heap flat.
 """
 from __future__ import annotations
 
@@ -255,8 +256,8 @@ def batch_loader(images: ImageSet, batches: Iterable, workers: int = 0, device: 
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     return _SweptLoader(_Transformed(images, transform), batch_sampler=[np.asarray(b).tolist() for b in batches],
-                      num_workers=workers, pin_memory=str(device).startswith("cuda"),
-                      prefetch_factor=prefetch if workers else None, persistent_workers=False)
+                        num_workers=workers, pin_memory=str(device).startswith("cuda"),
+                        prefetch_factor=prefetch if workers else None, persistent_workers=False)
 
 
 def scan(images: ImageSet, batch_size: int = 64, workers: int = 0, transform=None) -> dict:
@@ -280,7 +281,8 @@ def scan(images: ImageSet, batch_size: int = 64, workers: int = 0, transform=Non
 
 def peak_rss_mb() -> dict:
     """Peak resident set size so far, in MiB, of this process and of its largest finished
-    child (DataLoader workers), from ``getrusage`` (Linux reports KiB, macOS bytes)."""
+    child (DataLoader workers, but also the ``ldconfig -p`` that importing torch forks, which
+    reports this process's RSS at that moment), from ``getrusage`` (Linux reports KiB, macOS bytes)."""
     unit = 1 if sys.platform == "darwin" else 1024
     return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2 ** 20,
             "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit / 2 ** 20}

@@ -99,10 +99,11 @@ def _peak(csv: Path, size: int, workers: int, cache: bool) -> dict:
 def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
     """2k vs 8k images (64 px JPEGs read at 128 px): the lazy pass, with and without workers,
     and through the memory-mapped cache, stays within 20%, in the main process and in the
-    largest finished child (a worker, or a process torch starts while it is imported).
+    largest finished child (a worker, or the ``ldconfig -p`` that importing torch forks, whose
+    peak is this process's RSS at that moment, ~0.45 GB: it hides a smaller worker's).
     (Importing torch alone takes most of the peak, ~0.5 GB here; the check below makes sure
     an eager load would still fail.) With workers the main process used to grow to 2 GB at
-    8k images in most runs (see imagedata's docstring and the next test for why)."""
+    8k images in about half the runs (see imagedata's docstring and the next test for why)."""
     small = imagedata.write_jpeg_table(tmp_path / "2k", n=2000, size=64)
     large = imagedata.write_jpeg_table(tmp_path / "8k", n=8000, size=64)
     for workers, cache in ((0, False), (2, False), (0, True)):
