@@ -84,7 +84,8 @@ def render(r: dict) -> str:
             C.table(["workers", "augment (v2)", "images/s after the first batch", "first batch (s)"], rows), ""]
     rows = [[x["n_images"], x["peak_rss_mib"], x["worker_peak_rss_mib"], x["eager_pixels_mib"]] for x in r["rss"]]
     text += ["Peak RSS of one pass (MiB; importing torch alone is most of it):", "",
-             C.table(["images", "main process", "largest worker", "eager load would add"], rows), "",
+             C.table(["images", "main process", "largest child (a worker, or ldconfig forked at torch import)",
+                      "eager load would add"], rows), "",
              f"Growth: {r['rss_growth_mib_per_1k_images']:.2f} MiB per 1k images; extrapolated to 100k images: "
              f"{r['rss_extrapolated_100k_mib']:.0f} MiB (target < 4096)."]
     return "\n".join(text)
