@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import distributed as dist
 from .data import PairSampler
 from .ema import EMATeacher
 from .losses import embedding_distillation, feature_distillation
@@ -249,6 +250,7 @@ class EWC(Strategy):
             loss, _, _ = run.metric_loss(attr, samplers[attr], c.batch_size, rng)  # counted: a cost too
             run.model.zero_grad(set_to_none=True)
             loss.backward()
+            dist.sync_gradients(enc.parameters())   # under torchrun: the global batch's gradient
             for n, p in enc.named_parameters():
                 if p.grad is not None:
                     fisher[n] += p.grad.detach() ** 2 / c.ewc_batches

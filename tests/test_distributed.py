@@ -104,6 +104,87 @@ def test_helpers_in_a_two_process_gloo_group(tmp_path):
     assert r0["calls"] == [0] and r1["calls"] == []
 
 
+# ------------------------------------------------------- one step: the same gradients as one process
+
+def _step_gradients() -> dict:
+    """One step of each kind of loss on a tiny random table: the metric loss (finetune), the
+    metric loss plus a half batch rehearsed from a replay buffer (replay), a mixed batch of
+    two attributes (joint), and EWC's Fisher; the gradients after the all-reduce."""
+    from mclfir_lite.continual import Config, ContinualRunner
+    from mclfir_lite.data import AttributeSplit, PairSampler
+    g = np.random.default_rng(0)
+    n = 240
+    images = torch.as_tensor(g.integers(0, 256, (n, 3, 32, 32)), dtype=torch.uint8)
+    labels = {a: g.integers(0, 3, n) for a in "ab"}
+    rows = np.arange(n)
+    protocol = {a: AttributeSplit(rows[:160], rows[160:180], rows[180:]) for a in labels}
+    samplers = {a: PairSampler(labels[a], protocol[a].train) for a in labels}
+    out = {}
+    for strategy in ("finetune", "replay", "joint", "ewc"):
+        config = Config(encoder_width=8, embed_dim=16, batch_size=16, ewc_batches=2, seed=1)
+        run = ContinualRunner(strategy, images, labels, protocol, [["a"], ["b"]], config, progress=False)
+        for a in labels:
+            run.model.add_attribute(a)
+        rng = dist.rank_rng([1, 2, 3])
+        if strategy == "replay":
+            run.strat.buffer = {"a": rows[:40]}
+            run.strat.before_increment(1, ["b"], ["a"])
+        if strategy == "joint":
+            loss, x, feats = run.mixed_metric_loss(["a", "b"], samplers, 16, rng)
+        else:
+            loss, x, feats = run.metric_loss("b", samplers["b"], 16, rng)
+        extra = run.strat.extra_loss(0, x, feats, ["a"], rng)
+        loss = loss if extra is None else loss + extra
+        run.model.zero_grad()
+        loss.backward()
+        params = list(run.model.parameters())
+        dist.sync_gradients(params)
+        out[strategy] = {"loss": [loss.item()],
+                         "grad": torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                                            for p in params]).tolist()}
+        if strategy == "ewc":
+            run.strat.after_increment(0, ["a"], ["a"], {"a": samplers["a"]}, rng)
+            out[strategy]["fisher"] = torch.cat([f.flatten() for f in run.strat.ewc["fisher"].values()]).tolist()
+    return out
+
+
+def _step_worker(rank: int, world: int, port: int, out: str):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), MCLFIR_DDP_STREAMS="shared")
+    torch.set_num_threads(1)
+    dist.init("cpu")
+    res = _step_gradients()
+    dist.shutdown()
+    Path(out).write_text(json.dumps(res))
+
+
+def test_one_step_has_the_single_process_gradients_under_shared_streams(tmp_path, monkeypatch):
+    """With every rank drawing the single-process batch and keeping its half
+    (MCLFIR_DDP_STREAMS=shared), a step's averaged gradients, the replay half batch and
+    EWC's Fisher are the single-process ones up to rounding: the contrastive loss sees every
+    rank's negatives, the replay rows and the mixed batches are split, not duplicated, and
+    the Fisher is that of the global batch's gradient (not of rank 0's half)."""
+    for v in (*dist.ENV_VARS, dist.STREAMS_VAR):
+        monkeypatch.delenv(v, raising=False)
+    torch.set_num_threads(1)
+    single = _step_gradients()
+    mp = torch.multiprocessing.get_context("spawn")
+    port = _free_port()
+    procs = [mp.Process(target=_step_worker, args=(r, 2, port, str(tmp_path / f"rank{r}.json"))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    for r in range(2):
+        ranked = json.loads((tmp_path / f"rank{r}.json").read_text())
+        for strategy, parts in single.items():
+            for what, ref in parts.items():
+                ref, got = np.array(ref), np.array(ranked[strategy][what])
+                err = np.abs(got - ref).max() / np.abs(ref).max()
+                assert err < 1e-4, (f"rank {r}", strategy, what, err)
+
+
 # ---------------------------------------------------------------------------- the demo under torchrun
 
 DEMO = ["demo", "--quick", "--strategies", "mclfir", "--seed", "3", "--steps", "40", "--no-progress"]
