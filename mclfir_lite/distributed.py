@@ -20,8 +20,9 @@ How the runner uses it (docs/distributed.md has the commands):
   the all-reduce DistributedDataParallel does, flattened into one buffer per dtype), so
   every rank takes the same optimiser step and the models, and an EMA teacher that
   follows them, stay identical;
-* what a strategy keeps between increments (EWC's Fisher, a replay buffer) is taken
-  from rank 0 (:func:`broadcast`), so every rank continues from the same state;
+* EWC's Fisher squares the all-reduced gradient of each global batch (the single-process
+  estimate); what a strategy keeps between increments (EWC's Fisher, a replay buffer) is
+  then taken from rank 0 (:func:`broadcast`), so every rank continues from the same state;
 * evaluation and checkpoints run on rank 0 while the others wait (:func:`on_main`).
 """
 from __future__ import annotations
