@@ -80,6 +80,12 @@ def _helpers(rank: int, out: Path) -> dict:
         dist.shard(15)
     except ValueError as err:
         res["uneven"] = str(err)
+    from types import SimpleNamespace
+    from mclfir_lite.strategies import Replay
+    try:
+        Replay(SimpleNamespace(config=SimpleNamespace(batch_size=6))).rehearsed()
+    except ValueError as err:
+        res["replay_uneven"] = str(err)
     res["stream"] = dist.rank_rng([7, 2]).integers(0, 10 ** 6, 4).tolist()
     res["part"] = [dist.draw_size(16), dist.local_part(8, 2).tolist()]     # a stream per rank: all it drew
     a = torch.nn.Parameter(torch.zeros(2, 2))
@@ -114,6 +120,7 @@ def test_helpers_in_a_two_process_gloo_group(tmp_path):
     r0, r1 = _in_group(tmp_path, _helpers)
     assert (r0["rank"], r1["rank"], r0["world"], r0["shard"], r0["device"]) == (0, 1, 2, 8, "cpu")
     assert "15 does not split evenly over 2" in r0["uneven"]
+    assert "batch_size // 2 = 3" in r0["replay_uneven"] and "multiple of 4" in r0["replay_uneven"]
     assert r0["stream"] != r1["stream"]                      # each rank samples its own doublets
     assert r0["stream"] == np.random.default_rng([7, 2, 0]).integers(0, 10 ** 6, 4).tolist()
     for r in (r0, r1):                                       # the same averaged gradients everywhere
