@@ -193,7 +193,6 @@ def test_one_step_has_the_single_process_gradients_under_shared_streams(tmp_path
     the Fisher is that of the global batch's gradient (not of rank 0's half)."""
     for v in (*dist.ENV_VARS, dist.STREAMS_VAR):
         monkeypatch.delenv(v, raising=False)
-    torch.set_num_threads(1)
     single = _step_gradients()
     for r, ranked in enumerate(_in_group(tmp_path, _step_body, **{dist.STREAMS_VAR: "shared"})):
         for case, parts in single.items():
