@@ -276,7 +276,8 @@ class ContinualRunner:
         of every rank (:func:`~mclfir_lite.distributed.gather`), as in one process."""
         c = self.config
         za, zp = dist.gather(za), dist.gather(zp)
-        y = dist.gather(torch.as_tensor(self.labels[attr][anchors])) if c.loss == "infonce" else None
+        # labels on the embeddings' device: NCCL gathers CUDA tensors only
+        y = dist.gather(torch.as_tensor(self.labels[attr][anchors], device=za.device)) if c.loss == "infonce" else None
         return dist.global_loss(doublet_infonce(za, zp, y, c.temperature))
 
     def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
@@ -302,7 +303,7 @@ class ContinualRunner:
         feats = enc(x)
         za, zp = self.model.heads(feats, attr).split(b)
         if c.loss == "triplet":   # semi-hard negatives from the whole global batch
-            y = dist.gather(torch.as_tensor(self.labels[attr][a]))
+            y = dist.gather(torch.as_tensor(self.labels[attr][a], device=za.device))
             loss = dist.global_loss(semi_hard_triplet_loss(dist.gather(za), dist.gather(zp), y, c.margin))
         else:
             loss = self._pair_loss(attr, za, zp, a)
