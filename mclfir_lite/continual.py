@@ -249,12 +249,18 @@ class ContinualRunner:
         return True
 
     # -- one training step -----------------------------------------------------
-    def _images(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def _images(self, rows: np.ndarray, rng: np.random.Generator, keep: np.ndarray | None = None) -> torch.Tensor:
+        """The (flipped) training images of ``rows``; only those at positions ``keep`` when
+        given (this rank's part of rows drawn for the whole global batch; the flips are drawn
+        for all of them, as in one process)."""
+        flip = rng.random(len(rows)) < 0.5 if self.config.flip and self.features is None else None
+        if keep is not None:
+            rows, flip = rows[keep], (None if flip is None else flip[keep])
         if self.features is not None:  # cached encoder outputs stand in for the images
             return self.features[torch.as_tensor(rows)].to(self.config.device)
         x = self.images[torch.as_tensor(rows)]
-        if self.config.flip:
-            flip = torch.as_tensor(rng.random(len(rows)) < 0.5)
+        if flip is not None:
+            flip = torch.as_tensor(flip)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x.to(self.config.device)
 
@@ -266,34 +272,40 @@ class ContinualRunner:
         return teacher.encoder(x) if self.features is None else x
 
     def _pair_loss(self, attr: str, za, zp, anchors) -> torch.Tensor:
+        """InfoNCE / NT-Xent of the doublets (``za``, ``zp``); under torchrun over the doublets
+        of every rank (:func:`~mclfir_lite.distributed.gather`), as in one process."""
         c = self.config
-        y = torch.as_tensor(self.labels[attr][anchors]) if c.loss == "infonce" else None
-        return doublet_infonce(za, zp, y, c.temperature)
+        za, zp = dist.gather(za), dist.gather(zp)
+        # labels on the embeddings' device: NCCL gathers CUDA tensors only
+        y = dist.gather(torch.as_tensor(self.labels[attr][anchors], device=za.device)) if c.loss == "infonce" else None
+        return dist.global_loss(doublet_infonce(za, zp, y, c.temperature))
 
     def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
-        """Loss of one batch of ``attr``; returns (loss, images forwarded, student features).
-        Counts the images in ``costs["train_samples"]``."""
+        """Loss of one global batch of ``batch`` samples of ``attr``; returns (loss, images
+        forwarded, student features). Under torchrun this rank forwards its part of the batch
+        (:func:`~mclfir_lite.distributed.shard`). Counts the images in ``costs["train_samples"]``."""
         c = self.config
         self.current_attribute = attr
         enc = self._encode(attr)
-        batch = dist.shard(batch)   # under torchrun: this rank's part of the global batch
-        if c.loss == "triplet" and c.triplet_mining == "semihard":
-            a, p = sampler.doublets(batch, rng)
-            x = self._images(np.concatenate([a, p]), rng)
+        b, n = dist.shard(batch), dist.draw_size(batch)   # this rank's part; how many to draw
+        if c.loss == "triplet" and c.triplet_mining == "random":
+            a, p, neg = sampler.triplets(n, rng)
+            x = self._images(np.concatenate([a, p, neg]), rng, dist.local_part(n, 3))
             feats = enc(x)
-            za, zp = self.model.heads(feats, attr).split(batch)
-            loss = semi_hard_triplet_loss(za, zp, torch.as_tensor(self.labels[attr][a]), c.margin)
-        elif c.loss == "triplet":
-            a, p, n = sampler.triplets(batch, rng)
-            x = self._images(np.concatenate([a, p, n]), rng)
-            feats = enc(x)
-            za, zp, zn = self.model.heads(feats, attr).split(batch)
-            loss = triplet_loss(za, zp, zn, 2 * c.margin)  # squared distance = 2 - 2 cos
+            za, zp, zn = self.model.heads(feats, attr).split(b)
+            loss = triplet_loss(za, zp, zn, 2 * c.margin)  # squared distance = 2 - 2 cos; a mean over triplets
+            self.costs["train_samples"] += len(x) * dist.world_size()
+            return loss, x, feats
+        a, p = sampler.doublets(n, rng)
+        keep = dist.local_part(n, 2)
+        x = self._images(np.concatenate([a, p]), rng, keep)
+        a = a[keep[:b]]     # this rank's anchors
+        feats = enc(x)
+        za, zp = self.model.heads(feats, attr).split(b)
+        if c.loss == "triplet":   # semi-hard negatives from the whole global batch
+            y = dist.gather(torch.as_tensor(self.labels[attr][a], device=za.device))
+            loss = dist.global_loss(semi_hard_triplet_loss(dist.gather(za), dist.gather(zp), y, c.margin))
         else:
-            a, p = sampler.doublets(batch, rng)
-            x = self._images(np.concatenate([a, p]), rng)
-            feats = enc(x)
-            za, zp = self.model.heads(feats, attr).split(batch)
             loss = self._pair_loss(attr, za, zp, a)
         self.costs["train_samples"] += len(x) * dist.world_size()
         return loss, x, feats
@@ -301,16 +313,17 @@ class ContinualRunner:
     def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng):
         """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
         pass, each attribute's loss through its own head; the losses are summed."""
-        batch = dist.shard(batch)
-        pairs = [samplers[a].doublets(batch, rng) for a in attrs]
+        b, n = dist.shard(batch), dist.draw_size(batch)
+        pairs = [samplers[a].doublets(n, rng) for a in attrs]
         rows = np.concatenate([np.concatenate(p) for p in pairs])
-        x = self._images(rows, rng)
+        x = self._images(rows, rng, dist.local_part(n, 2 * len(attrs)))
         feats = self._encode(attrs[0])(x)
+        mine = dist.local_part(n)
         loss = 0.0
         for k, (a, (anchor, _)) in enumerate(zip(attrs, pairs)):
-            f = feats[2 * batch * k: 2 * batch * (k + 1)]
-            za, zp = self.model.heads(f, a).split(batch)
-            loss = loss + self._pair_loss(a, za, zp, anchor)
+            f = feats[2 * b * k: 2 * b * (k + 1)]
+            za, zp = self.model.heads(f, a).split(b)
+            loss = loss + self._pair_loss(a, za, zp, anchor[mine])
         self.costs["train_samples"] += len(x) * dist.world_size()
         return loss, x, feats
 

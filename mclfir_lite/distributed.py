@@ -11,13 +11,18 @@ How the runner uses it (docs/distributed.md has the commands):
 * every rank builds the same model from the same seed;
 * each rank samples its own shard of doublets from its own seeded stream
   (:func:`rank_rng`), ``batch / world_size`` of them (:func:`shard`): the global batch
-  equals the single-process batch;
+  equals the single-process batch (``MCLFIR_DDP_STREAMS=shared``, a check: every rank
+  draws the single-process global batch and keeps its part, :func:`local_part`);
+* the contrastive loss sees the negatives of every rank: the embeddings are gathered
+  (:func:`gather`) and the loss's gradient scaled (:func:`global_loss`), so that the
+  averaged gradient is the single-process gradient of the global batch;
 * after ``backward`` the gradients are averaged over the ranks (:func:`sync_gradients`,
   the all-reduce DistributedDataParallel does, flattened into one buffer per dtype), so
   every rank takes the same optimiser step and the models, and an EMA teacher that
   follows them, stay identical;
-* what a strategy keeps between increments (EWC's Fisher, a replay buffer) is taken
-  from rank 0 (:func:`broadcast`), so every rank continues from the same state;
+* EWC's Fisher squares the all-reduced gradient of each global batch (the single-process
+  estimate); what a strategy keeps between increments (EWC's Fisher, a replay buffer) is
+  then taken from rank 0 (:func:`broadcast`), so every rank continues from the same state;
 * evaluation and checkpoints run on rank 0 while the others wait (:func:`on_main`).
 """
 from __future__ import annotations
@@ -102,11 +107,65 @@ def shard(batch: int) -> int:
     return batch // w
 
 
+STREAMS_VAR = "MCLFIR_DDP_STREAMS"
+
+
+def shared_streams() -> bool:
+    """True under torchrun with ``MCLFIR_DDP_STREAMS=shared``: every rank draws the whole
+    global batch from the single-process stream and keeps its own part of it, so the run
+    reproduces the single-process run up to floating-point rounding. A check of the
+    distributed arithmetic (tests/test_distributed.py), not the way to train: every rank
+    draws every sample's indices. The default (``rank``) is one stream per rank."""
+    mode = os.environ.get(STREAMS_VAR, "rank")
+    if mode not in ("rank", "shared"):
+        raise ValueError(f"{STREAMS_VAR}={mode!r}; choose 'rank' (the default) or 'shared'")
+    return active() and mode == "shared"
+
+
 def rank_rng(seed_parts) -> np.random.Generator:
     """This rank's sampling stream: ``default_rng([*seed_parts])`` single-process (the
-    same stream as before), ``default_rng([*seed_parts, rank])`` under torchrun."""
+    same stream as before), ``default_rng([*seed_parts, rank])`` under torchrun (the
+    single-process stream again with :func:`shared_streams`)."""
     parts = list(seed_parts)
-    return np.random.default_rng(parts + [rank()] if active() else parts)
+    return np.random.default_rng(parts + [rank()] if active() and not shared_streams() else parts)
+
+
+def draw_size(batch: int) -> int:
+    """How many samples to draw from the stream for a global batch of ``batch``: this
+    rank's :func:`shard`, or the whole batch with :func:`shared_streams`."""
+    b = shard(batch)
+    return batch if shared_streams() else b
+
+
+def local_part(n: int, blocks: int = 1) -> np.ndarray:
+    """Positions of this rank's samples in ``blocks`` consecutive blocks of ``n`` drawn
+    samples (anchors, then positives, ...): everything when each rank drew its own shard,
+    the rank's contiguous slice of every block with :func:`shared_streams`."""
+    if not shared_streams():
+        return np.arange(n * blocks)
+    b, r = n // world_size(), rank()
+    return np.concatenate([np.arange(k * n + r * b, k * n + (r + 1) * b) for k in range(blocks)])
+
+
+def gather(x: torch.Tensor) -> torch.Tensor:
+    """``x`` of every rank, concatenated along dim 0 in rank order (equal shapes). Only
+    this rank's part carries a gradient; the others are constants here (their gradient is
+    computed on their own rank). Single-process: ``x``."""
+    if not active():
+        return x
+    parts = [torch.empty_like(x) for _ in range(world_size())]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[rank()] = x
+    return torch.cat(parts)
+
+
+def global_loss(loss: torch.Tensor) -> torch.Tensor:
+    """A loss computed on :func:`gather`-ed embeddings, with its gradient scaled by the
+    world size and its value unchanged. Each rank's gradient then holds ``W`` times its
+    own samples' share of the global loss's gradient, and :func:`sync_gradients`' mean over
+    the ranks is exactly the single-process gradient of the global batch."""
+    w = world_size()
+    return loss if w == 1 else loss + (w - 1) * (loss - loss.detach())
 
 
 def sync_gradients(params) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import distributed as dist
 from .data import PairSampler
 from .ema import EMATeacher
 from .losses import embedding_distillation, feature_distillation
@@ -250,6 +251,7 @@ class EWC(Strategy):
             loss, _, _ = run.metric_loss(attr, samplers[attr], c.batch_size, rng)  # counted: a cost too
             run.model.zero_grad(set_to_none=True)
             loss.backward()
+            dist.sync_gradients(enc.parameters())   # under torchrun: the global batch's gradient
             for n, p in enc.named_parameters():
                 if p.grad is not None:
                     fisher[n] += p.grad.detach() ** 2 / c.ewc_batches
@@ -286,11 +288,20 @@ class Replay(Strategy):
     def before_increment(self, i, new, old):
         self.samplers = {a: PairSampler(self.run.labels[a], rows) for a, rows in self.buffer.items()}
 
+    def rehearsed(self) -> int:
+        """Rehearsed doublets per step, in the global batch (under torchrun each rank draws
+        its share of them from its own stream, like the rest of the batch)."""
+        half, w = max(2, self.run.config.batch_size // 2), dist.world_size()
+        if half % w:
+            raise ValueError(f"replay rehearses batch_size // 2 = {half} doublets per step, which do not split "
+                             f"evenly over {w} processes; use a batch_size that is a multiple of {2 * w}")
+        return half
+
     def extra_loss(self, step, x, feats, old, rng):
         if not self.samplers:
             return None
         attr = list(self.samplers)[step % len(self.samplers)]
-        loss, _, _ = self.run.metric_loss(attr, self.samplers[attr], max(2, self.run.config.batch_size // 2), rng)
+        loss, _, _ = self.run.metric_loss(attr, self.samplers[attr], self.rehearsed(), rng)
         return loss
 
     def after_increment(self, i, new, attrs, samplers, rng):
