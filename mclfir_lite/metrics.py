@@ -21,8 +21,8 @@ fully determined by the inputs.
 The fast functions accept numpy arrays or torch tensors. A torch tensor is used on its
 own device (CPU or GPU); the similarities are computed in float32 and the precisions
 summed in float64 (float32 on Apple's ``mps``, which has no float64). Queries are
-processed ``chunk_size`` at a time (on the CPU, ``torch.get_num_threads()`` chunks at
-once), so memory stays proportional to ``chunk_size * threads * n_candidates``. Results come back as numpy float64 / Python floats.
+processed ``chunk_size`` at a time, so memory stays proportional to
+``chunk_size * n_candidates``. Results come back as numpy float64 / Python floats.
 The AP packs each similarity and a "relevant" bit into one int32 key and sorts the keys:
 one plain sort of the score matrix, plus the similarities themselves (see
 ``average_precision_per_query``). Where the candidates' indices are needed as well
@@ -42,7 +42,7 @@ increment at which attribute ``j`` was first evaluated:
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
 
 import numpy as np
 import torch
@@ -195,9 +195,10 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     Returns a float64 numpy array of shape ``(n_queries,)``.
     """
     _check_chunk_size(chunk_size)
-    q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
-    acc = torch.float32 if q.device.type == "mps" else torch.float64
-    return _ap_by_groups(q.float(), c.float(), ql, cl, chunk_size, acc).cpu().numpy().astype(np.float64)
+    with _one_torch_thread(query_emb):
+        q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
+        acc = torch.float32 if q.device.type == "mps" else torch.float64
+        return _ap_by_groups(q.float(), c.float(), ql, cl, chunk_size, acc).cpu().numpy().astype(np.float64)
 
 
 # A query with more relevant/irrelevant score ties than this is ranked in full instead: the
@@ -276,29 +277,36 @@ def _ap_of_scores(neg_scores, relevant, n_rel, acc):
     many = tied.sum(1) > MAX_TIES_PER_QUERY
     tie_i, tie_j = (tied & ~many[:, None]).nonzero(as_tuple=True)
     if len(tie_i):
-        pos[tie_i, tie_j] -= _ranked_below(keys_u[tie_i], here[tie_i, tie_j], tie_j - start[tie_i, tie_j])
+        pos[tie_i, tie_j] -= _ranked_below(keys_u, tie_i, here[tie_i, tie_j], tie_j - start[tie_i, tie_j])
     m = torch.arange(1, n_rel + 1, device=pos.device, dtype=acc)
     return (m / (pos + 1)).sum(dim=1) / n_rel, many
 
 
-def _ranked_below(rows, value, t) -> torch.Tensor:
-    """For a relevant candidate with key ``value`` in a row of unsorted keys ``rows[k]``,
+def _ranked_below(keys_u, tie_i, value, t) -> torch.Tensor:
+    """For a relevant candidate with key ``value`` in row ``tie_i[k]`` of the unsorted keys,
     the ``t[k]``-th (from 0) of the relevant ones with that key: how many irrelevant
     candidates with the same score have a higher index. The keys put them above it; the
     ranking (equal scores in index order) puts them below.
 
     Relevant candidates with one score take their ranks in index order, so the ``t``-th
     of them in the sorted keys is the one with the ``t``-th lowest index."""
-    tie, col = (rows == value[:, None]).nonzero(as_tuple=True)  # the equal relevant ones, by index
-    n_equal = torch.bincount(tie, minlength=len(rows))
-    own = col[torch.cumsum(n_equal, 0) - n_equal + t]
-    columns = torch.arange(rows.shape[1], device=rows.device)
-    return ((rows == (value - 1)[:, None]) & (columns[None, :] > own[:, None])).sum(1)
+    rows = keys_u[tie_i]
+    rows |= 1                                            # the score's key with bit 0 set: value
+    tie, col = (rows == value[:, None]).nonzero(as_tuple=True)   # every candidate with the score
+    relevant = (keys_u[tie_i[tie], col] & 1).bool()
+    rel_hits = relevant.nonzero().flatten()              # by tie, then by column (= index)
+    n_rel = torch.bincount(tie[rel_hits], minlength=len(value))
+    rank = torch.arange(len(rel_hits), device=col.device) - (torch.cumsum(n_rel, 0) - n_rel)[tie[rel_hits]]
+    chosen = rel_hits[rank == t[tie[rel_hits]]]          # one per tie: its own candidate
+    own = torch.empty(len(value), dtype=torch.long, device=col.device)
+    own[tie[chosen]] = col[chosen]
+    below = ~relevant & (col > own[tie])
+    return torch.bincount(tie[below], minlength=len(value))
 
 
 def _ap_by_groups(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
     """AP per query (NaN without a relevant candidate): the queries grouped by label, in
-    chunks ranked by packed keys; on the CPU, on ``torch.get_num_threads()`` threads."""
+    chunks ranked by packed keys."""
     aps = torch.full((len(q),), float("nan"), dtype=acc, device=q.device)
     # Scores must stay below 2 in magnitude (see _packed_keys): scale the queries by a
     # power of two, which scales every score exactly and so keeps the ranking.
@@ -318,41 +326,32 @@ def _ap_by_groups(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
             aps[ql == v] = 1.0
     order = ranked.nonzero().flatten()
     order = order[torch.argsort(ql[order], stable=True)]
-    # On the CPU, BLAS computes a block of scores on its own threads, then ``threads``
-    # Python threads pack, sort and score its pieces (numpy releases the GIL). Torch's own
-    # threads are set to 1 meanwhile: its small element-wise operations gain nothing from
-    # them and, on a busy machine, lose much waiting for each other.
-    cpu = q.device.type == "cpu"
-    threads_before = torch.get_num_threads()
-    threads = threads_before if cpu and len(q) * len(c) >= 2 ** 22 else 1
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    if cpu:
-        torch.set_num_threads(1)
-
-    def score(piece):
-        r, neg_scores, v = piece
-        ap, many = _ap_of_scores(neg_scores, flags[v], n_rel[v], acc)
-        return r, ap, many
-
-    try:
-        for block in order.split(chunk_size * threads):
-            neg_scores = _matmul(neg_q[block], c_t)
-            labels, counts = torch.unique_consecutive(ql[block], return_counts=True)
-            pieces, start = [], 0
-            for v, n in zip(labels.tolist(), counts.tolist()):
-                for s in range(start, start + n, chunk_size):
-                    e = min(s + chunk_size, start + n)
-                    pieces.append((block[s:e], neg_scores[s:e], v))
-                start += n
-            for r, ap, many in (pool.map(score, pieces) if pool else map(score, pieces)):
-                aps[r] = ap
-                if many.any():  # quantised or duplicated embeddings: rank those queries in full
-                    aps[r[many]] = _ap_by_full_ranking(q[r[many]], c, ql[r[many]], cl, chunk_size, acc)
-    finally:
-        torch.set_num_threads(threads_before)
-        if pool:
-            pool.shutdown()
+    for block in order.split(chunk_size):
+        labels, counts = torch.unique_consecutive(ql[block], return_counts=True)
+        neg_scores = _matmul(neg_q[block], c_t)
+        start = 0
+        for v, n in zip(labels.tolist(), counts.tolist()):
+            r, piece = block[start:start + n], neg_scores[start:start + n]
+            start += n
+            aps[r], many = _ap_of_scores(piece, flags[v], n_rel[v], acc)
+            if many.any():  # quantised or duplicated embeddings: rank those queries in full
+                aps[r[many]] = _ap_by_full_ranking(q[r[many]], c, ql[r[many]], cl, chunk_size, acc)
     return aps
+
+
+@contextlib.contextmanager
+def _one_torch_thread(x):
+    """Unless ``x`` is a tensor on a GPU, torch's intra-op threads set to 1 meanwhile: its
+    element-wise operations on these chunks took 3-6x longer with 2 threads than with 1 on
+    an idle 2-core machine (and more on a busy one). BLAS keeps its own threads for the
+    similarities."""
+    before = torch.get_num_threads()
+    if not (isinstance(x, torch.Tensor) and x.device.type != "cpu"):
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _ap_by_full_ranking(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
