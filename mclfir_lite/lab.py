@@ -33,8 +33,8 @@ PRESETS = {
                 "joint_steps": 400, "ewc_lambda": 10.0,
                 "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
     # tests, and a first look: seconds per strategy
-    "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 100,
-              "joint_steps": 100, "ewc_lambda": 10.0,
+    "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
+              "joint_steps": 90, "ewc_lambda": 10.0,
               "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
 }
 

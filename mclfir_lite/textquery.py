@@ -50,6 +50,7 @@ weights are on disk (it never downloads unless asked) and says why not otherwise
 """
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -159,6 +160,14 @@ def bucket(token: str, n_buckets: int) -> int:
     return zlib.crc32(token.encode()) % n_buckets
 
 
+@functools.lru_cache(maxsize=2 ** 16)
+def token_ids(text: str, n_buckets: int) -> tuple[int, ...]:
+    """The buckets of a phrase's tokens (an empty phrase gets the bucket of ``"w:"``).
+    Cached: training sees the same phrases again and again, and tokenising them in Python
+    cost more than the model's forward and backward passes."""
+    return tuple(bucket(tok, n_buckets) for tok in (tokens(text) or ["w:"]))
+
+
 class TextEncoder(nn.Module):
     """A phrase -> the L2-normalised mean of its tokens' learned vectors (hashing trick:
     ``n_buckets`` vectors shared by all possible n-grams, so no vocabulary is needed)."""
@@ -173,8 +182,7 @@ class TextEncoder(nn.Module):
         ids, offsets = [], []
         for t in texts:
             offsets.append(len(ids))
-            toks = tokens(t) or ["w:"]  # an empty phrase still gets a (meaningless) vector
-            ids.extend(bucket(tok, self.n_buckets) for tok in toks)
+            ids.extend(token_ids(t, self.n_buckets))  # an empty phrase still gets a (meaningless) vector
         out = self.table(torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long))
         return F.normalize(out, dim=-1)
 
