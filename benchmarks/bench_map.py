@@ -26,6 +26,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -229,27 +230,23 @@ def memory(p: dict, seed: int, device: str) -> dict:
     }
 
 
+@contextlib.contextmanager
 def _limit_threads(n: int):
     """Run with ``n`` torch threads and, where threadpoolctl is installed, ``n`` BLAS threads
-    (numpy's BLAS computes the similarities on the CPU). A context manager."""
-    import contextlib
+    (numpy's BLAS computes the similarities on the CPU)."""
     import torch
-
-    @contextlib.contextmanager
-    def limited():
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            from threadpoolctl import threadpool_limits
-            blas = threadpool_limits(limits=n, user_api="blas")
-        except ImportError:
-            blas = contextlib.nullcontext()
-        try:
-            with blas:
-                yield
-        finally:
-            torch.set_num_threads(before)
-    return limited()
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+        blas = threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        blas = contextlib.nullcontext()
+    try:
+        with blas:
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def sort_ratio(sizes, dim: int, n_values: int, seed: int, device: str, reps: int = 7) -> list[dict]:

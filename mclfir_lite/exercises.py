@@ -67,12 +67,16 @@ def _choices(answer, expected: dict, hints: dict) -> str | None:
     return "; ".join(notes) or None
 
 
+def _near(answer, expected, tol: float) -> bool:
+    return abs(float(answer) - float(expected)) <= tol
+
+
 def _close(answer: dict, expected: dict, tol: float, what: str) -> str | None:
     """A dict of numbers against the expected dict, key by key, within ``tol``."""
     missing = sorted(set(expected) - set(answer))
     if missing:
         return f"{what}: no value for {missing}"
-    off = [k for k in expected if abs(float(answer[k]) - expected[k]) > tol]
+    off = [k for k in expected if not _near(answer[k], expected[k], tol)]
     return f"{what}: not right for {off}" if off else None
 
 
@@ -409,10 +413,6 @@ def _check_07_3(answer, results):
         return "look at each result's 'at_chance' list (the '*' in the table)"
 
 # --- notebook 08
-
-def _near(answer, expected, tol: float) -> bool:
-    return abs(float(answer) - float(expected)) <= tol
-
 
 @exercise("08.1")
 def _staleness_by_hand(answer, index, model, images):

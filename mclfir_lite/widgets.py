@@ -621,6 +621,24 @@ class _Widget:
         self.widget.add_class(css)
         return self.widget
 
+    def _query_controls(self, attribute: str, increment: int, n_inc: int, k: int, k_max: int) -> list:
+        """The browsers' attribute, increment ("after inc.", 1-based), query and k controls, and
+        their status line."""
+        import ipywidgets as w
+        self.attribute = w.Dropdown(options=self.lab.attributes, value=attribute, description="attribute")
+        self.increment = w.IntSlider(value=increment, min=1, max=n_inc, description="after inc.")
+        self.query = w.IntSlider(value=0, min=0, max=len(self.lab.protocol[attribute].query) - 1,
+                                 description="query #")
+        self.k = w.IntSlider(value=k, min=1, max=k_max, description="k")
+        self.status = w.HTML()
+        return [self.attribute, self.increment, self.query, self.k]
+
+    def _watch(self, controls) -> None:
+        """Update on any change of ``controls``, and once now."""
+        for c in controls:
+            c.observe(self._changed, names="value")
+        self.update()
+
     def _changed(self, change):
         """A control changed (widgets with ``attribute`` and ``query`` controls): keep the query slider
         within the chosen attribute's queries, then update."""
@@ -669,19 +687,12 @@ class NeighbourBrowser(_Widget):
         n_inc = len(next(iter(runners.values())).increments)
         attribute = attribute or lab.attributes[0]
         self.strategy = w.Dropdown(options=list(runners), value=strategy or next(iter(runners)), description="strategy")
-        self.attribute = w.Dropdown(options=lab.attributes, value=attribute, description="attribute")
-        self.increment = w.IntSlider(value=n_inc if increment is None else increment + 1, min=1, max=n_inc,
-                                     description="after inc.")
-        self.query = w.IntSlider(value=0, min=0, max=len(lab.protocol[attribute].query) - 1, description="query #")
-        self.k = w.IntSlider(value=k, min=1, max=10, description="k")
-        self.status = w.HTML()
+        controls = [self.strategy] + self._query_controls(
+            attribute, n_inc if increment is None else increment + 1, n_inc, k, k_max=10)
         self.image, = self._all_images = self._images(1)
-        controls = [self.strategy, self.attribute, self.increment, self.query, self.k]
         self._box([w.HBox(controls[:3]), w.HBox(controls[3:]), self.status, self.image], "mclfir-neighbours")
         self.view, self.figure = None, None
-        for c in controls:
-            c.observe(self._changed, names="value")
-        self.update()
+        self._watch(controls)
 
     def _update(self) -> dict:
         self.view = v = neighbour_view(self.lab, self.runners, self.strategy.value, self.attribute.value,
@@ -713,20 +724,12 @@ class SideBySideBrowser(_Widget):
         self.lab, self.runners, self.cache = lab, runners, _warm(lab, runners, self.strategies, cache, warm)
         n_inc = len(runners[self.strategies[0]].increments)
         attribute = attribute or lab.attributes[0]
-        self.attribute = w.Dropdown(options=lab.attributes, value=attribute, description="attribute")
-        self.increment = w.IntSlider(value=n_inc if increment is None else increment + 1, min=1, max=n_inc,
-                                     description="after inc.")
-        self.query = w.IntSlider(value=0, min=0, max=len(lab.protocol[attribute].query) - 1, description="query #")
-        self.k = w.IntSlider(value=k, min=1, max=10, description="k")
-        self.status = w.HTML()
+        controls = self._query_controls(attribute, n_inc if increment is None else increment + 1, n_inc, k, k_max=10)
         self.image, self.histogram = self._all_images = self._images(2)
-        controls = [self.attribute, self.increment, self.query, self.k]
         self._box([w.HBox(controls[:2]), w.HBox(controls[2:]), self.status, self.image, self.histogram],
                   "mclfir-side-by-side")
         self.view, self.figure, self.histogram_figure = None, None, None
-        for c in controls:
-            c.observe(self._changed, names="value")
-        self.update()
+        self._watch(controls)
 
     def _update(self) -> dict:
         self.view = v = compare_view(self.lab, self.runners, self.strategies, self.attribute.value,
@@ -854,18 +857,11 @@ class EmbeddingDrift(_Widget):
         n_inc = len(runners[self.strategies[0]].increments)
         attribute = attribute or lab.attributes[0]
         first = _first_increment(runners[self.strategies[0]].increments, attribute)
-        self.attribute = w.Dropdown(options=lab.attributes, value=attribute, description="attribute")
-        self.increment = w.IntSlider(value=first + 1, min=1, max=n_inc, description="after inc.")
-        self.query = w.IntSlider(value=0, min=0, max=len(lab.protocol[attribute].query) - 1, description="query #")
-        self.k = w.IntSlider(value=k, min=1, max=16, description="k")
-        self.status = w.HTML()
+        controls = self._query_controls(attribute, first + 1, n_inc, k, k_max=16)
         self.image, = self._all_images = self._images(1)
-        controls = [self.attribute, self.increment, self.query, self.k]
         self._box([w.HBox(controls[:2]), w.HBox(controls[2:]), self.status, self.image], "mclfir-drift")
         self.view, self.figure = None, None
-        for c in controls:
-            c.observe(self._changed, names="value")
-        self.update()
+        self._watch(controls)
 
     def _update(self) -> dict:
         self.view = v = drift_view(self.lab, self.runners, self.strategies, self.attribute.value,
