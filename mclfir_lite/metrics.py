@@ -21,11 +21,11 @@ fully determined by the inputs.
 The fast functions accept numpy arrays or torch tensors. A torch tensor is used on its
 own device (CPU or GPU); the similarities are computed in float32 and the precisions
 summed in float64 (float32 on Apple's ``mps``, which has no float64). Queries are
-processed ``chunk_size`` at a time, so memory stays proportional to
-``chunk_size * n_candidates``. Results come back as numpy float64 / Python floats.
-The AP packs each similarity and a "relevant" bit into one int32 key and sorts the keys:
-one plain sort of the score matrix, plus the similarities themselves (see
-``average_precision_per_query``). Where the candidates' indices are needed as well
+processed ``chunk_size`` at a time (the AP on the CPU: one chunk per thread at once), so
+memory stays proportional to ``chunk_size * n_candidates``. Results come back as numpy
+float64 / Python floats. On the CPU the AP packs each similarity and a "relevant" bit
+into one int32 key and sorts the keys: one plain sort of the score matrix, plus the
+similarities themselves (see ``average_precision_per_query``). Where the candidates' indices are needed as well
 (recall@k, queries with many tied scores), each similarity and its candidate index are
 packed into one int64 key (see ``_ranking_keys``): exact, and on the CPU several times
 faster than torch's stable ``argsort``.
@@ -43,6 +43,7 @@ increment at which attribute ``j`` was first evaluated:
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -60,6 +61,13 @@ def _as_tensor(x, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must be a numpy array or a torch tensor ({err})") from None
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """No NaN or inf in ``x`` (numpy's check on the CPU: ~15x faster than torch's there)."""
+    if x.device.type == "cpu" and x.dtype in (torch.float16, torch.float32, torch.float64):
+        return bool(np.isfinite(x.numpy()).all())
+    return bool(torch.isfinite(x).all())
+
+
 def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
     """Convert the four inputs to torch tensors on the query's device and check their shapes.
 
@@ -73,7 +81,7 @@ def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
     for name, emb in (("query_emb", q), ("cand_emb", c)):
         if emb.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n, d), got shape {tuple(emb.shape)}")
-        if emb.is_complex() or not bool(torch.isfinite(emb).all()):
+        if emb.is_complex() or not _all_finite(emb):
             raise ValueError(f"{name} must hold finite real numbers (no NaN or inf)")
     for name, lab in (("query_labels", ql), ("cand_labels", cl)):
         if lab.ndim != 1:
@@ -91,8 +99,9 @@ def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
     return q, c.to(device), ql.to(device, torch.int64), cl.to(device, torch.int64)
 
 
-# Queries ranked at a time. 64 queries x 20k candidates of int64 keys is ~10 MB, which stays
-# near the CPU's caches: measured 1.4x faster than 512 on 2k x 20k (benchmarks/bench_map.py).
+# Queries ranked at a time by the full ranking (recall@k; the AP on a GPU). 64 queries x 20k
+# candidates of int64 keys is ~10 MB, which stays near the CPU's caches: measured 1.4x faster
+# than 512 on 2k x 20k (benchmarks/bench_map.py).
 CHUNK_SIZE = 64
 
 
@@ -166,7 +175,7 @@ def _ranked_relevance(q, c, ql, cl, chunk_size: int):
 
 
 def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
-                                chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+                                chunk_size: int | None = None) -> np.ndarray:
     """Average precision of every query over the full ranking of the candidates.
 
     For a query, let ``rel_k`` be 1 if the candidate at rank ``k`` is relevant (same
@@ -182,174 +191,161 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
 
     At the ``m``-th relevant candidate, ``rel_1 + ... + rel_k = m``, so with ``k_m`` its
     rank the sum is ``sum_{m=1..R} m / k_m``: only the ranks of the relevant candidates
-    are needed (:func:`_ap_by_groups`). Each score and a "relevant" bit are packed into
-    one int32 key (:func:`_packed_keys`), so one plain int32 sort of the keys (numpy's
-    SIMD sort on the CPU, as fast as sorting the float scores) ranks the candidates, and
-    the odd keys' positions are the ``k_m``. Equal scores are rare but real in float32
-    (about one per query at 20k candidates); the keys put the relevant candidate after
-    the irrelevant ones with its score, the ranking orders them by candidate index, so
-    the irrelevant ones with a higher index are moved below it, from the unsorted keys
-    (:func:`_ranked_below`). A query with many such ties (quantised or duplicated
-    embeddings) is ranked in full instead (:func:`_ap_by_full_ranking`).
+    are needed. On the CPU (:func:`_ap_on_cpu`) each score and a "relevant" bit are
+    packed into one int32 key (:func:`_packed_keys`), so one plain int32 sort of the keys
+    (numpy's SIMD sort) ranks the candidates, and the odd keys' positions are the
+    ``k_m``. Equal scores are rare but real in float32 (about one per query at 20k
+    candidates); the keys put the relevant candidate after the irrelevant ones with its
+    score, the ranking orders them by candidate index, so the irrelevant ones with a
+    higher index are moved below it, from the unsorted keys (:func:`_ranked_below`). A
+    query with many such ties (quantised or duplicated embeddings) is ranked in full
+    instead (:func:`_ap_by_full_ranking`), as every query is on a GPU, where sorting
+    int64 keys is cheap.
+
+    ``chunk_size`` queries are ranked at a time (default: about 2M scores per chunk, and
+    at least one chunk per thread); on the CPU, chunks run on the caller's
+    ``torch.get_num_threads()`` threads at once, each with one torch thread.
 
     Returns a float64 numpy array of shape ``(n_queries,)``.
     """
-    _check_chunk_size(chunk_size)
-    with _one_torch_thread(query_emb):
+    if chunk_size is not None:
+        _check_chunk_size(chunk_size)
+    with _one_torch_thread(query_emb) as threads:
         q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
-        acc = torch.float32 if q.device.type == "mps" else torch.float64
-        return _ap_by_groups(q.float(), c.float(), ql, cl, chunk_size, acc).cpu().numpy().astype(np.float64)
+        if q.device.type != "cpu":
+            acc = torch.float32 if q.device.type == "mps" else torch.float64
+            return _ap_by_full_ranking(q, c, ql, cl, chunk_size or CHUNK_SIZE, acc).cpu().numpy().astype(np.float64)
+        return _ap_on_cpu(q.float(), c.float(), ql.numpy(), cl.numpy(), chunk_size, threads)
 
 
 # A query with more relevant/irrelevant score ties than this is ranked in full instead: the
 # tie-break scans all candidates once per tie, a full ranking costs about as much as 8 scans.
 MAX_TIES_PER_QUERY = 8
+# Default chunk: about this many scores (queries x candidates), and at least 32 queries (a
+# smaller matrix product is slow), per chunk; at least one chunk per thread. Measured on
+# 300 x 3k and 2k x 20k with 2 threads (benchmarks/bench_map.py): 2x faster than one chunk
+# of 300 queries, 1.3x faster than 16 queries.
+SCORES_PER_CHUNK = 2 ** 18
+MIN_CHUNK = 64
 
 
-def _packed_keys(neg_scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+def _ap_on_cpu(q, c, ql, cl, chunk_size, threads: int) -> np.ndarray:
+    """AP per query (NaN without a relevant candidate), ranked by packed keys a chunk of
+    queries at a time, on ``threads`` Python threads (numpy and torch release the GIL)."""
+    aps = np.full(len(q), np.nan)
+    values, counts = np.unique(cl, return_counts=True)
+    at = np.searchsorted(values, ql).clip(max=max(len(values) - 1, 0))
+    n_rel = np.where(values[at] == ql, counts[at], 0) if len(values) else np.zeros(len(ql), np.int64)
+    aps[(n_rel == len(c)) & (n_rel > 0)] = 1.0             # every candidate relevant
+    ranked = np.flatnonzero((n_rel > 0) & (n_rel < len(c)))
+    # Scores must stay below 2 in magnitude (see _packed_keys): scale the queries by a
+    # power of two, which scales every score exactly and so keeps the ranking.
+    bound = float(q.norm(dim=1).max() * c.norm(dim=1).max()) if len(q) and len(c) else 0.0
+    neg_q = -q * 2.0 ** -(max(0, int(np.ceil(np.log2(bound / 1.5)))) if bound > 0 else 0)
+    per_thread = -(-len(ranked) // threads)                     # (ceil): every thread gets a chunk
+    rows = chunk_size or max(1, min(max(MIN_CHUNK, SCORES_PER_CHUNK // max(len(c), 1)), per_thread))
+
+    def rank(block):
+        neg_scores = (neg_q[torch.from_numpy(block)] @ c.T).numpy()
+        aps[block], many = _ap_of_block(neg_scores, ql[block, None] == cl[None, :], n_rel[block])
+        if many.any():  # quantised or duplicated embeddings: rank those queries in full
+            full = torch.from_numpy(block[many])
+            aps[block[many]] = _ap_by_full_ranking(q[full], c, torch.from_numpy(ql)[full], torch.from_numpy(cl),
+                                                   rows, torch.float64).numpy()
+
+    blocks = [ranked[s:s + rows] for s in range(0, len(ranked), rows)]
+    if threads > 1 and len(blocks) > 1:
+        with ThreadPoolExecutor(min(threads, len(blocks))) as pool:
+            list(pool.map(rank, blocks))
+    else:
+        for block in blocks:
+            rank(block)
+    return aps
+
+
+def _packed_keys(neg_scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """One int32 key per score, in place over ``neg_scores`` (float32, one row per query,
     every ``|score| < 2``): ascending keys = descending scores, and bit 0 is ``relevant``
-    (int32 0/1, one row broadcast to all queries, or one per query).
+    (bool, same shape).
 
     Bits 31..1 hold the negated score as a 31-bit integer that sorts like the float (a
     float32 below 2 in magnitude has its top exponent bit 0, so 31 bits suffice); bit 0
     is 1 for a relevant candidate. So a relevant candidate comes right after the
     irrelevant ones with the same score, and sorting the keys ranks the candidates.
     """
-    neg_scores += 0.0                          # -0.0 + 0.0 = 0.0: the two zeros must tie
-    b = neg_scores.view(torch.int32)           # the float32 bit patterns
-    # As int32, non-negative floats already sort by value; for negative ones the 31 bits
-    # below the sign must be flipped. (b << 1) ^ ((b >> 31) & -2) is that, shifted left
-    # by one bit (the top exponent bit, 0 here, falls off), leaving bit 0 for the flag.
-    t = b >> 31                                # 0 for x >= 0, -1 for x < 0
-    t &= -2
-    t |= relevant
+    b = neg_scores.view(np.int32)              # the float32 bit patterns: sign, then magnitude
+    # As int32, non-negative floats already sort by value. b << 1 drops the sign bit (the
+    # top exponent bit, 0 here, takes its place) and frees bit 0 for the flag; a negative
+    # float's magnitude is then negated: (x ^ -1) + 1 = -x, so -0.0 and 0.0 both give 0.
+    sign = b >> 31                             # 0 for x >= 0, -1 for x < 0
     b <<= 1
-    b ^= t
+    b ^= sign
+    b -= sign
+    b |= relevant
     return b
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` in float32 (numpy's BLAS on the CPU: 1.5-2x faster than torch's MKL on
-    the AMD machine measured, and it reads a transposed ``b`` without copying it)."""
-    if a.device.type == "cpu":
-        return torch.from_numpy(a.numpy() @ b.numpy())
-    return a @ b
-
-
-def _sorted_copy(x: torch.Tensor) -> torch.Tensor:
-    """A copy of ``x`` (2-D) sorted ascending along rows (numpy's SIMD sort on the CPU:
-    about 10x faster than torch's there)."""
-    if x.device.type == "cpu":
-        return torch.from_numpy(np.sort(x.numpy(), axis=1))
-    return torch.sort(x, dim=1).values
-
-
-def _odd_columns(keys: torch.Tensor, per_row: int) -> torch.Tensor:
-    """The columns of the odd entries of ``keys`` (``per_row`` in every row), row by row."""
-    if keys.device.type == "cpu":              # numpy: ~8x faster than torch's nonzero here
-        odd = np.empty(keys.shape, dtype=np.bool_)
-        np.bitwise_and(keys.numpy(), 1, out=odd.view(np.uint8), casting="unsafe")
-        flat = torch.from_numpy(np.flatnonzero(odd))
-    else:
-        flat = (keys & 1).bool().flatten().nonzero().flatten()
-    return flat.view(len(keys), per_row) - torch.arange(len(keys), device=keys.device)[:, None] * keys.shape[1]
-
-
-def _ap_of_scores(neg_scores, relevant, n_rel, acc):
-    """AP of queries (all with one label) from their negated scores (overwritten), and which
-    queries have too many ties (see :func:`average_precision_per_query`)."""
+def _ap_of_block(neg_scores, relevant, n_rel):
+    """AP of a chunk of queries (numpy, one row each, ``0 < n_rel < n`` relevant
+    candidates) from their negated scores (overwritten), and which have too many ties
+    (see :func:`average_precision_per_query`)."""
+    n_queries, n = neg_scores.shape
     keys_u = _packed_keys(neg_scores, relevant)
-    keys = _sorted_copy(keys_u)
-    pos = _odd_columns(keys, n_rel)                      # 0-based ranks of the relevant ones
-    here = keys.gather(1, pos)
-    # Irrelevant candidates with a relevant one's score (key - 1) sit just before it.
-    tied = (keys.gather(1, (pos - 1).clamp(min=0)) == here - 1) & (pos > 0)
-    # Relevant candidates with equal scores form a run; start[i, j] is where j's run
-    # starts, and a run is tied when its first one is.
-    start = torch.arange(n_rel, device=pos.device).expand_as(pos)
-    run = here[:, 1:] == here[:, :-1]
-    if run.any():                                        # rare: only rows with such runs
-        rows = run.any(1).nonzero().flatten()
-        start = start.clone()
-        start[rows, 1:] = torch.cummax(torch.where(run[rows], 0, start[rows, 1:]), dim=1).values
-        tied[rows] = tied[rows].gather(1, start[rows])
-    many = tied.sum(1) > MAX_TIES_PER_QUERY
-    tie_i, tie_j = (tied & ~many[:, None]).nonzero(as_tuple=True)
-    if len(tie_i):
-        pos[tie_i, tie_j] -= _ranked_below(keys_u, tie_i, here[tie_i, tie_j], tie_j - start[tie_i, tie_j])
-    m = torch.arange(1, n_rel + 1, device=pos.device, dtype=acc)
-    return (m / (pos + 1)).sum(dim=1) / n_rel, many
+    keys = np.sort(keys_u, axis=1).ravel()
+    odd = np.empty(len(keys), dtype=np.bool_)
+    np.bitwise_and(keys, 1, out=odd.view(np.uint8), casting="unsafe")
+    hit = np.flatnonzero(odd)                   # the relevant candidates, row by row, best first
+    row = np.repeat(np.arange(n_queries), n_rel)
+    pos = hit - row * n                         # their 0-based ranks
+    here = keys[hit]
+    before = keys[hit - 1] + 1                  # an irrelevant one with the same score: here
+    tied = np.flatnonzero((before == here) & (pos > 0))
+    many = np.zeros(n_queries, dtype=bool)
+    if len(tied):
+        # Relevant ones right after a tied one, with the same score, are tied too (a run):
+        # the ``t``-th of a run is ``t`` places after its first.
+        runs = [tied]
+        while len(runs[-1]):
+            cur = runs[-1][runs[-1] + 1 < len(hit)]
+            nxt = cur + 1
+            runs.append(nxt[(here[nxt] == here[cur]) & (row[nxt] == row[cur])])
+        tie = np.concatenate(runs)
+        t = np.repeat(np.arange(len(runs)), [len(r) for r in runs])
+        many = np.bincount(row[tie], minlength=n_queries) > MAX_TIES_PER_QUERY
+        few = ~many[row[tie]]
+        tie, t = tie[few], t[few]
+        pos[tie] -= _ranked_below(keys_u, row[tie], here[tie], t)
+    m = np.arange(1, len(hit) + 1) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)   # 1..R per row
+    return np.add.reduceat(m / (pos + 1.0), np.cumsum(n_rel) - n_rel) / n_rel, many
 
 
-def _ranked_below(keys_u, tie_i, value, t) -> torch.Tensor:
-    """For a relevant candidate with key ``value`` in row ``tie_i[k]`` of the unsorted keys,
+def _ranked_below(keys_u, rows, value, t) -> np.ndarray:
+    """For a relevant candidate with key ``value`` in row ``rows[k]`` of the unsorted keys,
     the ``t[k]``-th (from 0) of the relevant ones with that key: how many irrelevant
     candidates with the same score have a higher index. The keys put them above it; the
     ranking (equal scores in index order) puts them below.
 
     Relevant candidates with one score take their ranks in index order, so the ``t``-th
     of them in the sorted keys is the one with the ``t``-th lowest index."""
-    rows = keys_u[tie_i]
-    rows |= 1                                            # the score's key with bit 0 set: value
-    tie, col = (rows == value[:, None]).nonzero(as_tuple=True)   # every candidate with the score
-    relevant = (keys_u[tie_i[tie], col] & 1).bool()
-    rel_hits = relevant.nonzero().flatten()              # by tie, then by column (= index)
-    n_rel = torch.bincount(tie[rel_hits], minlength=len(value))
-    rank = torch.arange(len(rel_hits), device=col.device) - (torch.cumsum(n_rel, 0) - n_rel)[tie[rel_hits]]
-    chosen = rel_hits[rank == t[tie[rel_hits]]]          # one per tie: its own candidate
-    own = torch.empty(len(value), dtype=torch.long, device=col.device)
-    own[tie[chosen]] = col[chosen]
-    below = ~relevant & (col > own[tie])
-    return torch.bincount(tie[below], minlength=len(value))
-
-
-def _ap_by_groups(q, c, ql, cl, chunk_size: int, acc) -> torch.Tensor:
-    """AP per query (NaN without a relevant candidate): the queries grouped by label, in
-    chunks ranked by packed keys."""
-    aps = torch.full((len(q),), float("nan"), dtype=acc, device=q.device)
-    # Scores must stay below 2 in magnitude (see _packed_keys): scale the queries by a
-    # power of two, which scales every score exactly and so keeps the ranking.
-    bound = float(q.norm(dim=1).max() * c.norm(dim=1).max()) if len(q) and len(c) else 0.0
-    neg_q = -q * 2.0 ** -(max(0, int(np.ceil(np.log2(bound / 1.5)))) if bound > 0 else 0)
-    c_t = c.T
-    # Queries grouped by label; a label with no relevant candidate gives NaN, one whose
-    # candidates are all relevant gives 1.
-    flags, n_rel = {}, {}
-    ranked = torch.zeros(len(q), dtype=torch.bool, device=q.device)
-    for v in torch.unique(ql).tolist():
-        relevant = cl == v
-        flags[v], n_rel[v] = relevant.to(torch.int32), int(relevant.sum())
-        if 0 < n_rel[v] < len(c):
-            ranked |= ql == v
-        elif n_rel[v]:
-            aps[ql == v] = 1.0
-    order = ranked.nonzero().flatten()
-    order = order[torch.argsort(ql[order], stable=True)]
-    for block in order.split(chunk_size):
-        labels, counts = torch.unique_consecutive(ql[block], return_counts=True)
-        neg_scores = _matmul(neg_q[block], c_t)
-        start = 0
-        for v, n in zip(labels.tolist(), counts.tolist()):
-            r, piece = block[start:start + n], neg_scores[start:start + n]
-            start += n
-            aps[r], many = _ap_of_scores(piece, flags[v], n_rel[v], acc)
-            if many.any():  # quantised or duplicated embeddings: rank those queries in full
-                aps[r[many]] = _ap_by_full_ranking(q[r[many]], c, ql[r[many]], cl, chunk_size, acc)
-    return aps
+    below = np.empty(len(rows), dtype=np.int64)
+    for k, (r, v, tk) in enumerate(zip(rows.tolist(), value.tolist(), t.tolist())):
+        col = np.flatnonzero((keys_u[r] | 1) == v)           # every candidate with the score
+        relevant = (keys_u[r, col] & 1).astype(bool)
+        below[k] = np.count_nonzero(~relevant & (col > col[relevant][tk]))
+    return below
 
 
 @contextlib.contextmanager
 def _one_torch_thread(x):
-    """Unless ``x`` is a tensor on a GPU, torch's intra-op threads set to 1 meanwhile: its
-    element-wise operations on these chunks took 3-6x longer with 2 threads than with 1 on
-    an idle 2-core machine (and more on a busy one). BLAS keeps its own threads for the
-    similarities."""
+    """Unless ``x`` is a tensor on a GPU, torch's intra-op threads set to 1 meanwhile (and
+    how many there were given to the caller): its element-wise operations took 3-6x longer
+    with 2 threads than with 1 on an idle 2-core machine (and more on a busy one), while
+    whole chunks on separate Python threads scale."""
     before = torch.get_num_threads()
     if not (isinstance(x, torch.Tensor) and x.device.type != "cpu"):
         torch.set_num_threads(1)
     try:
-        yield
+        yield before
     finally:
         torch.set_num_threads(before)
 
@@ -373,7 +369,7 @@ NO_RELEVANT = ("zero", "skip")
 
 
 def mean_average_precision(query_emb, cand_emb, query_labels, cand_labels,
-                           chunk_size: int = CHUNK_SIZE, no_relevant: str = "zero") -> float:
+                           chunk_size: int | None = None, no_relevant: str = "zero") -> float:
     """mAP: the mean of the per-query AP.
 
         mAP = (1 / |Q|) * sum_{q in Q} AP(q)
