@@ -264,8 +264,8 @@ def _ap_on_cpu(q, c, ql, cl, chunk_size, threads: int) -> np.ndarray:
 
 
 def _packed_keys(neg_scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """One int32 key per score, in place over ``neg_scores`` (float32, one row per query,
-    every ``|score| < 2``): ascending keys = descending scores, and bit 0 is ``relevant``
+    """One int32 key per score of ``neg_scores`` (float32, one row per query, every
+    ``|score| < 2``): ascending keys = descending scores, and bit 0 is ``relevant``
     (bool, same shape).
 
     Bits 31..1 hold the negated score as a 31-bit integer that sorts like the float (a
@@ -278,28 +278,37 @@ def _packed_keys(neg_scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     # top exponent bit, 0 here, takes its place) and frees bit 0 for the flag; a negative
     # float's magnitude is then negated: (x ^ -1) + 1 = -x, so -0.0 and 0.0 both give 0.
     sign = b >> 31                             # 0 for x >= 0, -1 for x < 0
-    b <<= 1
-    b ^= sign
-    b -= sign
-    b |= relevant
-    return b
+    keys = b << 1
+    keys ^= sign
+    keys -= sign
+    keys |= relevant
+    return keys
+
+
+def _score_of(keys: np.ndarray) -> np.ndarray:
+    """The float32 scores that :func:`_packed_keys` made ``keys`` from (-0.0 as 0.0)."""
+    x = keys >> 1                              # the 31-bit integer: x for x >= 0, -magnitude else
+    return np.where(x >= 0, x, np.int32(-2 ** 31) | -x).astype(np.int32).view(np.float32)
 
 
 def _ap_of_block(neg_scores, relevant, n_rel):
     """AP of a chunk of queries (numpy, one row each, ``0 < n_rel < n`` relevant
-    candidates) from their negated scores (overwritten), and which have too many ties
-    (see :func:`average_precision_per_query`)."""
+    candidates) from their negated scores, and which have too many ties (see
+    :func:`average_precision_per_query`)."""
     n_queries, n = neg_scores.shape
-    keys_u = _packed_keys(neg_scores, relevant)
-    keys = np.sort(keys_u, axis=1).ravel()
+    keys = _packed_keys(neg_scores, relevant)
+    keys.sort(axis=1)
+    keys = keys.ravel()
     odd = np.empty(len(keys), dtype=np.bool_)
     np.bitwise_and(keys, 1, out=odd.view(np.uint8), casting="unsafe")
     hit = np.flatnonzero(odd)                   # the relevant candidates, row by row, best first
     row = np.repeat(np.arange(n_queries), n_rel)
     pos = hit - row * n                         # their 0-based ranks
     here = keys[hit]
-    before = keys[hit - 1] + 1                  # an irrelevant one with the same score: here
-    tied = np.flatnonzero((before == here) & (pos > 0))
+    # Tied: an irrelevant candidate with the same score (key - 1) just before. (For the first
+    # of a row, "before" is the previous row's last key; if that matches, the tie-break finds
+    # no candidate to move, so it is harmless.)
+    tied = np.flatnonzero(keys[hit - 1] + 1 == here)
     many = np.zeros(n_queries, dtype=bool)
     if len(tied):
         # Relevant ones right after a tied one, with the same score, are tied too (a run):
@@ -314,24 +323,24 @@ def _ap_of_block(neg_scores, relevant, n_rel):
         many = np.bincount(row[tie], minlength=n_queries) > MAX_TIES_PER_QUERY
         few = ~many[row[tie]]
         tie, t = tie[few], t[few]
-        pos[tie] -= _ranked_below(keys_u, row[tie], here[tie], t)
+        pos[tie] -= _ranked_below(neg_scores, relevant, row[tie], _score_of(here[tie]), t)
     m = np.arange(1, len(hit) + 1) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)   # 1..R per row
     return np.add.reduceat(m / (pos + 1.0), np.cumsum(n_rel) - n_rel) / n_rel, many
 
 
-def _ranked_below(keys_u, rows, value, t) -> np.ndarray:
-    """For a relevant candidate with key ``value`` in row ``rows[k]`` of the unsorted keys,
-    the ``t[k]``-th (from 0) of the relevant ones with that key: how many irrelevant
+def _ranked_below(neg_scores, relevant, rows, score, t) -> np.ndarray:
+    """For a relevant candidate with negated score ``score[k]`` in row ``rows[k]``, the
+    ``t[k]``-th (from 0) of the relevant ones with that score: how many irrelevant
     candidates with the same score have a higher index. The keys put them above it; the
     ranking (equal scores in index order) puts them below.
 
     Relevant candidates with one score take their ranks in index order, so the ``t``-th
     of them in the sorted keys is the one with the ``t``-th lowest index."""
     below = np.empty(len(rows), dtype=np.int64)
-    for k, (r, v, tk) in enumerate(zip(rows.tolist(), value.tolist(), t.tolist())):
-        col = np.flatnonzero((keys_u[r] | 1) == v)           # every candidate with the score
-        relevant = (keys_u[r, col] & 1).astype(bool)
-        below[k] = np.count_nonzero(~relevant & (col > col[relevant][tk]))
+    for k, (r, s, tk) in enumerate(zip(rows.tolist(), score.tolist(), t.tolist())):
+        col = np.flatnonzero(neg_scores[r] == s)             # every candidate with the score
+        rel = relevant[r, col]
+        below[k] = np.count_nonzero(~rel & (col > col[rel][tk]))
     return below
 
 
