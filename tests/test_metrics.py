@@ -173,6 +173,38 @@ def test_torch_input_equals_numpy_input():
                                   M.reference_average_precision(q, c, ql, cl))
 
 
+@pytest.mark.parametrize("levels", [1, 8])
+def test_full_ranking_that_gpus_use_equals_reference(levels):
+    """On a GPU every query is ranked in full (int64 keys); the same code runs here on the CPU."""
+    q, c, ql, cl = exact_random_data(5 + levels, n_q=40, n_c=300, d=6, n_labels=4, levels=levels)
+    qt, ct, qlt, clt = M._checked_inputs(q, c, ql, cl)
+    got = M._ap_by_full_ranking(qt.float(), ct.float(), qlt, clt, 16, torch.float64).numpy()
+    np.testing.assert_allclose(got, M.reference_average_precision(q, c, ql, cl), rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_threads_and_chunks_give_identical_aps():
+    """Chunks of queries run on the caller's torch threads at once: the APs do not depend on
+    how many threads or how large the chunks, and the caller's thread count is restored."""
+    g = torch.Generator().manual_seed(0)
+    q, c = torch.randn(130, 16, generator=g), torch.randn(2500, 16, generator=g)
+    ql, cl = torch.randint(0, 5, (130,), generator=g), torch.randint(0, 4, (2500,), generator=g)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for chunk in (None, 7, 64):
+                results.append(M.average_precision_per_query(q, c, ql, cl, chunk_size=chunk))
+                assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    assert np.isnan(results[0]).sum() == (ql == 4).sum()          # label 4: no candidate, NaN
+    np.testing.assert_allclose(results[0][:20], M.reference_average_precision(q[:20], c, ql[:20], cl),
+                               rtol=0, atol=1e-6, equal_nan=True)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_input_equals_numpy_input():
     q, c, ql, cl = exact_random_data(4, n_q=50, n_c=400, d=6, n_labels=4, levels=1)
