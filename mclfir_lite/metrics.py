@@ -205,8 +205,9 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     int64 keys is cheap.
 
     ``chunk_size`` queries have their similarities computed at a time (default: about 128
-    queries or ``SCORES_PER_PASS`` scores, whichever is more, in chunks of equal size,
-    as many for every thread), then ranked about ``SCORES_PER_PASS`` scores
+    queries or ``SCORES_PER_PASS`` scores, whichever is more, at most
+    ``MAX_SCORES_PER_CHUNK`` scores, in chunks of equal size, as many for every thread),
+    then ranked about ``SCORES_PER_PASS`` scores
     at a time; on the CPU, chunks run on the caller's ``torch.get_num_threads()`` threads
     at once, each with one torch thread.
 
@@ -232,6 +233,7 @@ MAX_TIES_PER_QUERY = 8
 # 1.6x for 64 queries at once and 2.3x for 16.
 MIN_CHUNK = 128
 SCORES_PER_PASS = 2 ** 18
+MAX_SCORES_PER_CHUNK = 2 ** 23   # 32 MiB of float32 scores per thread, however many candidates
 
 
 def _ap_on_cpu(q, c, ql, cl, chunk_size, threads: int) -> np.ndarray:
@@ -250,7 +252,8 @@ def _ap_on_cpu(q, c, ql, cl, chunk_size, threads: int) -> np.ndarray:
     per_pass = max(1, SCORES_PER_PASS // max(len(c), 1))
     rows = chunk_size
     if rows is None:  # chunks of equal size, as many for every thread
-        n_chunks = max(1, _ceil_div(len(ranked), max(MIN_CHUNK, per_pass)))
+        target = max(1, min(max(MIN_CHUNK, per_pass), MAX_SCORES_PER_CHUNK // max(len(c), 1)))
+        n_chunks = max(1, _ceil_div(len(ranked), target))
         rows = max(1, _ceil_div(len(ranked), _ceil_div(n_chunks, threads) * threads))
 
     def rank(chunk):
