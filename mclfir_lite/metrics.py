@@ -354,8 +354,9 @@ def _ap_of_block(neg_scores, relevant, n_rel):
         few = ~many[row[tie]]
         tie, t = tie[few], t[few]
         pos[tie] -= _ranked_below(neg_scores, relevant, row[tie], _score_of(here[tie]), t)
-    m = np.arange(1, len(hit) + 1) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)   # 1..R per row
-    return np.add.reduceat(m / (pos + 1.0), np.cumsum(n_rel) - n_rel) / n_rel, many
+    first = np.cumsum(n_rel) - n_rel            # where each row's hits start in ``hit``
+    m = np.arange(1, len(hit) + 1) - np.repeat(first, n_rel)       # 1..R in each row
+    return np.add.reduceat(m / (pos + 1.0), first) / n_rel, many   # (1/R) sum of m / k_m
 
 
 def _ranked_below(neg_scores, relevant, rows, score, t) -> np.ndarray:
