@@ -199,7 +199,7 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     ``k_m``. Equal scores are rare but real in float32 (about one per query at 20k
     candidates); the keys put the relevant candidate after the irrelevant ones with its
     score, the ranking orders them by candidate index, so the irrelevant ones with a
-    higher index are moved below it, from the unsorted keys (:func:`_ranked_below`). A
+    higher index are moved below it, found in the scores (:func:`_ranked_below`). A
     query with many such ties (quantised or duplicated embeddings) is ranked in full
     instead (:func:`_ap_by_full_ranking`), as every query is on a GPU, where sorting
     int64 keys is cheap.
@@ -207,9 +207,8 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     ``chunk_size`` queries have their similarities computed at a time (default: about 128
     queries or ``SCORES_PER_PASS`` scores, whichever is more, at most
     ``MAX_SCORES_PER_CHUNK`` scores, in chunks of equal size, as many for every thread),
-    then ranked about ``SCORES_PER_PASS`` scores
-    at a time; on the CPU, chunks run on the caller's ``torch.get_num_threads()`` threads
-    at once, each with one torch thread.
+    then ranked about ``SCORES_PER_PASS`` scores at a time; on the CPU, chunks run on the
+    caller's ``torch.get_num_threads()`` threads at once, each with one torch thread.
 
     Returns a float64 numpy array of shape ``(n_queries,)``.
     """
@@ -226,11 +225,11 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
 # A query with more relevant/irrelevant score ties than this is ranked in full instead: the
 # tie-break scans all candidates once per tie, a full ranking costs about as much as 8 scans.
 MAX_TIES_PER_QUERY = 8
-# Default chunk: at least 128 queries (a smaller matrix product is slower per score), and at
-# least one chunk per thread. The keys of a chunk are then packed, sorted and scored about
-# SCORES_PER_PASS at a time (1 MiB of int32 keys: each array stays in a core's L2 cache).
-# Measured on 2k x 20k with 2 threads (benchmarks/bench_map.py): 1.5x a bare sort, against
-# 1.6x for 64 queries at once and 2.3x for 16.
+# Default chunk: about 128 queries (a smaller matrix product is slower per score), in chunks
+# of equal size, as many for every thread. The keys of a chunk are then packed, sorted and
+# scored about SCORES_PER_PASS at a time (1 MiB of int32 keys: each array stays in a core's L2
+# cache). Measured on 2k x 20k with 2 threads, interleaved: 1.37-1.69x a bare sort, against
+# 1.52-1.79x for 64 queries ranked at once (four runs each).
 MIN_CHUNK = 128
 SCORES_PER_PASS = 2 ** 18
 MAX_SCORES_PER_CHUNK = 2 ** 23   # 32 MiB of float32 scores per thread, however many candidates
