@@ -25,7 +25,7 @@ processed ``chunk_size`` at a time (the AP on the CPU: one chunk per thread at o
 memory stays proportional to ``chunk_size * n_candidates``. Results come back as numpy
 float64 / Python floats. On the CPU the AP packs each similarity and a "relevant" bit
 into one int32 key and sorts the keys: one plain sort of the score matrix, plus the
-similarities themselves (see ``average_precision_per_query``). Where the candidates'
+similarities themselves and two compiled passes (numba, see ``rankloops``). Where the candidates'
 indices are needed as well (recall@k, queries with many tied scores, every query on a
 GPU), each similarity and its candidate index are packed into one int64 key (see
 ``_ranking_keys``): exact, and on the CPU several times faster than torch's stable
@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -70,8 +71,15 @@ def _all_finite(x: torch.Tensor) -> bool:
     return bool(torch.isfinite(x).all())
 
 
-def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
-    """Convert the four inputs to torch tensors on the query's device and check their shapes.
+def _check_finite(q: torch.Tensor, c: torch.Tensor) -> None:
+    for name, emb in (("query_emb", q), ("cand_emb", c)):
+        if not _all_finite(emb):
+            raise ValueError(f"{name} must hold finite real numbers (no NaN or inf)")
+
+
+def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels, check_finite: bool = True):
+    """Convert the four inputs to torch tensors on the query's device and check their shapes
+    (and, with ``check_finite``, their values: no NaN or inf).
 
     Returns ``(query_emb, cand_emb, query_labels, cand_labels)``; the embeddings keep
     their dtype, the labels become int64. Raises ``ValueError`` naming the bad argument.
@@ -83,8 +91,8 @@ def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
     for name, emb in (("query_emb", q), ("cand_emb", c)):
         if emb.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n, d), got shape {tuple(emb.shape)}")
-        if emb.is_complex() or not _all_finite(emb):
-            raise ValueError(f"{name} must hold finite real numbers (no NaN or inf)")
+        if emb.is_complex():
+            raise ValueError(f"{name} must hold finite real numbers, got dtype {emb.dtype}")
     for name, lab in (("query_labels", ql), ("cand_labels", cl)):
         if lab.ndim != 1:
             raise ValueError(f"{name} must be 1-D, got shape {tuple(lab.shape)}")
@@ -97,6 +105,8 @@ def _checked_inputs(query_emb, cand_emb, query_labels, cand_labels):
         raise ValueError(f"query_labels has {len(ql)} entries but query_emb has {len(q)} rows")
     if len(cl) != len(c):
         raise ValueError(f"cand_labels has {len(cl)} entries but cand_emb has {len(c)} rows")
+    if check_finite:
+        _check_finite(q, c)
     device = q.device
     return q, c.to(device), ql.to(device, torch.int64), cl.to(device, torch.int64)
 
@@ -194,15 +204,15 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     At the ``m``-th relevant candidate, ``rel_1 + ... + rel_k = m``, so with ``k_m`` its
     rank the sum is ``sum_{m=1..R} m / k_m``: only the ranks of the relevant candidates
     are needed. On the CPU (:func:`_ap_on_cpu`) each score and a "relevant" bit are
-    packed into one int32 key (:func:`_packed_keys`), so one plain int32 sort of the keys
-    (numpy's SIMD sort) ranks the candidates, and the odd keys' positions are the
-    ``k_m``. Equal scores are rare but real in float32 (about one per query at 20k
-    candidates); the keys put the relevant candidate after the irrelevant ones with its
-    score, the ranking orders them by candidate index, so the irrelevant ones with a
-    higher index are moved below it, found in the scores (:func:`_ranked_below`). A
+    packed into one int32 key, one plain int32 sort of the keys (numpy's SIMD sort) ranks
+    the candidates, and one walk over the sorted keys finds the odd ones, the ``k_m``:
+    two compiled loops around the sort (:mod:`mclfir_lite.rankloops`). Equal scores are
+    rare but real in float32 (about one per query at 20k candidates); the keys put the
+    relevant candidate after the irrelevant ones with its score, the ranking orders them
+    by candidate index, so their ranks are taken again from the scores in index order. A
     query with many such ties (quantised or duplicated embeddings) is ranked in full
-    instead (:func:`_ap_by_full_ranking`), as every query is on a GPU, where sorting
-    int64 keys is cheap.
+    instead (:func:`_ap_by_full_ranking`), as every query is on a GPU, where sorting int64
+    keys is cheap, and on a CPU without numba (about 3x slower).
 
     ``chunk_size`` queries have their similarities computed at a time (default: about 128
     queries or ``SCORES_PER_PASS`` scores, whichever is more, at most
@@ -215,11 +225,30 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     if chunk_size is not None:
         _check_chunk_size(chunk_size)
     with _one_torch_thread(query_emb) as threads:
-        q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels)
-        if q.device.type != "cpu":
-            acc = torch.float32 if q.device.type == "mps" else torch.float64
-            return _ap_by_full_ranking(q, c, ql, cl, chunk_size or CHUNK_SIZE, acc).cpu().numpy().astype(np.float64)
-        return _ap_on_cpu(q.float(), c.float(), ql.numpy(), cl.numpy(), chunk_size, threads)
+        q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels, check_finite=False)
+        if q.device.type == "cpu" and _rankloops() is not None:
+            return _ap_on_cpu(q.float(), c.float(), ql.numpy(), cl.numpy(), chunk_size, threads)
+        _check_finite(q, c)
+        acc = torch.float32 if q.device.type == "mps" else torch.float64
+        return _ap_by_full_ranking(q, c, ql, cl, chunk_size or CHUNK_SIZE, acc).cpu().numpy().astype(np.float64)
+
+
+def _rankloops():
+    """The compiled loops of the AP on the CPU (:mod:`mclfir_lite.rankloops`, imported on
+    first use: numba takes about half a second to import), or None without numba, said
+    once: the AP then ranks every query in full (exact, slower)."""
+    from . import rankloops
+    if rankloops.available():
+        return rankloops
+    if not _WARNED:
+        _WARNED.append(True)
+        warnings.warn(f"{rankloops.WHY_UNAVAILABLE}: the AP ranks every query in full with torch "
+                      "instead (the same numbers, about 3x slower). pip install numba to speed it up.",
+                      RuntimeWarning, stacklevel=3)
+    return None
+
+
+_WARNED: list = []
 
 
 # A query with more relevant/irrelevant score ties than this is ranked in full instead: the
@@ -227,52 +256,82 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
 MAX_TIES_PER_QUERY = 8
 # Default chunk: about 128 queries (a smaller matrix product is slower per score), in chunks
 # of equal size, as many for every thread. The keys of a chunk are then packed, sorted and
-# scored about SCORES_PER_PASS at a time (1 MiB of int32 keys: each array stays in a core's L2
-# cache). Measured on 2k x 20k with 2 threads, interleaved: 1.37-1.69x a bare sort, against
-# 1.52-1.79x for 64 queries ranked at once (four runs each).
+# walked about SCORES_PER_PASS at a time (2 MiB of int32 keys, a core's L2 cache here).
+# Measured with 2 threads, interleaved against 2^18 scores per pass: 1.32x against 1.38x a
+# bare sort at 300 x 3k, 1.08x against 1.05x at 2k x 20k (medians of 12 and 3 runs).
 MIN_CHUNK = 128
-SCORES_PER_PASS = 2 ** 18
+SCORES_PER_PASS = 2 ** 19
 MAX_SCORES_PER_CHUNK = 2 ** 23   # 32 MiB of float32 scores per thread, however many candidates
 
 
 def _ap_on_cpu(q, c, ql, cl, chunk_size, threads: int) -> np.ndarray:
     """AP per query (NaN without a relevant candidate), ranked by packed keys a chunk of
-    queries at a time, on ``threads`` Python threads (numpy and torch release the GIL)."""
-    aps = np.full(len(q), np.nan)
-    values, counts = np.unique(cl, return_counts=True)
-    at = np.searchsorted(values, ql).clip(max=max(len(values) - 1, 0))
-    n_rel = np.where(values[at] == ql, counts[at], 0) if len(values) else np.zeros(len(ql), np.int64)
-    aps[(n_rel == len(c)) & (n_rel > 0)] = 1.0             # every candidate relevant
-    ranked = np.flatnonzero((n_rel > 0) & (n_rel < len(c)))
-    # Scores must stay below 2 in magnitude (see _packed_keys): scale the queries by a
-    # power of two, which scales every score exactly and so keeps the ranking.
-    bound = float(q.norm(dim=1).max() * c.norm(dim=1).max()) if len(q) and len(c) else 0.0
-    neg_q = -q * 2.0 ** -(max(0, int(np.ceil(np.log2(bound / 1.5)))) if bound > 0 else 0)
-    per_pass = max(1, SCORES_PER_PASS // max(len(c), 1))
+    queries at a time, on ``threads`` threads (numba, numpy and torch release the GIL).
+    Also checks that the embeddings are finite: from the similarities (below), which
+    saves two passes over them."""
+    if not (len(q) and len(c)):
+        _check_finite(q, c)
+        return np.full(len(q), np.nan)
+    aps = _ranked_on_cpu(-q, c, ql, cl, chunk_size, threads)
+    if aps is None:
+        # Some similarity is 2 or more in magnitude, or NaN, or infinite (the keys need
+        # |score| < 2, see rankloops). Non-finite embeddings give non-finite similarities
+        # for every candidate, so a NaN or inf among the inputs is always seen here.
+        _check_finite(q, c)
+        # Large ones: scale the queries by a power of two, which scales every score
+        # exactly and so keeps the ranking.
+        bound = float(q.double().norm(dim=1).max() * c.double().norm(dim=1).max())
+        scale = 2.0 ** -max(0, int(np.ceil(np.log2(bound / 1.5))))   # every |score| <= 1.5 now
+        aps = _ranked_on_cpu(-q * scale, c, ql, cl, chunk_size, threads)
+        if aps is None:
+            raise RuntimeError(f"scores out of range after scaling by {scale} (bound {bound}): a bug")
+    return aps
+
+
+def _ranked_on_cpu(neg_q, c, ql, cl, chunk_size, threads: int):
+    """The APs from the similarities ``neg_q @ c.T`` (negated), or None as soon as one
+    of them is not below 2 in magnitude."""
+    rankloops = _rankloops()
+    aps = np.full(len(neg_q), np.nan)
+    out_of_range = []
+    per_pass = max(1, SCORES_PER_PASS // len(c))
     rows = chunk_size
     if rows is None:  # chunks of equal size, as many for every thread
-        target = max(1, min(max(MIN_CHUNK, per_pass), MAX_SCORES_PER_CHUNK // max(len(c), 1)))
-        n_chunks = max(1, _ceil_div(len(ranked), target))
-        rows = max(1, _ceil_div(len(ranked), _ceil_div(n_chunks, threads) * threads))
+        target = max(1, min(max(MIN_CHUNK, per_pass), MAX_SCORES_PER_CHUNK // len(c)))
+        n_chunks = _ceil_div(len(neg_q), target)
+        rows = _ceil_div(len(neg_q), _ceil_div(n_chunks, threads) * threads)
 
-    def rank(chunk):
-        neg_scores = (neg_q[torch.from_numpy(chunk)] @ c.T).numpy()
-        relevant = ql[chunk, None] == cl[None, :]
-        for s in range(0, len(chunk), per_pass):
-            block = chunk[s:s + per_pass]
-            aps[block], many = _ap_of_block(neg_scores[s:s + per_pass], relevant[s:s + per_pass], n_rel[block])
+    def rank(start):
+        neg_bits = (neg_q[start:start + rows] @ c.T).numpy().view(np.int32)
+        keys = np.empty_like(neg_bits)
+        labels = ql[start:start + rows]
+        for s in range(0, len(keys), per_pass):
+            if out_of_range:
+                return
+            part, block = slice(s, s + per_pass), slice(start + s, start + min(s + per_pass, len(keys)))
+            if rankloops.pack_keys(neg_bits[part], labels[part], cl, keys[part]):
+                out_of_range.append(block)
+                return
+            keys[part].sort(axis=1)
+            many = np.zeros(len(keys[part]), dtype=np.bool_)
+            rankloops.ap_of_sorted(keys[part], neg_bits[part], labels[part], cl, MAX_TIES_PER_QUERY, aps[block], many)
             if many.any():  # quantised or duplicated embeddings: rank those queries in full
-                full = torch.from_numpy(block[many])
-                aps[block[many]] = _ap_by_full_ranking(q[full], c, torch.from_numpy(ql)[full],
-                                                       torch.from_numpy(cl), per_pass, torch.float64).numpy()
+                full = torch.from_numpy(np.arange(block.start, block.stop)[many])
+                aps[full.numpy()] = _ap_by_full_ranking(-neg_q[full], c, torch.from_numpy(ql)[full],
+                                                        torch.from_numpy(cl), per_pass, torch.float64).numpy()
 
-    chunks = [ranked[s:s + rows] for s in range(0, len(ranked), rows)]
-    if threads > 1 and len(chunks) > 1:
-        list(_thread_pool(threads).map(rank, chunks))
-    else:
-        for chunk in chunks:
-            rank(chunk)
-    return aps
+    starts = iter(range(0, len(neg_q), rows))
+
+    def take_chunks():  # until none is left (next() on a shared range iterator is atomic)
+        for start in starts:
+            rank(start)
+
+    n_helpers = min(threads, _ceil_div(len(neg_q), rows)) - 1
+    helpers = [_thread_pool(threads - 1).submit(take_chunks) for _ in range(n_helpers)]
+    take_chunks()                       # this thread takes chunks too (no wake-up to wait for)
+    for helper in helpers:
+        helper.result()
+    return None if out_of_range else aps
 
 
 _POOLS: dict = {}
@@ -290,88 +349,6 @@ def _thread_pool(threads: int) -> ThreadPoolExecutor:
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _packed_keys(neg_scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """One int32 key per score of ``neg_scores`` (float32, one row per query, every
-    ``|score| < 2``): ascending keys = descending scores, and bit 0 is ``relevant``
-    (bool, same shape).
-
-    Bits 31..1 hold the negated score as a 31-bit integer that sorts like the float (a
-    float32 below 2 in magnitude has its top exponent bit 0, so 31 bits suffice); bit 0
-    is 1 for a relevant candidate. So a relevant candidate comes right after the
-    irrelevant ones with the same score, and sorting the keys ranks the candidates.
-    """
-    b = neg_scores.view(np.int32)              # the float32 bit patterns: sign, then magnitude
-    # As int32, non-negative floats already sort by value. b << 1 drops the sign bit (the
-    # top exponent bit, 0 here, takes its place) and frees bit 0 for the flag; a negative
-    # float's magnitude is then negated: (x ^ -1) + 1 = -x, so -0.0 and 0.0 both give 0.
-    sign = b >> 31                             # 0 for x >= 0, -1 for x < 0
-    keys = b << 1
-    keys ^= sign
-    keys -= sign
-    keys |= relevant
-    return keys
-
-
-def _score_of(keys: np.ndarray) -> np.ndarray:
-    """The float32 scores that :func:`_packed_keys` made ``keys`` from (-0.0 as 0.0)."""
-    x = keys >> 1                              # the 31-bit integer: x for x >= 0, -magnitude else
-    return np.where(x >= 0, x, np.int32(-2 ** 31) | -x).astype(np.int32).view(np.float32)
-
-
-def _ap_of_block(neg_scores, relevant, n_rel):
-    """AP of a chunk of queries (numpy, one row each, ``0 < n_rel < n`` relevant
-    candidates) from their negated scores, and which have too many ties (see
-    :func:`average_precision_per_query`)."""
-    n_queries, n = neg_scores.shape
-    keys = _packed_keys(neg_scores, relevant)
-    keys.sort(axis=1)
-    keys = keys.ravel()
-    odd = np.empty(len(keys), dtype=np.bool_)
-    np.bitwise_and(keys, 1, out=odd.view(np.uint8), casting="unsafe")
-    hit = np.flatnonzero(odd)                   # the relevant candidates, row by row, best first
-    row = np.repeat(np.arange(n_queries), n_rel)
-    pos = hit - row * n                         # their 0-based ranks
-    here = keys[hit]
-    # Tied: an irrelevant candidate with the same score (key - 1) just before. (For the first
-    # of a row, "before" is the previous row's last key; if that matches, the tie-break finds
-    # no candidate to move, so it is harmless.)
-    tied = np.flatnonzero(keys[hit - 1] + 1 == here)
-    many = np.zeros(n_queries, dtype=bool)
-    if len(tied):
-        # Relevant ones right after a tied one, with the same score, are tied too (a run):
-        # the ``t``-th of a run is ``t`` places after its first.
-        runs = [tied]
-        while len(runs[-1]):
-            cur = runs[-1][runs[-1] + 1 < len(hit)]
-            nxt = cur + 1
-            runs.append(nxt[(here[nxt] == here[cur]) & (row[nxt] == row[cur])])
-        tie = np.concatenate(runs)
-        t = np.repeat(np.arange(len(runs)), [len(r) for r in runs])
-        many = np.bincount(row[tie], minlength=n_queries) > MAX_TIES_PER_QUERY
-        few = ~many[row[tie]]
-        tie, t = tie[few], t[few]
-        pos[tie] -= _ranked_below(neg_scores, relevant, row[tie], _score_of(here[tie]), t)
-    first = np.cumsum(n_rel) - n_rel            # where each row's hits start in ``hit``
-    m = np.arange(1, len(hit) + 1) - np.repeat(first, n_rel)       # 1..R in each row
-    return np.add.reduceat(m / (pos + 1.0), first) / n_rel, many   # (1/R) sum of m / k_m
-
-
-def _ranked_below(neg_scores, relevant, rows, score, t) -> np.ndarray:
-    """For a relevant candidate with negated score ``score[k]`` in row ``rows[k]``, the
-    ``t[k]``-th (from 0) of the relevant ones with that score: how many irrelevant
-    candidates with the same score have a higher index. The keys put them above it; the
-    ranking (equal scores in index order) puts them below.
-
-    Relevant candidates with one score take their ranks in index order, so the ``t``-th
-    of them in the sorted keys is the one with the ``t``-th lowest index."""
-    below = np.empty(len(rows), dtype=np.int64)
-    for k, (r, s, tk) in enumerate(zip(rows.tolist(), score.tolist(), t.tolist())):
-        col = np.flatnonzero(neg_scores[r] == s)             # every candidate with the score
-        rel = relevant[r, col]
-        below[k] = np.count_nonzero(~rel & (col > col[rel][tk]))
-    return below
 
 
 @contextlib.contextmanager

@@ -1,7 +1,11 @@
-"""The AP without a full ranking (metrics._ap_by_groups) on equal scores: a relevant and an
-irrelevant candidate with the same similarity are ordered by candidate index, whether a
-query has a few such ties (the tie-break) or many (ranked in full)."""
+"""The AP on the CPU (metrics._ap_on_cpu, the compiled loops of rankloops) on equal scores:
+a relevant and an irrelevant candidate with the same similarity are ordered by candidate
+index, whether a query has a few such ties (the tie-break) or many (ranked in full). Also
+its other paths: scores too large for the keys, non-finite inputs, no numba."""
+import warnings
+
 import numpy as np
+import pytest
 import torch
 
 from mclfir_lite import metrics as M
@@ -73,3 +77,57 @@ def test_large_scores_are_scaled_exactly():
     for scale in (1.0, 7.0, 1e3):
         np.testing.assert_allclose(M.average_precision_per_query(q * scale, c, ql, cl),
                                    M.reference_average_precision(q * scale, c, ql, cl), rtol=0, atol=1e-12)
+
+
+def test_a_few_large_scores_among_small_ones_are_scaled_on_every_thread():
+    """Scores below 0.5 except for one query (x64) and one candidate (x16): the loops
+    notice the out-of-range scores wherever they are and the whole AP is scaled. (Powers
+    of two: the scores stay exact, ties included.)"""
+    q, c, ql, cl = _exact_data(37, 500, 8, 16, 4, seed=4, duplicates=8)
+    q, c = q / 4, c / 4
+    q[29] *= 64.0
+    c[0] *= 16.0
+    assert (q @ c.T).abs().max() >= 2 and ((q @ c.T).abs() >= 2).float().mean() < 0.05
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for chunk in (None, 5):
+                np.testing.assert_allclose(M.average_precision_per_query(q, c, ql, cl, chunk_size=chunk),
+                                           M.reference_average_precision(q, c, ql, cl), rtol=0, atol=1e-12)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("where", ["query", "candidate"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_single_non_finite_entry_is_named(where, value):
+    """The CPU path checks finiteness from the similarities: one bad entry anywhere, in a
+    query or in a candidate, still gives the error that names the argument."""
+    q, c, ql, cl = _exact_data(40, 300, 8, 16, 4, seed=5)
+    (q if where == "query" else c)[-1, 3] = value
+    name = "query_emb" if where == "query" else "cand_emb"
+    for chunk in (None, 7):
+        with pytest.raises(ValueError, match=f"{name} must hold finite"):
+            M.average_precision_per_query(q, c, ql, cl, chunk_size=chunk)
+    with pytest.raises(ValueError, match="query_emb must hold finite"):   # no candidate to see it
+        M.average_precision_per_query(torch.full((2, 3), value), torch.zeros(0, 3), [0, 1], torch.zeros(0, dtype=int))
+
+
+def test_without_numba_the_full_ranking_gives_the_same_aps(monkeypatch):
+    """Where numba cannot be imported the AP ranks every query in full with torch, says so
+    once, and gives the same numbers."""
+    from mclfir_lite import rankloops
+    q, c, ql, cl = _exact_data(30, 400, 8, 16, 4, seed=6, duplicates=12)
+    fast = M.average_precision_per_query(q, c, ql, cl)
+    monkeypatch.setattr(rankloops, "available", lambda: False)
+    monkeypatch.setattr(M, "_WARNED", [])
+    with pytest.warns(RuntimeWarning, match="ranks every query in full"):
+        slow = M.average_precision_per_query(q, c, ql, cl)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        M.average_precision_per_query(q, c, ql, cl)          # said once
+    np.testing.assert_allclose(slow, fast, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(slow, M.reference_average_precision(q, c, ql, cl), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="cand_emb must hold finite"):
+        M.average_precision_per_query(q, torch.full_like(c, float("nan")), ql, cl)
