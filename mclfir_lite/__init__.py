@@ -2,7 +2,8 @@
 
 Modules, one idea each: ``settings`` (cache dir, quick mode), ``synth`` (SynthFashion),
 ``data`` (tables, protocol, sampling, increments), ``datasets`` (named datasets),
-``encoders``, ``heads``, ``model``, ``losses``, ``ema``, ``metrics``, ``continual`` (the
+``encoders``, ``heads``, ``model``, ``losses``, ``ema``, ``metrics``, ``rankloops`` (the
+AP's compiled loops), ``continual`` (the
 runner and strategies), ``index`` (gallery index, neighbours), ``plots``, ``widgets``,
 ``cli``.
 """

@@ -212,7 +212,7 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     by candidate index, so their ranks are taken again from the scores in index order. A
     query with many such ties (quantised or duplicated embeddings) is ranked in full
     instead (:func:`_ap_by_full_ranking`), as every query is on a GPU, where sorting int64
-    keys is cheap, and on a CPU without numba (about 3x slower).
+    keys is cheap, and on a CPU without numba (about 5x slower).
 
     ``chunk_size`` queries have their similarities computed at a time (default: about 128
     queries or ``SCORES_PER_PASS`` scores, whichever is more, at most
@@ -243,7 +243,7 @@ def _rankloops():
     if not _WARNED:
         _WARNED.append(True)
         warnings.warn(f"{rankloops.WHY_UNAVAILABLE}: the AP ranks every query in full with torch "
-                      "instead (the same numbers, about 3x slower). pip install numba to speed it up.",
+                      "instead (the same numbers, about 5x slower). pip install numba to speed it up.",
                       RuntimeWarning, stacklevel=3)
     return None
 

@@ -16,7 +16,8 @@ code is cached beside this file (or in numba's user cache folder when that is re
 the first call on a machine compiles for a few seconds, later processes load it.
 
 Without numba (:func:`available` is False) ``metrics`` ranks every query in full with
-torch instead: the same numbers, about three times slower.
+torch instead: the same numbers, about five times slower (measured at 300 x 3k and
+2k x 20k).
 """
 from __future__ import annotations
 
