@@ -227,7 +227,9 @@ def average_precision_per_query(query_emb, cand_emb, query_labels, cand_labels,
     with _one_torch_thread(query_emb) as threads:
         q, c, ql, cl = _checked_inputs(query_emb, cand_emb, query_labels, cand_labels, check_finite=False)
         if q.device.type == "cpu" and _rankloops() is not None:
-            return _ap_on_cpu(q.float(), c.float(), ql.numpy(), cl.numpy(), chunk_size, threads)
+            # (contiguous labels: numba compiles its loops once per memory layout)
+            labels = (np.ascontiguousarray(ql.numpy()), np.ascontiguousarray(cl.numpy()))
+            return _ap_on_cpu(q.float(), c.float(), *labels, chunk_size, threads)
         _check_finite(q, c)
         acc = torch.float32 if q.device.type == "mps" else torch.float64
         return _ap_by_full_ranking(q, c, ql, cl, chunk_size or CHUNK_SIZE, acc).cpu().numpy().astype(np.float64)

@@ -131,3 +131,15 @@ def test_without_numba_the_full_ranking_gives_the_same_aps(monkeypatch):
     np.testing.assert_allclose(slow, M.reference_average_precision(q, c, ql, cl), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="cand_emb must hold finite"):
         M.average_precision_per_query(q, torch.full_like(c, float("nan")), ql, cl)
+
+
+def test_strided_and_mixed_dtype_inputs_equal_the_reference():
+    """Views (every other column, every other label), half/double embeddings, int32 and
+    huge or negative labels: converted before the compiled loops, same APs."""
+    q, c, ql, cl = _exact_data(24, 300, 8, 16, 3, seed=7, duplicates=10)
+    labels = torch.cat([ql, cl]).repeat_interleave(2) * 1_000_000_007 - 5
+    ql2, cl2 = labels[:48:2], labels[48::2]
+    wide_q = torch.stack([q, torch.zeros_like(q)], dim=2).reshape(len(q), -1)[:, ::2]
+    for args in ((wide_q, c, ql2, cl2), (q.half(), c.double(), ql.int(), cl.numpy())):
+        np.testing.assert_allclose(M.average_precision_per_query(*args), M.reference_average_precision(*args),
+                                   rtol=0, atol=1e-12)
