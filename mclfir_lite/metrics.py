@@ -25,11 +25,11 @@ processed ``chunk_size`` at a time (the AP on the CPU: one chunk per thread at o
 memory stays proportional to ``chunk_size * n_candidates``. Results come back as numpy
 float64 / Python floats. On the CPU the AP packs each similarity and a "relevant" bit
 into one int32 key and sorts the keys: one plain sort of the score matrix, plus the
-similarities themselves and two compiled passes (numba, see ``rankloops``). Where the candidates'
-indices are needed as well (recall@k, queries with many tied scores, every query on a
-GPU), each similarity and its candidate index are packed into one int64 key (see
-``_ranking_keys``): exact, and on the CPU several times faster than torch's stable
-``argsort``.
+similarities themselves and two compiled passes (numba, see ``rankloops``). Where the
+candidates' indices are needed as well (recall@k, queries with many tied scores, every
+query on a GPU or without numba), each similarity and its candidate index are packed
+into one int64 key (see ``_ranking_keys``): exact, and on the CPU several times faster
+than torch's stable ``argsort``.
 
 Continual learning (attributes arrive in increments)
 ----------------------------------------------------
