@@ -3,6 +3,7 @@ a memory-mapped cache, and peak memory that does not grow with the number of ima
 import json
 import os
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -138,3 +139,22 @@ def test_demo_trains_on_lazy_images(tmp_path):
                  "--out", str(out), "--no-progress"]) == 0
     res = json.loads((out / "results.json").read_text())["strategies"]["finetune"]
     assert res["finished_increments"] == 2 and (out / "neighbours.png").is_file()
+
+
+def test_peak_rss_is_the_programs_own_not_its_parents():
+    """A child started from a process that once held 1.5 GiB reports its own peak: getrusage's
+    ru_maxrss keeps the parent's peak across exec (the memory test above once read 1.4 GB
+    for a 0.6 GB pass, the size of the pytest process that started it)."""
+    parent = textwrap.dedent("""
+        import json, os, subprocess, sys
+        import numpy as np
+        held = np.ones(3 * 2 ** 26); del held          # 1.5 GiB touched, then freed
+        code = "import json; from mclfir_lite.imagedata import peak_rss_mb; print(json.dumps(peak_rss_mb()))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        print(out.stdout.strip().splitlines()[-1])
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    child = json.loads(res.stdout.strip().splitlines()[-1])
+    assert child["self"] < 1200, child   # importing torch: ~0.4 GB; the parent's 1.5 GiB is not there
