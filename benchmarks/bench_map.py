@@ -117,19 +117,13 @@ def speed_and_agreement(p: dict, seed: int, device: str) -> dict:
 
 def _memory_worker(n: int, n_processed: int, chunk: int, dim: int, seed: int, device: str) -> dict:
     import gc
-    import resource
     import torch
     from mclfir_lite import metrics
+    from mclfir_lite.imagedata import peak_rss_mb
 
     def rss_peak_mib():
         """Peak RSS since the last reset_peak() (Linux VmHWM), else since the process started."""
-        try:
-            for line in open("/proc/self/status"):
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        return peak_rss_mb()["self"]
 
     def reset_peak():
         """Reset the high-water mark to the current RSS (Linux >= 4.0), so that the spike of

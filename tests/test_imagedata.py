@@ -3,8 +3,8 @@ a memory-mapped cache, and peak memory that does not grow with the number of ima
 import json
 import os
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
