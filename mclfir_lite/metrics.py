@@ -315,12 +315,12 @@ def _ranked_on_cpu(neg_q, c, ql, cl, chunk_size, threads: int):
                 out_of_range.append(block)
                 return
             keys[part].sort(axis=1)
-            many = np.zeros(len(keys[part]), dtype=np.bool_)
+            many = np.empty(len(keys[part]), dtype=np.bool_)   # (set for every row by the loop)
             rankloops.ap_of_sorted(keys[part], neg_bits[part], labels[part], cl, MAX_TIES_PER_QUERY, aps[block], many)
             if many.any():  # quantised or duplicated embeddings: rank those queries in full
-                full = torch.from_numpy(np.arange(block.start, block.stop)[many])
-                aps[full.numpy()] = _ap_by_full_ranking(-neg_q[full], c, torch.from_numpy(ql)[full],
-                                                        torch.from_numpy(cl), per_pass, torch.float64).numpy()
+                full = np.arange(block.start, block.stop)[many]
+                aps[full] = _ap_by_full_ranking(-neg_q[full], c, torch.from_numpy(ql[full]),
+                                                torch.from_numpy(cl), per_pass, torch.float64).numpy()
 
     starts = iter(range(0, len(neg_q), rows))
 
