@@ -32,8 +32,9 @@ Rules shared by all preparers (nothing is dropped silently; the report lists it 
   corrupt image; the report files are written first, with the full list;
 * long-tail values: a value with fewer than ``min_count`` images is dropped *for that
   attribute* (its rows get label -1, "not annotated"), and reported; an attribute left
-  with fewer than two values, without test rows for a query/candidate split, or whose
-  test rows all share one value (AP 1 whatever the ranking), is removed and reported;
+  with fewer than two values (AP 1 whatever the ranking), or without test rows for a
+  query/candidate split, is removed and reported (candidates that all share one value are
+  refused by :func:`mclfir_lite.data.make_protocol`);
 * the values ``""``, ``NA``, ``N/A``, ``nan``, ``None`` mean "not annotated";
 * where the dataset gives no split, a seeded random ``test_fraction`` of the rows
   (sorted by image path first, so the split does not depend on listing order) is the
@@ -281,10 +282,6 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
                 why = "no value has two training rows"
             elif n_test < 2:
                 why = f"{n_test} annotated test row(s); the protocol needs query and candidate rows"
-            elif len(np.unique(lab[(split == "test") & (lab >= 0)])) < 2:
-                only = keep_vals[int(lab[(split == "test") & (lab >= 0)][0])]
-                why = (f"its {n_test} annotated test rows all have the value {only!r}: every candidate would be "
-                       "relevant to every query (AP 1 whatever the ranking)")
         if why:
             report.removed_attributes[attr] = why
             continue
