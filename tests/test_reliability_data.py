@@ -292,9 +292,9 @@ def test_eager_loading_too_large_is_refused_with_the_figure_before_allocating(tm
 
 
 def test_no_progress_reaches_the_preparer(tmp_path, capsys):
-    root = write_fpi(tmp_path / "fpi", n=120)
+    root = write_fpi(tmp_path / "fpi", n=320)  # the demo prepares with min_count 150
     base = [*DEMO, "--dataset", "fashion-product-images", "--data-dir", str(root), "--increments",
             "subCategory;baseColour"]
-    main([*base, "--out", str(tmp_path / "r")])
+    assert main([*base, "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "checking images" not in err and "it/s" not in err
