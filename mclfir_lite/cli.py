@@ -237,9 +237,9 @@ def run_demo(args) -> dict:
         table = load_dataset(args.dataset, args.data_dir, n=_given(args.n_images, preset["n_images"]), size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
                              pools=args.pools, domain_shift=args.domain_shift, strict=args.strict,
-                             rebuild=args.rebuild, progress=progress)
+                             rebuild=args.rebuild and dist.is_main(), progress=progress)
         images = open_images(table, size) if args.lazy_images else \
-            load_images(table, size, progress=progress, rebuild=args.rebuild)
+            load_images(table, size, progress=progress, rebuild=args.rebuild and dist.is_main())
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
         else _parse_explained(plan, table)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
