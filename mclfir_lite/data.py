@@ -135,10 +135,9 @@ def read_table(csv_path: str | Path, attributes: list[str] | None = None,
     An attribute with fewer than two values is removed, never scored (every candidate
     would be relevant to every query: AP 1 whatever the model does; the preparers remove
     such attributes too, and :func:`make_protocol` refuses candidates that all share one
-    value). The table's
-    ``removed_attributes`` says which and why, and a line per attribute goes to stderr
-    (unless ``quiet``); an attribute asked for by name in ``attributes`` is refused
-    instead (ValueError).
+    value). The table's ``removed_attributes`` says which and why, and a line per
+    attribute goes to stderr (unless ``quiet``); an attribute asked for by name in
+    ``attributes`` is refused instead (ValueError).
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
