@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real datasets: stop on any problem the preparer reports (a skipped line, a missing "
                         "or corrupt image) instead of leaving the row out")
     d.add_argument("--rebuild", action="store_true",
-                   help="real datasets: prepare the table again even when a prepared one is cached")
+                   help="render or prepare the dataset again, and read its images again, even when they "
+                        "are cached (caches are also checked on every load and rebuilt when damaged)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
     doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
@@ -152,15 +153,14 @@ def validate_demo_args(args) -> None:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose from {list(DATASETS) + ['table']}")
     real = args.dataset != "synthfashion"
     if not real:
-        for flag, given in (("--data-dir", args.data_dir is not None), ("--strict", args.strict),
-                            ("--rebuild", args.rebuild)):
+        for flag, given in (("--data-dir", args.data_dir is not None), ("--strict", args.strict)):
             if given:
                 raise ValueError(f"{flag} does not apply to synthfashion (it is rendered, not read): it would be "
                                  "ignored; pass --dataset NAME for a real dataset")
     elif args.n_images is not None:
         raise ValueError(f"--n-images applies to synthfashion only; {args.dataset} uses every image it has")
-    elif args.dataset == "table" and (args.strict or args.rebuild):
-        raise ValueError("--strict and --rebuild apply to the real datasets' preparers; a table CSV is read "
+    elif args.dataset == "table" and args.strict:
+        raise ValueError("--strict applies to the real datasets' preparers; a table CSV is read "
                          "as it is (and any problem in it is already an error)")
     if args.data_dir is not None:
         path = Path(args.data_dir).expanduser()
@@ -237,8 +237,9 @@ def run_demo(args) -> dict:
         table = load_dataset(args.dataset, args.data_dir, n=_given(args.n_images, preset["n_images"]), size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
                              pools=args.pools, domain_shift=args.domain_shift, strict=args.strict,
-                             rebuild=args.rebuild)
-        images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
+                             rebuild=args.rebuild and dist.is_main(), progress=progress)
+        images = open_images(table, size) if args.lazy_images else \
+            load_images(table, size, progress=progress, rebuild=args.rebuild and dist.is_main())
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
         else _parse_explained(plan, table)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
