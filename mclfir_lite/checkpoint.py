@@ -249,21 +249,31 @@ def differing_fields(old: dict | None, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def difference_text(old: dict | None, new: dict) -> str:
+    """``"differs in: a, b; a: old -> new; b: ..."`` for two fingerprints."""
+    diff = differing_fields(old, new)
+    a = (old or {}).get("fields", {}) or {}
+    shown = "; ".join(f"{k}: {' -> '.join(_shown_pair(a.get(k), new['fields'].get(k)))}" for k in diff[:6])
+    return f"differs in: {', '.join(diff) or 'unknown'}; {shown}"
+
+
 def check_fingerprint(path, old: dict | None, new: dict) -> None:
     """Raise :class:`CheckpointError` naming ``path`` and the differing fields unless the hashes match."""
     if (old or {}).get("hash") == new["hash"]:
         return
-    diff = differing_fields(old, new)
-    a = (old or {}).get("fields", {}) or {}
-    shown = "; ".join(f"{k}: {_short(a.get(k))} -> {_short(new['fields'].get(k))}" for k in diff[:6])
-    raise CheckpointError(f"checkpoint {path} was made with a different configuration (differs in: "
-                          f"{', '.join(diff) or 'unknown'}; {shown}); use another output directory, "
-                          "or --fresh to start over")
+    raise CheckpointError(f"checkpoint {path} was made with a different configuration ({difference_text(old, new)}); "
+                          "use another output directory, or --fresh to start over")
 
 
-def _short(v, n: int = 40) -> str:
-    s = "(none)" if v is None else str(v)
-    return s if len(s) <= n else s[: n - 3] + "..."
+def _shown_pair(a, b, n: int = 40) -> tuple[str, str]:
+    """Both values, cut to ``n`` characters around where they first differ (not to a common prefix)."""
+    a, b = ("(none)" if v is None else str(v) for v in (a, b))
+    if len(a) <= n and len(b) <= n:
+        return a, b
+    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, start - 10)
+    cut = lambda s: ("..." if start else "") + s[start:start + n] + ("..." if len(s) > start + n else "")
+    return cut(a), cut(b)
 
 
 def tensor_digest(t: torch.Tensor | np.ndarray) -> str:
@@ -321,12 +331,20 @@ def data_fields(images: torch.Tensor, labels: dict, protocol: dict) -> dict:
     """The fields that pin a run's data: image size, a digest of the image bytes, of the
     labels of the protocol's attributes, and of the protocol's rows (so its caps, query
     fraction and seed)."""
+    return {**_shape_fields(images.shape), "images": tensor_digest(images), "labels": _labels_digest(labels, protocol),
+            "protocol": protocol_digest(protocol)}
+
+
+def _shape_fields(shape) -> dict:
+    shape = tuple(shape)
+    return {"image_size": "x".join(map(str, shape[-2:])), "n_images": shape[0]}
+
+
+def _labels_digest(labels: dict, protocol: dict) -> str:
     lab = hashlib.sha1()
     for a in sorted(protocol):
         lab.update(a.encode() + tensor_digest(np.asarray(labels[a])).encode())
-    shape = tuple(images.shape)
-    return {"image_size": "x".join(map(str, shape[-2:])), "n_images": shape[0],
-            "images": tensor_digest(images), "labels": lab.hexdigest()[:16], "protocol": protocol_digest(protocol)}
+    return lab.hexdigest()[:16]
 
 
 def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, labels: dict, protocol: dict,
@@ -339,6 +357,20 @@ def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, lab
     fields = {k: v for k, v in cfg.items() if k != "device"}
     fields.update(strategy=strategy, increments=[list(g) for g in increments])
     fields.update(data_fields(images, labels, protocol))
+    fields.update(code_fields())
+    fields.update(extra or {})
+    return fingerprint(fields)
+
+
+def run_identity(config, increments, image_shape, labels: dict, protocol: dict, extra: dict | None = None) -> dict:
+    """The fingerprint of a demo run as a whole (kept in its results.json, so that a second
+    command on the same output folder adds its strategies only to the same run): the fields
+    of :func:`run_fingerprint` but the strategy and the digest of the image bytes (the
+    dataset's own fingerprint, in ``extra``, stands for them, so no image is read)."""
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    fields = {k: v for k, v in cfg.items() if k != "device"}
+    fields.update(increments=[list(g) for g in increments], **_shape_fields(image_shape),
+                  labels=_labels_digest(labels, protocol), protocol=protocol_digest(protocol))
     fields.update(code_fields())
     fields.update(extra or {})
     return fingerprint(fields)
