@@ -475,9 +475,9 @@ def _earlier_results(path: Path, identity: dict, strategies: list[str], fresh: b
     kept = list(old["strategies"])
     why = difference_text(old.get("run"), identity) if old.get("run") else \
         f"it was written by mclfir_lite {old.get('version', '?')}, which did not record the run"
-    raise ValueError(f"--out {path.parent}: its results.json is from another run ({why}); adding to it would mix "
-                     f"two runs{' (it holds ' + ', '.join(kept) + ')' if kept else ''}: use another --out, "
-                     "or --fresh to replace it")
+    raise ValueError(f"--out {path.parent}: its results.json was made with a different configuration ({why}); "
+                     f"adding to it would mix two runs{' (it holds ' + ', '.join(kept) + ')' if kept else ''}: "
+                     "use another --out, or --fresh to replace it")
 
 
 def summary_table(report: dict) -> str:
