@@ -179,6 +179,8 @@ def _positive_bwt(answer):
     R = np.asarray(answer, dtype=float)
     if R.ndim != 2 or R.shape[0] < 2:
         return "an accuracy matrix is 2-d, one row per increment (at least two)"
+    if not np.isfinite(R).any():
+        return "fill in the mAPs: an accuracy matrix of NaNs holds no result"
     if np.nanmin(R) < 0 or np.nanmax(R) > 1:
         return "mAPs lie between 0 and 1"
     if not backward_transfer(R) > 0:

@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules (opt in with ``pytest.mark.usefixtures``)."""
+"""Fixtures shared by several test modules (opt in with ``pytest.mark.usefixtures``; ``lenient_exercises``
+applies to every test), and the skip policy: a skip is reported loudly, and fails the session in CI."""
 import pytest
 import torch
 
@@ -7,6 +8,14 @@ import torch
 def isolated_cache(tmp_path, monkeypatch):
     """Point MCLFIR_CACHE at this test's temporary folder."""
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def lenient_exercises(monkeypatch):
+    """Unit tests feed exercise checks wrong answers on purpose, to test the hints: in CI
+    (CI=true) strict mode would turn those into ExerciseError. Strict mode itself is tested in
+    tests/test_exercises.py, which sets MCLFIR_STRICT_EXERCISES where it needs it."""
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,6 @@ CHECK_CALL = re.compile(r"""exercises\.check\(\s*["']([^"']+)["']""")
 MINE = ["00", "01", "02", "03", "04", "10", "11"]          # notebooks whose exercises have checks
 
 
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    """These tests feed wrong answers on purpose: hints, not ExerciseError (strict mode is tested below)."""
-    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
-
-
 def _nb(prefix, student=False):
     folder = NOTEBOOKS / "student" if student else NOTEBOOKS
     return nbformat.read(next(folder.glob(f"{prefix}_*.ipynb")), as_version=4)
