@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
     doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
+    from . import composed, crossmodal
+    crossmodal.add_arguments(sub.add_parser("crossmodal", help="continual text<->image retrieval: compatibility, backfilling"))
+    composed.add_arguments(sub.add_parser("composed", help="composed queries (image + text): static fusions vs dynamic routing"))
     return p
 
 
@@ -105,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "doctor":
             from . import doctor
             return doctor.main(benchmark=not args.no_benchmark, seconds=args.bench_seconds)
+        elif args.command in ("crossmodal", "composed"):
+            import importlib
+            importlib.import_module(f".{args.command}", __package__).run(args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {_progress_line(args)}; run the same command again to resume from there",
               file=sys.stderr)
