@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import composed, crossmodal
     crossmodal.add_arguments(sub.add_parser("crossmodal", help="continual text<->image retrieval: compatibility, backfilling"))
     composed.add_arguments(sub.add_parser("composed", help="composed queries (image + text): static fusions vs dynamic routing"))
+    from . import labprep
+    labprep.add_arguments(sub.add_parser("prepare-lab", help="fill the cache before class: run every notebook once"))
     return p
 
 
@@ -105,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             demo(args)
+        elif args.command == "prepare-lab":
+            from . import labprep
+            return labprep.main(args)
         elif args.command == "doctor":
             from . import doctor
             return doctor.main(benchmark=not args.no_benchmark, seconds=args.bench_seconds)
