@@ -163,8 +163,10 @@ def atomic_write(path: str | Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     refuse_link(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    made = False   # a file planted at the temp name is neither written nor removed
     try:
         os.close(create_exclusive(tmp))
+        made = True
         write(tmp)
         refuse_link(path)   # planted while we wrote?
         os.replace(tmp, path)
@@ -176,7 +178,8 @@ def atomic_write(path: str | Path, write) -> Path:
             raise type(err)(err.errno, err.strerror or str(err), str(path)) from None
         raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if made:
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write_file
 from .settings import cache_dir
 
 SPLITS = ("train", "test")
@@ -110,8 +110,9 @@ def write_table(table: FashionTable, csv_path: str | Path) -> Path:
         raise ValueError("write_table needs image paths; save in-memory images first "
                          "(see data_scripts/make_synthfashion.py)")
     root = csv_path.parent.resolve()
-    def write(tmp):
-        with open(tmp, "w", newline="") as f:
+    def write(raw):
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
             w = csv.writer(f)
             w.writerow(["image", "split", *table.attributes])
             for i, img in enumerate(table.images):
@@ -119,7 +120,10 @@ def write_table(table: FashionTable, csv_path: str | Path) -> Path:
                 vals = [table.values[a][table.labels[a][i]] if table.labels[a][i] >= 0 else ""
                         for a in table.attributes]
                 w.writerow([rel, table.split[i], *vals])
-    atomic_write(csv_path, write)  # a unique temp name, then one rename
+        finally:
+            f.flush()
+            f.detach()   # the temp file is closed by atomic_write_file
+    atomic_write_file(csv_path, write)  # a temp file made without following links, then one rename
     return csv_path
 
 
@@ -298,10 +302,7 @@ def load_images(table: FashionTable, size: int, use_cache: bool = True,
     for i, p in enumerate(tqdm(table.images, desc="reading images", disable=not progress)):
         arr[i] = _load_one(p, size).transpose(2, 0, 1)
     if use_cache:
-        def write(tmp):
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-        atomic_write(cache, write)
+        atomic_write_file(cache, lambda f: np.save(f, arr))
     return torch.from_numpy(arr)
 
 

@@ -65,8 +65,6 @@ def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> t
     is damaged, with one line naming it; ``rebuild`` renders again anyway."""
     import hashlib
     import inspect
-    import os
-    import uuid
     from . import synth
     from .settings import cache_dir
     key = hashlib.sha1(f"{n}|{size}|{seed}".encode())
@@ -90,10 +88,8 @@ def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> t
     check_memory(n * size * size * 3 * 2, f"rendering {n} SynthFashion images at {size} px",
                  "choose a smaller --image-size or --n-images")
     images, labels = synth.render(n, size=size, seed=seed, domains=domains)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
-    np.savez(tmp, images=images, **{f"label_{a}": v for a, v in labels.items()})
-    os.replace(tmp, path)
+    from .checkpoint import atomic_write_file  # a temp file made without following links, then one rename
+    atomic_write_file(path, lambda f: np.savez(f, images=images, **{f"label_{a}": v for a, v in labels.items()}))
     return images, labels
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import shutil
 import sys
 import time
@@ -105,9 +106,15 @@ def check_cache(min_free_gib: float = MIN_FREE_GIB) -> Check:
     source = "MCLFIR_CACHE" if os.environ.get("MCLFIR_CACHE") else "default; set MCLFIR_CACHE to move it"
     try:
         path = cache_dir()
-        probe = path / ".doctor-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # an unpredictable name, created exclusively without following links (as checkpoint.create_exclusive,
+        # which needs torch, not imported here): a file or link planted in the cache is never opened
+        probe = path / f".doctor-write-test-{secrets.token_hex(8)}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
     except OSError as err:
         return Check("cache", False, f"cannot write the cache directory ({source}): {err}",
                      "point MCLFIR_CACHE at a writable folder: export MCLFIR_CACHE=/path/with/space")

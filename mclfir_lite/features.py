@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write_file
 from .data import cache_notice
 from .settings import cache_dir
 
@@ -99,8 +99,8 @@ def encode_dataset(encoder: nn.Module, images_uint8: torch.Tensor, key_parts=(),
         encoder.train(was_training)
     feats = torch.cat(out) if out else torch.empty(0)
     if path is not None:
-        atomic_write(path, lambda tmp: torch.save({"features": feats, "encoder": getattr(encoder, "description", ""),
-                                                   "images": tuple(images_uint8.shape)}, tmp))
+        atomic_write_file(path, lambda f: torch.save({"features": feats, "encoder": getattr(encoder, "description", ""),
+                                                      "images": tuple(images_uint8.shape)}, f))
     return feats
 
 

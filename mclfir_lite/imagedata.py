@@ -35,8 +35,11 @@ batch keeps the heap flat.
 """
 from __future__ import annotations
 
+import contextlib
 import mmap
+import os
 import resource
+import secrets
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -45,6 +48,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .checkpoint import NOFOLLOW, atomic_write_file, refuse_link
 from .data import FashionTable, _load_one, cache_notice, image_cache_path, image_cache_problem, load_images
 
 
@@ -172,23 +176,42 @@ def build_cache(table: FashionTable, size: int, path: str | Path | None = None, 
             return path
         cache_notice(path, why)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(table), 3, size, size))
+    refuse_link(path)   # a link planted at the cache's name is refused, never replaced or written through
     files = FileImages(table.images, size)
     from tqdm.auto import tqdm
     rows = [np.arange(s, min(s + batch_size, len(files))) for s in range(0, len(files), batch_size)]
-    start = 0
-    for batch in tqdm(batch_loader(files, rows, workers=workers), total=len(rows), desc="caching images",
-                      disable=not progress):
-        out[start:start + len(batch)] = batch.numpy()
-        start += len(batch)
-        if start % (batch_size * 64) == 0:  # written pages: to disk, out of the resident set
-            out.flush()
-            out._mmap.madvise(mmap.MADV_DONTNEED) if hasattr(mmap, "MADV_DONTNEED") else None
-    out.flush()
-    del out
-    tmp.replace(path)
+    with _new_npy(path, (len(table), 3, size, size)) as out:
+        start = 0
+        for batch in tqdm(batch_loader(files, rows, workers=workers), total=len(rows), desc="caching images",
+                          disable=not progress):
+            out[start:start + len(batch)] = batch.numpy()
+            start += len(batch)
+            if start % (batch_size * 64) == 0:  # written pages: to disk, out of the resident set
+                out.flush()
+                out._mmap.madvise(mmap.MADV_DONTNEED) if hasattr(mmap, "MADV_DONTNEED") else None
     return path
+
+
+@contextlib.contextmanager
+def _new_npy(path: Path, shape: tuple):
+    """A uint8 ``.npy`` memory map of ``shape`` to fill, written to a temp file beside ``path``
+    (a name unique to the process and call, created with ``O_EXCL | O_NOFOLLOW`` and never
+    reopened by name, so a planted link is never followed) and moved onto ``path`` in one
+    step when the block ends without an error; removed otherwise."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)   # a planted name: FileExistsError
+    try:
+        with os.fdopen(fd, "r+b") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                     "fortran_order": False, "shape": tuple(shape)})
+            out = np.memmap(f, dtype=np.uint8, mode="r+", offset=f.tell(), shape=tuple(shape))
+            yield out
+            out.flush()
+            del out
+        refuse_link(path)   # planted while we wrote?
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def open_images(table: FashionTable, size: int, cache: bool = False, workers: int = 0,
@@ -326,7 +349,7 @@ def write_jpeg_table(folder: str | Path, n: int, size: int = 64, seed: int = 0, 
     paths = []
     for i in range(n):
         p = folder / "images" / f"{i:07d}.jpg"
-        p.write_bytes(encoded[i % k])
+        atomic_write_file(p, lambda f, b=encoded[i % k]: f.write(b))  # never through a link planted at p
         paths.append(str(p))
     pick = np.arange(n) % k
     split = np.where(np.arange(n) % 4 == 3, "test", "train").astype(object)

@@ -46,7 +46,8 @@ calls: it prepares a dataset once into ``<cache>/prepared/<name>-<hash>/`` and r
 table from there afterwards (``hash``: the annotation files, options and code; the images
 the annotations name are watched by size, mtime and inode; other files in the folder do
 not count). :func:`download` fetches a file once, with a checksum and a
-time-out, and says what to do instead when there is no network.
+time-out, and says what to do instead when there is no network; :func:`safe_extract` unpacks
+a zip archive, refusing members that would land outside the target folder.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import urllib.error
 import urllib.parse
@@ -69,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write_file
 from .data import FashionTable, images_stamp, read_table, write_table
 from .settings import cache_dir
 
@@ -115,6 +117,10 @@ class DatasetLayoutError(FileNotFoundError):
 
 class DownloadError(RuntimeError):
     """A download failed (no network, time-out, HTTP error); the message says what to do instead."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded file is not the one expected (its sha256 differs); it was removed."""
 
 
 @dataclass
@@ -304,7 +310,8 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_table(table, out / "table.csv")
-        atomic_write(out / WATCHED, lambda tmp: tmp.write_text("".join(f"{p}\n" for p in watched), encoding="utf-8"))
+        listed = "".join(f"{p}\n" for p in watched).encode("utf-8")
+        atomic_write_file(out / WATCHED, lambda f: f.write(listed))
         _write_report(report, out)  # last: its images_stamp says the folder is complete
     if not quiet:
         print(report.text())
@@ -315,8 +322,9 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
 
 def _write_report(report: PrepareReport, out: Path) -> None:
     """``report.json`` (everything, every row and file left out) and ``report.txt`` (the summary)."""
-    atomic_write(out / "report.json", lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=1)))
-    atomic_write(out / "report.txt", lambda tmp: tmp.write_text(report.text() + "\n"))
+    data, text = json.dumps(report.to_dict(), indent=1).encode("utf-8"), (report.text() + "\n").encode("utf-8")
+    atomic_write_file(out / "report.json", lambda f: f.write(data))
+    atomic_write_file(out / "report.txt", lambda f: f.write(text))
 
 
 def _stop_if_problems(dataset: str, report: PrepareReport, out) -> None:
@@ -1039,38 +1047,68 @@ def download(url: str, dest: str | Path, sha256: str | None = None, timeout: flo
         print(f"{dest} is already here; not downloading it again")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
+    got = None
+
+    def offline(err: BaseException) -> DownloadError:
+        return DownloadError(f"could not download {url}: {err}. Without a network, download the file "
+                             "yourself and give its local path (for a dataset: --data-dir PATH).")
+
+    network_errors = (urllib.error.URLError, TimeoutError, OSError, ValueError)
+
+    def fetch(f):  # into a temp file beside dest, created without following links; renamed when verified
+        nonlocal got
         from tqdm.auto import tqdm
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as f:
+        digest = hashlib.sha256()
+        try:
+            resp = urllib.request.urlopen(url, timeout=timeout)
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}",
-                      disable=not progress) as bar:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    f.write(block)
-                    bar.update(len(block))
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"could not download {url}: {err}. Without a network, download the file "
-                            "yourself and give its local path (for a dataset: --data-dir PATH).") from err
-    got = sha256_of(part)
-    if want is not None and got != want:
-        part.unlink(missing_ok=True)
-        raise ValueError(f"checksum mismatch for {url}: sha256 {got}, expected {want}; the download was removed")
+        except network_errors as err:
+            raise offline(err) from err
+        with resp, tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}",
+                        disable=not progress) as bar:
+            while True:
+                try:
+                    block = resp.read(1 << 20)
+                except network_errors as err:
+                    raise offline(err) from err
+                if not block:
+                    break
+                f.write(block)   # an error here is about the local file: it names it (full disk, ...)
+                digest.update(block)
+                bar.update(len(block))
+        got = digest.hexdigest()
+        if want is not None and got != want:
+            raise ChecksumError(f"checksum mismatch for {url}: sha256 {got}, expected {want}; the download was removed")
+
+    atomic_write_file(dest, fetch)
     if want is None:
         print(f"warning: no checksum given for {url}; its sha256 is {got} (pass it to verify next time)",
               file=sys.stderr)
-    part.replace(dest)
     return dest
 
 
-def _safe_extract(archive: Path, target: Path) -> None:
+def safe_extract(archive: str | Path, target: str | Path) -> Path:
+    """Unpack the zip ``archive`` into ``target``; returns ``target``. A member that would land
+    outside ``target`` (``../x``, an absolute path, or through a symlinked folder) is refused
+    with ValueError before anything is written; each file is written through a temp file made
+    without following links, and a symlink planted at a member's name is refused
+    (:class:`~mclfir_lite.checkpoint.UnsafeFileError`), never written through."""
+    archive, target = Path(archive), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
     with zipfile.ZipFile(archive) as z:
         for member in z.namelist():
             p = (target / member).resolve()
-            if not str(p).startswith(str(target.resolve()) + os.sep) and p != target.resolve():
+            if not str(p).startswith(str(root) + os.sep) and p != root:
                 raise ValueError(f"{archive}: member {member!r} would be written outside {target}")
-        z.extractall(target)
+        for info in z.infolist():
+            dest = target / info.filename
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            with z.open(info) as src:
+                atomic_write_file(dest, lambda f: shutil.copyfileobj(src, f, 1 << 20))
+    return target
 
 
 def fetch_fashion_product_images(url: str | None = None, sha256: str | None = None, dest: str | Path | None = None,
@@ -1091,8 +1129,9 @@ def fetch_fashion_product_images(url: str | None = None, sha256: str | None = No
     marker = target / ".unpacked"
     if not marker.is_file():
         target.mkdir(parents=True, exist_ok=True)
-        _safe_extract(archive, target)
-        marker.write_text(sha256_of(archive))
+        safe_extract(archive, target)
+        digest = sha256_of(archive).encode()
+        atomic_write_file(marker, lambda f: f.write(digest))
     found = sorted(target.rglob("styles.csv"), key=lambda p: len(p.parts))
     if not found:
         raise DatasetLayoutError(f"{archive} holds no styles.csv; is it Fashion Product Images (Small)?\n\n"

@@ -388,7 +388,7 @@ def test_download_is_verified_and_never_repeated(tmp_path, monkeypatch):
     assert (folder / "styles.csv").is_file() and folder.name == "myntradataset"
     # second time: no network call at all, and no re-extraction
     monkeypatch.setattr(realdata.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded twice"))
-    monkeypatch.setattr(realdata, "_safe_extract", lambda *a, **k: pytest.fail("extracted twice"))
+    monkeypatch.setattr(realdata, "safe_extract", lambda *a, **k: pytest.fail("extracted twice"))
     assert realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest) == folder
     # a file already there with another checksum is an error, not an overwrite
     with pytest.raises(ValueError, match="delete it"):

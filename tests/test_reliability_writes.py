@@ -353,3 +353,161 @@ def test_someone_elses_results_json_is_never_overwritten(tmp_path, capsys, monke
         assert main(["demo", *TINY, "--strategies", "finetune", "--out", str(out), *extra]) == 2
         _one_line(capsys, "results.json that mclfir_lite did not write", "never overwritten")
     assert (out / "results.json").read_bytes() == content
+
+
+# ---------------------------------------------------------------------------- caches, downloads, probes: no write through a link
+# (every write under the cache or an output folder; each test plants a link and checks its target is unchanged)
+
+def _predictable_temp_names(monkeypatch):
+    """Make the random part of temp names known, so that a test can plant a link at one."""
+    import secrets
+    monkeypatch.setattr(secrets, "token_hex", lambda n=8: "deadbeef")
+
+
+def test_render_cache_never_writes_through_a_link(tmp_path, victim, monkeypatch):
+    from mclfir_lite import datasets
+    datasets._rendered(8, 16, 0, None)
+    (path,) = (settings.cache_dir() / "synthfashion").glob("*.npz")
+    path.unlink()
+    path.symlink_to(victim)    # a link planted at the cache's name: damaged for the reader, refused for the writer
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        datasets._rendered(8, 16, 0, None)
+    assert victim.read_bytes() == VICTIM and path.is_symlink()
+    path.unlink()
+    _predictable_temp_names(monkeypatch)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.deadbeef.tmp")
+    tmp.symlink_to(victim)     # and one at its temp name
+    with pytest.raises(FileExistsError):
+        datasets._rendered(8, 16, 0, None, rebuild=True)
+    assert victim.read_bytes() == VICTIM and tmp.is_symlink() and not path.exists()
+
+
+def test_image_cache_build_never_writes_through_a_link(tmp_path, victim, monkeypatch):
+    from mclfir_lite import imagedata
+    from mclfir_lite.data import image_cache_problem, read_table
+    table = read_table(imagedata.write_jpeg_table(tmp_path / "t", 12, size=16, pool=4))
+    path = tmp_path / "c.npy"
+    old = tmp_path / "c.tmp.npy"      # the fixed temp name build_cache used before
+    old.symlink_to(victim)
+    _predictable_temp_names(monkeypatch)
+    new = tmp_path / f".c.npy.{os.getpid()}.deadbeef.tmp"
+    new.symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        imagedata.build_cache(table, 16, path=path)
+    assert victim.read_bytes() == VICTIM and not path.exists() and new.is_symlink()
+    new.unlink()
+    assert imagedata.build_cache(table, 16, path=path) == path and image_cache_problem(path, (12, 3, 16, 16)) is None
+    assert victim.read_bytes() == VICTIM and old.is_symlink()
+    path.unlink()
+    path.symlink_to(victim)          # a link at the cache's name: refused, not replaced or written through
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        imagedata.build_cache(table, 16, path=path)
+    assert victim.read_bytes() == VICTIM and path.is_symlink()
+
+
+def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
+    from mclfir_lite import imagedata
+    (tmp_path / "t" / "images").mkdir(parents=True)
+    (tmp_path / "t" / "images" / "0000001.jpg").symlink_to(victim)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        imagedata.write_jpeg_table(tmp_path / "t", 4, size=16, pool=2)
+    assert victim.read_bytes() == VICTIM
+
+
+def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
+    from mclfir_lite import realdata
+    src = tmp_path / "file.bin"
+    src.write_bytes(b"payload")
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    (dl / "x.bin.part").symlink_to(victim)      # the fixed temp name download used before
+    _predictable_temp_names(monkeypatch)
+    (dl / f".x.bin.{os.getpid()}.deadbeef.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        realdata.download(src.as_uri(), dl / "x.bin", progress=False)
+    (dl / f".x.bin.{os.getpid()}.deadbeef.tmp").unlink()
+    assert realdata.download(src.as_uri(), dl / "x.bin", progress=False).read_bytes() == b"payload"
+    assert victim.read_bytes() == VICTIM and (dl / "x.bin.part").is_symlink()
+    gone = tmp_path / "would-be-created"
+    (dl / "y.bin").symlink_to(gone)             # a dangling link at the destination
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        realdata.download(src.as_uri(), dl / "y.bin", progress=False)
+    assert not gone.exists()
+
+
+def test_unpacking_never_writes_through_a_link(tmp_path, victim):
+    import hashlib
+    import zipfile
+    from mclfir_lite import realdata
+    archive = tmp_path / "fpi.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("myntradataset/styles.csv", "id,gender\n1,Men\n")
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    dest = tmp_path / "dl"
+    target = dest / "fashion-product-images-small"
+    (target / "myntradataset").mkdir(parents=True)
+    (target / "myntradataset" / "styles.csv").symlink_to(victim)   # a member's name
+    with pytest.raises(ValueError, match="outside"):   # it resolves outside the target: refused before any write
+        realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest)
+    assert victim.read_bytes() == VICTIM
+    (target / "myntradataset" / "styles.csv").unlink()
+    gone = tmp_path / "would-be-created"
+    (target / ".unpacked").symlink_to(gone)                         # the marker's name
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest)
+    assert not gone.exists()
+    (target / ".unpacked").unlink()
+    assert realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest) == target / "myntradataset"
+    assert (target / ".unpacked").read_text() == sha
+
+
+def test_safe_extract_is_public_and_refuses_a_member_outside(tmp_path):
+    import zipfile
+    from mclfir_lite.realdata import safe_extract
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:
+        z.writestr("ok.txt", "x")
+        z.writestr("../evil.txt", "x")
+    with pytest.raises(ValueError, match="outside"):
+        safe_extract(tmp_path / "evil.zip", tmp_path / "unz")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "unz" / "ok.txt").exists()
+
+
+def test_doctor_write_probe_never_truncates_a_planted_link(tmp_path, victim):
+    from mclfir_lite import doctor
+    cache = settings.cache_dir()
+    (cache / ".doctor-write-test").symlink_to(victim)    # the old, fixed name
+    assert doctor.check_cache(min_free_gib=0).ok
+    assert victim.read_bytes() == VICTIM
+    assert sorted(p.name for p in cache.iterdir()) == [".doctor-write-test"]   # the probe is gone
+
+
+@pytest.mark.parametrize("writer", ["write_table", "features", "image cache", "prepared report"])
+def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer):
+    from mclfir_lite import data, imagedata
+    table = data.read_table(imagedata.write_jpeg_table(tmp_path / "t", 8, size=16, pool=2))
+    if writer == "write_table":
+        link = tmp_path / "copy.csv"
+        link.symlink_to(victim)
+        call = lambda: data.write_table(table, link)
+    elif writer == "features":
+        from mclfir_lite import features
+        from mclfir_lite.encoders import build_encoder
+        enc, images = build_encoder("smallcnn", width=8), torch.zeros(2, 3, 16, 16, dtype=torch.uint8)
+        link = features.feature_path(features.feature_key(enc, images))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(victim)
+        call = lambda: features.encode_dataset(enc, images, progress=False)
+    elif writer == "image cache":
+        link = data.image_cache_path(table, 16)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(victim)
+        call = lambda: data.load_images(table, 16)
+    else:
+        from mclfir_lite import realdata
+        link = tmp_path / "prep" / "report.json"
+        link.parent.mkdir()
+        link.symlink_to(victim)
+        call = lambda: realdata._write_report(realdata.PrepareReport("x", "y"), link.parent)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        call()
+    assert victim.read_bytes() == VICTIM and link.is_symlink()
