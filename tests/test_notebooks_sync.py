@@ -60,3 +60,23 @@ def test_no_absolute_paths_and_small(path):
         for t in texts:
             m = ABSOLUTE.search(t)
             assert m is None, f"{path.name}, cell {i}: absolute path {t[max(0, m.start() - 20):m.end() + 30]!r}"
+
+
+def test_the_lab_path_in_the_readme_and_the_notebook_headers_agree():
+    """notebooks/lab_path.py is the one source of the 3-hour lab path: every notebook's header
+    carries its line, and the README's table is the one it renders."""
+    import importlib.util
+    import json
+    import re
+    from pathlib import Path
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    spec = importlib.util.spec_from_file_location("lab_path", here / "lab_path.py")
+    lab_path = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab_path)
+    for prefix, path in lab_path.notebooks().items():
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        assert lab_path.header_line(prefix) in first, f"{path.name}: run python notebooks/lab_path.py"
+    readme = lab_path.README.read_text(encoding="utf-8")
+    block = re.search(re.escape(lab_path.START) + "\n(.*?)\n" + re.escape(lab_path.END), readme, re.S).group(1)
+    assert block == lab_path.table()
+    assert sum(m for p, _, m in lab_path.LAB_PATH.values() if p == "core") <= 180
