@@ -33,6 +33,9 @@ from .recipes import RECIPES, get_recipe, recipe_config
 DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf", "ewc", "replay", "mclfir")
 
 
+# efficientnet_lite0 trains its last stage(s) on cached trunk features by default (issue 21)
+DEFAULT_TRAINABLE_BLOCKS = 1
+
 QUERY_FRACTION = 0.25  # of each attribute's test rows; the rest are candidates
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frozen-encoder", action="store_true",
                    help="freeze the (pretrained) encoder: its features are computed once, cached, "
                         "and only the heads train")
+    d.add_argument("--trainable-blocks", type=int, default=None, metavar="N",
+                   help="efficientnet_lite0: train its last N of 7 stages on the frozen trunk's features, "
+                        f"computed once and cached (default {DEFAULT_TRAINABLE_BLOCKS}; 0 = frozen features, "
+                        "heads only, as --frozen-encoder)")
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--joint-steps", type=int, default=None,
                    help="joint (the upper bound): mixed steps per increment (default: the preset's, measured to converge)")
@@ -168,6 +175,15 @@ def validate_demo_args(args) -> None:
             raise PermissionError(13, "--data-dir is not readable (permission denied)", str(path))
     _check_device(args.device)
     _check_encoder(args.encoder)
+    if args.trainable_blocks is not None:
+        from .encoders import check_trainable_blocks
+        check_trainable_blocks(args.encoder, args.trainable_blocks)
+        if args.frozen_encoder and args.trainable_blocks != 0:
+            raise ValueError(f"--frozen-encoder trains no encoder stage, --trainable-blocks {args.trainable_blocks} "
+                             "trains some: give one of them (--frozen-encoder = --trainable-blocks 0)")
+        if args.recipe:
+            raise ValueError("--trainable-blocks applies to --encoder efficientnet_lite0, not to --recipe "
+                             f"{args.recipe} (its backbone trains whole)")
     _check_writable(Path(args.out), "--out")
     _check_writable(Path(args.out) / "checkpoints", "--out")
 
@@ -250,8 +266,10 @@ def run_demo(args) -> dict:
         config = recipe_config(args.recipe, **overrides, seed=args.seed, device=args.device,
                                encoder_trainable=not args.frozen_encoder)
     else:
+        blocks = trainable_blocks(args)
         config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder, loss=args.loss,
-                        seed=args.seed, encoder_trainable=not args.frozen_encoder, device=args.device)
+                        seed=args.seed, encoder_trainable=not args.frozen_encoder, device=args.device,
+                        trainable_blocks=blocks)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoints"
@@ -262,7 +280,18 @@ def run_demo(args) -> dict:
     # with the runner's own digests of images, labels and protocol rows: the checkpoint fingerprint
     data_fp = {"dataset": args.dataset, "data": fingerprint(table), **caps}
     features, encoder = None, None
-    if args.frozen_encoder and args.encoder != "smallcnn":
+    if config.trainable_blocks is not None:
+        # A pretrained encoder's first stages stay frozen: their outputs are computed once per image
+        # (cached on disk, keyed by the weights, the image bytes and size, and the cut), and only the
+        # last stage(s) and the heads train on them (mclfir_lite.encoders.Trunk / Tail).
+        from .encoders import split_encoder
+        from .features import encode_dataset, feature_path, feature_key
+        encoder = split_encoder(args.encoder, config.trainable_blocks)[0].to(config.device)
+        with dist.main_first():
+            features = encode_dataset(encoder, images, [data_fp["data"]], progress=progress)
+        data_fp["features"] = f"cached: {encoder.description}"
+        trunk_cache = str(feature_path(feature_key(encoder, images, [data_fp["data"]])))
+    elif args.frozen_encoder and args.encoder != "smallcnn":
         # A frozen pretrained encoder gives the same features at every step: compute them once
         # (cached on disk) and train the heads on them. (A random smallcnn is re-seeded per model,
         # so it keeps running on images.)
@@ -295,7 +324,14 @@ def run_demo(args) -> dict:
         args.current = runner
         res = runner.run(resume=True)
         args.finished.append(s)
-        report.setdefault("encoder", encoder_used(args.encoder, encoder or runner.model.encoder_for(increments[0][0])))
+        if "encoder" not in report:
+            report["encoder"] = encoder_used(args.encoder, runner.model.encoder_for(increments[0][0])
+                                             if config.trainable_blocks is not None else
+                                             encoder or runner.model.encoder_for(increments[0][0]))
+            if config.trainable_blocks is not None:
+                report["encoder"].update(trainable_blocks=config.trainable_blocks, trunk=encoder.description,
+                                         trunk_parameters=sum(p.numel() for p in encoder.parameters()),
+                                         trunk_cache=trunk_cache)
         runners[s] = runner
         report["strategies"][s] = res
         if not dist.is_main():
@@ -310,6 +346,17 @@ def run_demo(args) -> dict:
         print(f"wrote {results_path}")
     dist.shutdown()
     return report
+
+
+def trainable_blocks(args) -> int | None:
+    """How many of efficientnet_lite0's last stages train on cached trunk features: ``--trainable-blocks``,
+    else 0 with ``--frozen-encoder``, else :data:`DEFAULT_TRAINABLE_BLOCKS`; None for other encoders
+    (they run whole on images, or frozen as before)."""
+    if args.encoder != "efficientnet_lite0" or args.recipe:
+        return None
+    if args.trainable_blocks is not None:
+        return args.trainable_blocks
+    return 0 if args.frozen_encoder else DEFAULT_TRAINABLE_BLOCKS
 
 
 def _given(value, default):
@@ -382,7 +429,9 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
     names = table.values[first]
     for si, s in enumerate(shown):
         for qi, q in enumerate(queries):
-            nb = neighbours(runners[s].model, images, table.labels[first], int(q), split.candidate, first, k=k)
+            r = runners[s]   # a trainable tail reads the trunk's cached features, not images
+            nb = neighbours(r.model, r.features if r.model.on_features else images, table.labels[first], int(q),
+                            split.candidate, first, k=k)
             caps = [names[table.labels[first][r]] for r in nb["rows"]]
             plots.plot_neighbours(pics([q])[0], list(pics(nb["rows"])), list(nb["relevant"]),
                                   title=f"{s}\n{names[nb['query_label']]}\nAP {nb['ap']:.2f}", captions=caps,

@@ -218,7 +218,7 @@ class Released(Isolated):
     def extra_loss(self, step, x, feats, old, rng):
         attr = self.run.current_attribute
         with torch.no_grad():
-            t_feats = self.teacher.model.encoder_for(attr)(x) if self.run.features is None else x
+            t_feats = self.run.teacher_features(self.teacher.model, x, attr)
         self.run.costs["teacher_samples"] += len(x)
         return self.run.config.feature_distill_weight * feature_distillation(feats, t_feats)
 
