@@ -24,7 +24,7 @@ from .checkpoint import atomic_write, lock_folder
 from .data import PLANS, load_images, make_protocol, parse_increments
 from .imagedata import open_images
 from .metrics import chance_map_per_attribute
-from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
+from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset, per_increment_pools
 from . import distributed as dist
 from .lab import PRESETS, preset_config
 from .recipes import RECIPES, get_recipe, recipe_config
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
     d.add_argument("--ema-every", type=int, default=None, help="mclfir: update the EMA teacher every N steps")
     d.add_argument("--pools", default="per_increment", choices=["per_increment", "shared"],
-                   help="SynthFashion: each increment brings its own images (default), or all share them")
+                   help="each increment brings its own images (default; a real dataset's rows are dealt into "
+                        "one pool per increment, stratified by value), or all share them")
     d.add_argument("--domain-shift", action="store_true",
                    help="SynthFashion: render each increment's images in its own visual domain")
     d.add_argument("--image-size", type=int, default=None)
@@ -257,6 +258,10 @@ def run_demo(args) -> dict:
         images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
         else _parse_explained(plan, table)
+    if args.dataset != "synthfashion" and args.pools == "per_increment":
+        # a real catalogue labels every image with every attribute: deal the rows into one pool per
+        # increment, so that each increment brings its own images (SynthFashion renders them so)
+        table = per_increment_pools(table, increments, seed=args.seed)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
             "query_fraction": QUERY_FRACTION}
     protocol = make_protocol(table, seed=args.seed, **caps)
