@@ -460,6 +460,7 @@ class ContinualRunner:
             "forgetting": None if scratch else _none_if_nan(metrics.average_forgetting(R)),
             "bwt": None if scratch else _none_if_nan(metrics.backward_transfer(R)),
             "forgetting_note": "retrained from scratch at every increment: no forgetting or BWT" if scratch else "",
+            "note": self.strat.note() if hasattr(self.strat, "note") else "",
             "train_samples": int(self.costs["train_samples"]),
             "teacher_samples": int(self.costs["teacher_samples"]),
             "optimizer_steps": int(self.costs["optimizer_steps"]),
