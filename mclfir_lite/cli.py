@@ -26,7 +26,7 @@ from .imagedata import open_images
 from .metrics import chance_map_per_attribute
 from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset, per_increment_pools
 from . import distributed as dist
-from .lab import PRESETS, preset_config
+from .lab import PRESETS, PRETRAINED, preset_config
 from .recipes import RECIPES, get_recipe, recipe_config
 
 # the demo's strategies: the upper bound, the cost reference, the baselines and MCL-FIR as described
@@ -243,6 +243,8 @@ def run_demo(args) -> dict:
     from .settings import quick_mode
     quick = args.quick or quick_mode()
     preset = PRESETS["quick" if quick else "default"]
+    if trainable_blocks(args) is not None:   # a pretrained trunk: larger images, fewer steps
+        preset = {**preset, **PRETRAINED["quick" if quick else "default"]}
     args.device = dist.init(args.device)   # under torchrun: join the group (a no-op otherwise)
     recipe = get_recipe(args.recipe) if args.recipe else None
     strategies = check_strategies(args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES)))
