@@ -18,16 +18,26 @@ Three small tools that keep long runs and their caches honest:
 * :func:`lock_folder`: an advisory lock on an output folder (``fcntl.flock`` on
   ``<folder>/.lock``), so that a second run on the same folder stops at once and names
   the process that holds it.
+
+No write goes through a symbolic link: :func:`atomic_write` creates its temp file with
+``O_CREAT | O_EXCL | O_NOFOLLOW`` (a name nobody can have planted a link at) and refuses
+to replace a final path that is a symlink (:class:`UnsafeFileError`: replacing it would
+not write through it, but would silently drop someone's link); the lock file is opened
+with ``O_NOFOLLOW`` and must be a regular file. On Windows there is no ``O_NOFOLLOW``:
+the same checks are made with ``os.path.islink`` just before opening, which leaves a
+race (a link planted between the check and the open) that is not covered there.
 """
 from __future__ import annotations
 
 import ast
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
 import os
 import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,6 +60,54 @@ class CheckpointError(ValueError):
 
 class FolderLockedError(RuntimeError):
     """Another process holds the lock on an output folder (the message names its PID)."""
+
+
+class UnsafeFileError(ValueError):
+    """A file the package would write is a symbolic link or not a regular file: nothing is
+    written through it (the message names the path and what it points to)."""
+
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)   # 0 on Windows: see the module docstring
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def refuse_link(path: str | Path, what: str = "") -> None:
+    """Raise :class:`UnsafeFileError` when ``path`` is a symbolic link (dangling or not) or
+    exists but is not a regular file. ``what``: the flag or role to name in the message."""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        raise UnsafeFileError(f"{what + ': ' if what else ''}{path} is a symbolic link (to {target}); "
+                              "nothing is written through a link: remove it, or use another output folder")
+    if path.exists() and not path.is_file():
+        raise UnsafeFileError(f"{what + ': ' if what else ''}{path} exists and is not a regular file; "
+                              "remove it, or use another output folder")
+
+
+def create_exclusive(path: str | Path, mode: int = 0o644) -> int:
+    """Create ``path`` (which must not exist) without following a link; return an open
+    write-only file descriptor. A planted file or link at that name is :class:`FileExistsError`."""
+    path = Path(path)
+    if not NOFOLLOW:
+        refuse_link(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | _BINARY, mode)
+
+
+def no_space_message(err: BaseException) -> str | None:
+    """"no space left on device ..." when ``err`` is a full disk (an OSError with ENOSPC or
+    EDQUOT, or torch's ``inline_container.cc ... unexpected pos`` / ``file write failed``
+    RuntimeError, which is what a short write looks like through torch.save), else None."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return "no space left on device (or the disk quota is reached)"
+    text = str(err)
+    if isinstance(err, RuntimeError) and ("unexpected pos" in text or "file write failed" in text
+                                          or "PytorchStreamWriter failed" in text):
+        return ("no space left on device (or the disk quota is reached): the write stopped short "
+                f"({text.strip().splitlines()[0][:120] if text.strip() else type(err).__name__})")
+    return None
 
 
 # ---------------------------------------------------------------------------- save / load
@@ -95,16 +153,41 @@ def _from_safe(obj):
 def atomic_write(path: str | Path, write) -> Path:
     """Call ``write(tmp_path)`` on a temp file beside ``path`` whose name is unique to this
     process and call (pid + random), then move it onto ``path`` in one step: a crash never
-    leaves half a file, and two writers never share a temp file."""
+    leaves half a file, and two writers never share a temp file.
+
+    The temp file is created first with ``O_CREAT | O_EXCL | O_NOFOLLOW``, so ``write``
+    opens a regular file this call made, never a link planted at its name. A ``path`` that
+    is a symlink is refused (:class:`UnsafeFileError`) rather than replaced. A full disk is
+    an ``OSError(ENOSPC)`` naming ``path`` ("no space left on device")."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_link(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        os.close(create_exclusive(tmp))
         write(tmp)
+        refuse_link(path)   # planted while we wrote?
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        full = no_space_message(err)
+        if full:
+            raise OSError(errno.ENOSPC, full, str(path)) from None
+        if isinstance(err, OSError) and not err.filename and err.errno:  # a bare write error: name the file
+            raise type(err)(err.errno, err.strerror or str(err), str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_write_file(path: str | Path, write) -> Path:
+    """:func:`atomic_write`, but ``write(f)`` gets the temp file already open (binary, from the
+    descriptor made without following links), so the file is never reopened by name."""
+    def into(tmp: Path):
+        fd = os.open(tmp, os.O_WRONLY | NOFOLLOW | _BINARY)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+    return atomic_write(path, into)
 
 
 def save(path: str | Path, state: dict, fingerprint: dict | None = None) -> Path:
@@ -112,7 +195,7 @@ def save(path: str | Path, state: dict, fingerprint: dict | None = None) -> Path
     run's ``fingerprint`` to ``path`` atomically."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fingerprint,
                "state": _to_safe(state)}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_write_file(path, lambda f: torch.save(payload, f))
 
 
 def load(path: str | Path, fingerprint: dict | None = None) -> dict:
@@ -166,21 +249,31 @@ def differing_fields(old: dict | None, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def difference_text(old: dict | None, new: dict) -> str:
+    """``"differs in: a, b; a: old -> new; b: ..."`` for two fingerprints."""
+    diff = differing_fields(old, new)
+    a = (old or {}).get("fields", {}) or {}
+    shown = "; ".join(f"{k}: {' -> '.join(_shown_pair(a.get(k), new['fields'].get(k)))}" for k in diff[:6])
+    return f"differs in: {', '.join(diff) or 'unknown'}; {shown}"
+
+
 def check_fingerprint(path, old: dict | None, new: dict) -> None:
     """Raise :class:`CheckpointError` naming ``path`` and the differing fields unless the hashes match."""
     if (old or {}).get("hash") == new["hash"]:
         return
-    diff = differing_fields(old, new)
-    a = (old or {}).get("fields", {}) or {}
-    shown = "; ".join(f"{k}: {_short(a.get(k))} -> {_short(new['fields'].get(k))}" for k in diff[:6])
-    raise CheckpointError(f"checkpoint {path} was made with a different configuration (differs in: "
-                          f"{', '.join(diff) or 'unknown'}; {shown}); use another output directory, "
-                          "or --fresh to start over")
+    raise CheckpointError(f"checkpoint {path} was made with a different configuration ({difference_text(old, new)}); "
+                          "use another output directory, or --fresh to start over")
 
 
-def _short(v, n: int = 40) -> str:
-    s = "(none)" if v is None else str(v)
-    return s if len(s) <= n else s[: n - 3] + "..."
+def _shown_pair(a, b, n: int = 40) -> tuple[str, str]:
+    """Both values, cut to ``n`` characters around where they first differ (not to a common prefix)."""
+    a, b = ("(none)" if v is None else str(v) for v in (a, b))
+    if len(a) <= n and len(b) <= n:
+        return a, b
+    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, start - 10)
+    cut = lambda s: ("..." if start else "") + s[start:start + n] + ("..." if len(s) > start + n else "")
+    return cut(a), cut(b)
 
 
 def tensor_digest(t: torch.Tensor | np.ndarray) -> str:
@@ -238,12 +331,20 @@ def data_fields(images: torch.Tensor, labels: dict, protocol: dict) -> dict:
     """The fields that pin a run's data: image size, a digest of the image bytes, of the
     labels of the protocol's attributes, and of the protocol's rows (so its caps, query
     fraction and seed)."""
+    return {**_shape_fields(images.shape), "images": tensor_digest(images), "labels": _labels_digest(labels, protocol),
+            "protocol": protocol_digest(protocol)}
+
+
+def _shape_fields(shape) -> dict:
+    shape = tuple(shape)
+    return {"image_size": "x".join(map(str, shape[-2:])), "n_images": shape[0]}
+
+
+def _labels_digest(labels: dict, protocol: dict) -> str:
     lab = hashlib.sha1()
     for a in sorted(protocol):
         lab.update(a.encode() + tensor_digest(np.asarray(labels[a])).encode())
-    shape = tuple(images.shape)
-    return {"image_size": "x".join(map(str, shape[-2:])), "n_images": shape[0],
-            "images": tensor_digest(images), "labels": lab.hexdigest()[:16], "protocol": protocol_digest(protocol)}
+    return lab.hexdigest()[:16]
 
 
 def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, labels: dict, protocol: dict,
@@ -261,6 +362,20 @@ def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, lab
     return fingerprint(fields)
 
 
+def run_identity(config, increments, image_shape, labels: dict, protocol: dict, extra: dict | None = None) -> dict:
+    """The fingerprint of a demo run as a whole (kept in its results.json, so that a second
+    command on the same output folder adds its strategies only to the same run): the fields
+    of :func:`run_fingerprint` but the strategy and the digest of the image bytes (the
+    dataset's own fingerprint, in ``extra``, stands for them, so no image is read)."""
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    fields = {k: v for k, v in cfg.items() if k != "device"}
+    fields.update(increments=[list(g) for g in increments], **_shape_fields(image_shape),
+                  labels=_labels_digest(labels, protocol), protocol=protocol_digest(protocol))
+    fields.update(code_fields())
+    fields.update(extra or {})
+    return fingerprint(fields)
+
+
 # ---------------------------------------------------------------------------- folder lock
 
 @contextmanager
@@ -268,11 +383,24 @@ def lock_folder(folder: str | Path, what: str = "run"):
     """Hold an exclusive, non-blocking advisory lock on ``folder`` (file ``<folder>/.lock``)
     for the ``with`` block. When another process holds it, raise :class:`FolderLockedError`
     at once, naming its PID. The lock goes with the process, so a killed run leaves no
-    stale lock behind."""
+    stale lock behind. The lock file is opened with ``O_NOFOLLOW``: a ``.lock`` that is a
+    symbolic link, or not a regular file, is :class:`UnsafeFileError` and nothing is written
+    through it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".lock"
-    f = open(path, "a+")
+    refuse_link(path)   # (Windows: the only check; POSIX: O_NOFOLLOW below as well)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _BINARY, 0o644)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EMLINK) or path.is_symlink():  # a link planted since the check
+            refuse_link(path)
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        refuse_link(path)
+        raise UnsafeFileError(f"{path} is not a regular file; remove it, or use another output folder")
+    f = os.fdopen(fd, "r+")
     try:
         if not _try_lock(f):
             try:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -19,8 +20,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .continual import STRATEGIES, Config, ContinualRunner, check_strategies
-from .checkpoint import atomic_write, lock_folder
+from .continual import SEED_MAX, STRATEGIES, Config, ContinualRunner, check_strategies
+from .checkpoint import atomic_write_file, create_exclusive, difference_text, lock_folder, refuse_link, run_identity
 from .data import PLANS, load_images, make_protocol, parse_increments
 from .imagedata import open_images
 from .metrics import chance_map_per_attribute
@@ -37,13 +38,16 @@ DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf
 DEFAULT_TRAINABLE_BLOCKS = 1
 
 QUERY_FRACTION = 0.25  # of each attribute's test rows; the rest are candidates
+RESULTS = "results.json"
+RESULTS_FORMAT = "mclfir_lite.results"
+FIGURES = ("forgetting.png", "accuracy_matrices.png", "neighbours.png")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mclfir_lite", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="run the continual protocol and write results.json and figures")
     d.add_argument("--quick", action="store_true", help="small and fast (also set by MCLFIR_QUICK=1)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help=f"0..{SEED_MAX} (default: 0)")
     d.add_argument("--strategies", nargs="+", default=None, metavar="NAME",
                    help=f"any of {', '.join(STRATEGIES)} (default: {' '.join(DEFAULT_STRATEGIES)})")
     d.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
@@ -53,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a real dataset's unpacked folder (see data_scripts/README.md), or a table CSV")
     d.add_argument("--increments", default=None,
                    help="a plan name (synth3, synth6, fpi3, ...) or 'a,b;c;d' (default: the dataset's plan)")
-    d.add_argument("--encoder", default="smallcnn",
-                   help="smallcnn, efficientnet_lite0, or open_clip:<model>:<pretrained>")
+    d.add_argument("--encoder", default=None,
+                   help="smallcnn (default), efficientnet_lite0, or open_clip:<model>:<pretrained>")
     d.add_argument("--frozen-encoder", action="store_true",
                    help="freeze the (pretrained) encoder: its features are computed once, cached, "
                         "and only the heads train")
@@ -67,19 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joint (the upper bound): mixed steps per increment (default: the preset's, measured to converge)")
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
     d.add_argument("--ema-every", type=int, default=None, help="mclfir: update the EMA teacher every N steps")
-    d.add_argument("--pools", default="per_increment", choices=["per_increment", "shared"],
-                   help="each increment brings its own images (default; a real dataset's rows are dealt into "
-                        "one pool per increment, stratified by value), or all share them")
+    d.add_argument("--pools", default=None, choices=["per_increment", "shared"],
+                   help="per_increment: each increment brings its own images (SynthFashion's default; a real "
+                        "dataset's rows are dealt into one pool per increment, stratified by value); shared: "
+                        "every increment labels the same images (a real dataset's default)")
     d.add_argument("--domain-shift", action="store_true",
                    help="SynthFashion: render each increment's images in its own visual domain")
     d.add_argument("--image-size", type=int, default=None)
     d.add_argument("--n-images", type=int, default=None, help="SynthFashion images to render")
-    d.add_argument("--loss", default="infonce", choices=["infonce", "ntxent", "triplet"])
+    d.add_argument("--loss", default=None, choices=["infonce", "ntxent", "triplet"],
+                   help="the metric loss (default: infonce; released and --recipe paper use ntxent)")
     d.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same code on a GPU "
                    "(under torchrun: gloo on the CPU, NCCL with one GPU per process; see docs/distributed.md)")
     d.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                    help="a published set-up (paper: ResNet-50 to layer3, attention heads, the released "
-                        "hyper-parameters, AMP on CUDA; see mclfir_lite/recipes.py); flags given still win")
+                        "hyper-parameters, AMP on CUDA; see mclfir_lite/recipes.py); --steps, --image-size and "
+                        "the other size flags still win; an --encoder or --loss other than the recipe's is refused")
     d.add_argument("--lazy-images", action="store_true",
                    help="read image files when a batch needs them instead of all into memory (bounded "
                         "memory for large real datasets; see mclfir_lite/imagedata.py)")
@@ -88,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real datasets: stop on any problem the preparer reports (a skipped line, a missing "
                         "or corrupt image) instead of leaving the row out")
     d.add_argument("--rebuild", action="store_true",
-                   help="real datasets: prepare the table again even when a prepared one is cached")
+                   help="render or prepare the dataset again, and read its images again, even when they "
+                        "are cached (caches are also checked on every load and rebuilt when damaged)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
     doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
@@ -143,6 +151,13 @@ def validate_demo_args(args) -> None:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {v}")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.seed > SEED_MAX:
+        raise ValueError(f"--seed must be in 0..{SEED_MAX} (2**32 - 1), got {args.seed}")
+    if not str(args.out).strip():
+        raise ValueError("--out is empty: give a folder (e.g. --out runs/demo); an empty value would mean "
+                         "the current folder")
+    if args.data_dir is not None and not str(args.data_dir).strip():
+        raise ValueError("--data-dir is empty: give the dataset's folder or a table CSV")
     if args.increments is not None and not args.increments.strip(" ;,"):
         raise ValueError(f"--increments {args.increments!r} is empty: give a plan name (e.g. synth3) "
                          "or attributes as 'a,b;c'")
@@ -160,33 +175,71 @@ def validate_demo_args(args) -> None:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose from {list(DATASETS) + ['table']}")
     real = args.dataset != "synthfashion"
     if not real:
-        for flag, given in (("--data-dir", args.data_dir is not None), ("--strict", args.strict),
-                            ("--rebuild", args.rebuild)):
+        for flag, given in (("--data-dir", args.data_dir is not None), ("--strict", args.strict)):
             if given:
                 raise ValueError(f"{flag} does not apply to synthfashion (it is rendered, not read): it would be "
                                  "ignored; pass --dataset NAME for a real dataset")
     elif args.n_images is not None:
         raise ValueError(f"--n-images applies to synthfashion only; {args.dataset} uses every image it has")
-    elif args.dataset == "table" and (args.strict or args.rebuild):
-        raise ValueError("--strict and --rebuild apply to the real datasets' preparers; a table CSV is read "
+    elif args.dataset == "table" and args.strict:
+        raise ValueError("--strict applies to the real datasets' preparers; a table CSV is read "
                          "as it is (and any problem in it is already an error)")
+    recipe = get_recipe(args.recipe) if args.recipe else None
+    strategies = args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES))
+    _check_options_apply(args, recipe, strategies, real)
     if args.data_dir is not None:
         path = Path(args.data_dir).expanduser()
         if path.exists() and not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
             raise PermissionError(13, "--data-dir is not readable (permission denied)", str(path))
     _check_device(args.device)
-    _check_encoder(args.encoder)
+    if args.encoder is not None and not recipe:
+        _check_encoder(args.encoder)
     if args.trainable_blocks is not None:
         from .encoders import check_trainable_blocks
-        check_trainable_blocks(args.encoder, args.trainable_blocks)
-        if args.frozen_encoder and args.trainable_blocks != 0:
-            raise ValueError(f"--frozen-encoder trains no encoder stage, --trainable-blocks {args.trainable_blocks} "
-                             "trains some: give one of them (--frozen-encoder = --trainable-blocks 0)")
         if args.recipe:
             raise ValueError("--trainable-blocks applies to --encoder efficientnet_lite0, not to --recipe "
                              f"{args.recipe} (its backbone trains whole)")
-    _check_writable(Path(args.out), "--out")
-    _check_writable(Path(args.out) / "checkpoints", "--out")
+        check_trainable_blocks(args.encoder or "smallcnn", args.trainable_blocks)
+        if args.frozen_encoder and args.trainable_blocks != 0:
+            raise ValueError(f"--frozen-encoder trains no encoder stage, --trainable-blocks {args.trainable_blocks} "
+                             "trains some: give one of them (--frozen-encoder = --trainable-blocks 0)")
+    out = Path(args.out)
+    _check_writable(out, "--out")
+    _check_writable(out / "checkpoints", "--out")
+    for path in [out / n for n in (".lock", RESULTS, *FIGURES)] + [out / "checkpoints" / f"{s}.pt" for s in strategies]:
+        refuse_link(path, "--out")   # nothing is written through a link planted in --out
+    _previous_results(out / RESULTS)  # one this package did not write is refused, never overwritten
+
+
+def _check_options_apply(args, recipe: dict | None, strategies: list[str], real: bool) -> None:
+    """Refuse an option that would be silently ignored or overridden by the recipe, the
+    strategies or the dataset (results.json must record what ran)."""
+    from .strategies import STRATEGY_CLASSES
+    if recipe:
+        if args.encoder is not None and args.encoder != recipe["encoder"]:
+            raise ValueError(f"--encoder {args.encoder} conflicts with --recipe {args.recipe}, which runs "
+                             f"{recipe['encoder']} (its published backbone): drop --encoder, or drop --recipe "
+                             "to choose the encoder")
+        if args.loss is not None and args.loss != recipe["loss"]:
+            raise ValueError(f"--loss {args.loss} conflicts with --recipe {args.recipe}, whose loss is "
+                             f"{recipe['loss']}: drop --loss, or drop --recipe to choose the loss")
+    if args.loss is not None:
+        own = [s for s in strategies if STRATEGY_CLASSES[s].config_overrides.get("loss", args.loss) != args.loss]
+        if own:
+            theirs = STRATEGY_CLASSES[own[0]].config_overrides
+            raise ValueError(f"--loss {args.loss} does not apply to {', '.join(own)}: it uses its own loss "
+                             f"({theirs['loss']}, temperature {theirs.get('temperature')}, as the released code); "
+                             f"drop --loss, or run {', '.join(own)} in a command of its own")
+    if real:
+        if args.domain_shift:   # (--pools applies: a catalogue's rows are dealt into per-increment pools)
+            raise ValueError("--domain-shift applies to synthfashion only (it decides how images are rendered); "
+                             f"{args.dataset} has its own images, so it would be ignored: drop --domain-shift")
+    for flag, value, needs in (("--joint-steps", args.joint_steps, "joint"), ("--ema-every", args.ema_every, "mclfir"),
+                               ("--ema-decay", args.ema_decay, "mclfir")):
+        if value is not None and needs not in strategies:
+            raise ValueError(f"{flag} applies to {needs} only, which is not among the strategies "
+                             f"({' '.join(strategies)}), so it would be ignored: add {needs} to --strategies "
+                             f"or drop {flag}")
 
 
 def _check_device(device: str) -> None:
@@ -207,6 +260,8 @@ def _check_device(device: str) -> None:
 
 
 def _check_encoder(name: str) -> None:
+    if not name.strip():
+        raise ValueError("--encoder is empty: use smallcnn, efficientnet_lite0 or open_clip:<model>:<pretrained>")
     if name in ("smallcnn", "efficientnet_lite0"):
         return
     parts = name.split(":", 2)
@@ -220,9 +275,11 @@ def _check_writable(folder: Path, flag: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(20, f"{flag} needs a folder, but this is a file", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".write-probe-{os.getpid()}"
+    # an unpredictable name, created exclusively without following links: a planted file or
+    # link is never opened, let alone truncated
+    probe = folder / f".write-probe-{secrets.token_hex(8)}"
     try:
-        probe.write_bytes(b"")
+        os.close(create_exclusive(probe, 0o600))
     except OSError as err:
         raise type(err)(err.errno, f"{flag}: cannot write in this folder ({err.strerror})", str(folder)) from None
     probe.unlink()
@@ -255,14 +312,17 @@ def run_demo(args) -> dict:
     with dist.main_first():   # rank 0 fills the render and image caches, then the others read them
         table = load_dataset(args.dataset, args.data_dir, n=_given(args.n_images, preset["n_images"]), size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
-                             pools=args.pools, domain_shift=args.domain_shift, strict=args.strict,
-                             rebuild=args.rebuild)
-        images = open_images(table, size) if args.lazy_images else load_images(table, size, progress=progress)
+                             pools=args.pools or "per_increment", domain_shift=args.domain_shift, strict=args.strict,
+                             rebuild=args.rebuild and dist.is_main(), progress=progress)
+        images = open_images(table, size) if args.lazy_images else \
+            load_images(table, size, progress=progress, rebuild=args.rebuild and dist.is_main())
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
         else _parse_explained(plan, table)
-    if args.dataset != "synthfashion" and args.pools == "per_increment":
-        # a real catalogue labels every image with every attribute: deal the rows into one pool per
-        # increment, so that each increment brings its own images (SynthFashion renders them so)
+    # SynthFashion renders each increment's own images unless --pools shared. A real catalogue labels
+    # every image with every attribute (the shared pools, its default): --pools per_increment deals
+    # its rows into one pool per increment, so that each increment brings its own images.
+    pools = args.pools or ("per_increment" if args.dataset == "synthfashion" else "shared")
+    if args.dataset != "synthfashion" and pools == "per_increment":
         table = per_increment_pools(table, increments, seed=args.seed)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
             "query_fraction": QUERY_FRACTION}
@@ -273,10 +333,10 @@ def run_demo(args) -> dict:
         config = recipe_config(args.recipe, **overrides, seed=args.seed, device=args.device,
                                encoder_trainable=not args.frozen_encoder)
     else:
-        blocks = trainable_blocks(args)
-        config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder, loss=args.loss,
-                        seed=args.seed, encoder_trainable=not args.frozen_encoder, device=args.device,
-                        trainable_blocks=blocks)
+        config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder or "smallcnn",
+                        loss=args.loss or "infonce", seed=args.seed, encoder_trainable=not args.frozen_encoder,
+                        device=args.device, trainable_blocks=trainable_blocks(args))
+    asked_encoder = args.encoder or ("smallcnn" if not recipe else f"{config.encoder} (--recipe {args.recipe})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoints"
@@ -286,6 +346,11 @@ def run_demo(args) -> dict:
     dist.barrier()
     # with the runner's own digests of images, labels and protocol rows: the checkpoint fingerprint
     data_fp = {"dataset": args.dataset, "data": fingerprint(table), **caps}
+    # what this run is, as a whole: a results.json already in --out is added to only when it is the same run
+    identity = run_identity(config, increments, images.shape, table.labels, protocol,
+                            {**data_fp, "processes": dist.world_size()})
+    results_path = out / RESULTS
+    earlier = _earlier_results(results_path, identity, strategies, args.fresh)
     features, encoder = None, None
     if config.trainable_blocks is not None:
         # A pretrained encoder's first stages stay frozen: their outputs are computed once per image
@@ -298,20 +363,22 @@ def run_demo(args) -> dict:
             features = encode_dataset(encoder, images, [data_fp["data"]], progress=progress)
         data_fp["features"] = f"cached: {encoder.description}"
         trunk_cache = str(feature_path(feature_key(encoder, images, [data_fp["data"]])))
-    elif args.frozen_encoder and args.encoder != "smallcnn":
+    elif args.frozen_encoder and not recipe and config.encoder != "smallcnn":
         # A frozen pretrained encoder gives the same features at every step: compute them once
         # (cached on disk) and train the heads on them. (A random smallcnn is re-seeded per model,
         # so it keeps running on images.)
         from .encoders import build_encoder
         from .features import encode_dataset
-        encoder = build_encoder(args.encoder, trainable=False).to(config.device)
+        encoder = build_encoder(config.encoder, trainable=False).to(config.device)
         with dist.main_first():
             features = encode_dataset(encoder, images, [data_fp["data"]], progress=progress)
         data_fp["features"] = f"cached: {encoder.description}"
+    command = "python -m mclfir_lite " + " ".join(getattr(args, "argv", []))
     report = {
-        "command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", [])),
+        "format": RESULTS_FORMAT, "command": command,
+        "commands": [*(earlier or {}).get("commands", []), command], "run": identity,
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
-        "image_size": size, "processes": dist.world_size(), "config": dataclasses.asdict(config),
+        "image_size": size, "pools": pools, "processes": dist.world_size(), "config": dataclasses.asdict(config),
         "increments": increments, "attributes": [a for g in increments for a in g], "protocol": caps,
         "n_queries": {a: int(len(protocol[a].query)) for a in protocol},
         "chance_map": chance_map_per_attribute(table.labels, protocol, [a for g in increments for a in g],
@@ -319,9 +386,10 @@ def run_demo(args) -> dict:
         "map_convention": f"mAP over each attribute's queries; a query with no relevant candidate counts as "
                           f"{'AP 0' if config.no_relevant == 'zero' else 'nothing (left out)'}; MeanAP "
                           "(final_meanap) is the query-weighted mean over attributes",
-        "strategies": {},
+        "strategies": {s: r for s, r in (earlier or {}).get("strategies", {}).items() if s not in strategies},
     }
-    results_path = out / "results.json"
+    if (earlier or {}).get("encoder"):
+        report["encoder"] = earlier["encoder"]
     runners = {}
     for s in strategies:
         t0 = time.perf_counter()
@@ -332,7 +400,7 @@ def run_demo(args) -> dict:
         res = runner.run(resume=True)
         args.finished.append(s)
         if "encoder" not in report:
-            report["encoder"] = encoder_used(args.encoder, runner.model.encoder_for(increments[0][0])
+            report["encoder"] = encoder_used(asked_encoder, runner.model.encoder_for(increments[0][0])
                                              if config.trainable_blocks is not None else
                                              encoder or runner.model.encoder_for(increments[0][0]))
             if config.trainable_blocks is not None:
@@ -388,10 +456,19 @@ def _parse_explained(plan, table):
 
 
 def encoder_used(asked: str, encoder) -> dict:
-    """What results.json says about the encoder: the one asked for, the one that ran, and why
-    they differ (``Encoder.fallback``, set by :func:`mclfir_lite.encoders.build_encoder`)."""
-    return {"asked": asked, "used": getattr(encoder, "description", "") or type(encoder).__name__,
-            "why": getattr(encoder, "fallback", None) or "as asked"}
+    """What results.json says about the encoder: the one asked for (``"... (--recipe NAME)"``
+    when a recipe chose it), the one that ran with its weights (``used``: "trained from
+    scratch", "random init" or where the pretrained weights came from), and why they differ
+    (``Encoder.fallback``, set by :func:`mclfir_lite.encoders.build_encoder`, or pretrained
+    weights that were not found)."""
+    used = getattr(encoder, "description", "") or type(encoder).__name__
+    why = getattr(encoder, "fallback", None)
+    if not why and used.startswith("resnet50_layer3") and "random init" in used:
+        from .encoders import resnet50_weight_files
+        why = ("torchvision's ImageNet weights for ResNet-50 are not in the torch hub cache ("
+               + ", ".join(str(p) for p in resnet50_weight_files()) + "); nothing is downloaded, so the backbone "
+               "started from random weights (put the file there to use them)")
+    return {"asked": asked, "used": used, "why": why or "as asked"}
 
 
 def _fmt(x):
@@ -399,7 +476,63 @@ def _fmt(x):
 
 
 def _write_json(path: Path, obj) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
+    """Valid JSON, always: a value that is not a finite number (NaN, inf) is written as null
+    and named, with the reason, in a ``notes`` list."""
+    notes: list[str] = []
+    clean = json_safe(obj, notes)
+    if notes and isinstance(clean, dict):
+        clean["notes"] = [*clean.get("notes", []), *notes]
+    text = json.dumps(clean, indent=1, allow_nan=False)
+    atomic_write_file(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def json_safe(obj, notes: list, where: str = ""):
+    """``obj`` with every non-finite float replaced by None, each named in ``notes``."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v, notes, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, notes, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        notes.append(f"{where} was {float(obj)} (no value: not a finite number), written as null")
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _previous_results(path: Path) -> dict | None:
+    """The results.json already in --out when this package wrote it (None: there is none).
+    One it did not write is refused: it is never overwritten."""
+    if not path.exists():
+        return None
+    refuse = lambda why: ValueError(f"--out {path.parent} already holds a results.json that mclfir_lite did not "
+                                    f"write ({why}); it is never overwritten: use another --out, or move it away")
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise refuse(f"it cannot be read as JSON: {type(err).__name__}") from None
+    ours = isinstance(old, dict) and isinstance(old.get("strategies"), dict) and (
+        old.get("format") == RESULTS_FORMAT or str(old.get("command", "")).startswith("python -m mclfir_lite"))
+    if not ours:
+        raise refuse("it has no mclfir_lite run in it")
+    return old
+
+
+def _earlier_results(path: Path, identity: dict, strategies: list[str], fresh: bool) -> dict | None:
+    """What of the results.json in --out this command keeps: the whole of it when it is the
+    same run (same data, seed, plan, config and code), so that a second command adds its
+    strategies; nothing with --fresh otherwise; and a refusal naming what differs without."""
+    old = _previous_results(path)
+    if old is None or (old.get("run") or {}).get("hash") == identity["hash"]:
+        return old
+    if fresh:
+        return None
+    kept = list(old["strategies"])
+    why = difference_text(old.get("run"), identity) if old.get("run") else \
+        f"it was written by mclfir_lite {old.get('version', '?')}, which did not record the run"
+    raise ValueError(f"--out {path.parent}: its results.json was made with a different configuration ({why}); "
+                     f"adding to it would mix two runs{' (it holds ' + ', '.join(kept) + ')' if kept else ''}: "
+                     "use another --out, or --fresh to replace it")
 
 
 def summary_table(report: dict) -> str:
@@ -423,8 +556,8 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
     plots.plot_forgetting_curves(results, attribute=first, ax=axes[0])
     plots.plot_forgetting_curves(results, ax=axes[1])
     fig.tight_layout()
-    fig.savefig(out / "forgetting.png", dpi=90)
-    plots.plot_strategies(results).savefig(out / "accuracy_matrices.png", dpi=90)
+    _savefig(fig, out / "forgetting.png")
+    _savefig(plots.plot_strategies(results), out / "accuracy_matrices.png")
     plt.close("all")
     shown = [s for s in ("finetune", "mclfir", "joint") if s in runners] or list(runners)[:2]
     split = protocol[first]
@@ -445,5 +578,10 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
                                   axes=axes[si * len(queries) + qi])
     fig.suptitle(f"top-{k} neighbours by '{first}' after the last increment (green: same value)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / "neighbours.png", dpi=90)
+    _savefig(fig, out / "neighbours.png")
     plt.close("all")
+
+
+def _savefig(fig, path: Path) -> None:
+    """A PNG written like every other output: a temp file made without following links, then a rename."""
+    atomic_write_file(path, lambda f: fig.savefig(f, format="png", dpi=90))

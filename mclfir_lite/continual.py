@@ -35,6 +35,7 @@ from .strategies import STRATEGY_CLASSES
 
 STRATEGIES = tuple(STRATEGY_CLASSES)
 LOSSES = ("infonce", "ntxent", "triplet")
+SEED_MAX = 2**32 - 1   # numpy's and torch's seeds are 32 and 64 bit; the runner multiplies them
 
 
 @dataclass
@@ -72,20 +73,52 @@ class Config:
     no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
     device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
 
-    def validate(self) -> None:
+    def __post_init__(self):
+        self.validate(device=False)   # a wrong value fails here, before any training
+
+    def validate(self, device: bool = True) -> None:
+        """Check every field (type and range), raising ValueError naming the field; with
+        ``device``, also that the device is there (checked when a runner is made, so that a
+        Config for a GPU can be written on a laptop)."""
+        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
+        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),
+                         ("batch_size", 1), ("ema_every", 1), ("ewc_batches", 1), ("replay_per_attribute", 1),
+                         ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"config.{name} must be an integer, got {v!r}")
+            if v < lo:
+                raise ValueError(f"config.{name} must be >= {lo}, got {v}")
+        if self.seed > SEED_MAX:
+            raise ValueError(f"config.seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}")
+        for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
+                                     ("weight_decay", 0, False, None), ("margin", 0, False, None),
+                                     ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
+                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v > hi):
+                rng = f"in [{lo}, {hi}]" if hi is not None else f"{'>' if strict else '>='} {lo}"
+                raise ValueError(f"config.{name} must be a finite number {rng}, got {v!r}")
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
+        if self.trainable_blocks is not None:
+            from .encoders import check_trainable_blocks
+            if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
+                raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
+            check_trainable_blocks(self.encoder, self.trainable_blocks)
+        if self.head not in ("se", "asen"):
+            raise ValueError(f"unknown head {self.head!r}; choose se or asen")
         if self.triplet_mining not in ("semihard", "random"):
             raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
         if self.no_relevant not in metrics.NO_RELEVANT:
             raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+        if device and str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
-        from .encoders import check_trainable_blocks
-        check_trainable_blocks(self.encoder, self.trainable_blocks)
-        for name in ("steps_per_attribute", "joint_steps", "batch_size", "embed_dim", "ema_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"config.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def check_strategies(names) -> list[str]:
@@ -251,16 +284,76 @@ class ContinualRunner:
         if self.checkpoint is None or not self.checkpoint.is_file():
             return False
         state = checkpoint.load(self.checkpoint, self.fingerprint)
+        self._check_state(state)
         self.done = state["done"]
-        self.model = self.new_model(self.done - 1)
-        for a in state["attributes"]:
-            self.model.add_attribute(a)
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model = self.new_model(self.done - 1)
+            for a in state["attributes"]:
+                self.model.add_attribute(a)
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            self._reset_state()
+            self._bad(f"field 'model' does not fit this model ({type(err).__name__}: "
+                      f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''})")
         self.history, self.costs = state["history"], state["costs"]
         self.peak_extra_params = state.get("peak_extra_params", 0)
         self.snapshots = state.get("snapshots", [])
-        self.strat.load_state(state.get("strategy", {}))
+        try:
+            self.strat.load_state(state.get("strategy", {}))
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+            self._reset_state()
+            self._bad(f"field 'strategy' does not fit the {self.strategy} strategy ({type(err).__name__}: {err})")
         return True
+
+    def _bad(self, why: str):
+        raise checkpoint.CheckpointError(f"checkpoint {self.checkpoint}: {why}; it was cut or edited by hand. "
+                                         "Delete it (or use --fresh) to start over")
+
+    def _check_state(self, state) -> None:
+        """The structure of a checkpoint's state, before any of it is used: a file that was
+        cut or edited by hand is a CheckpointError naming the file and the field."""
+        if not isinstance(state, dict):
+            self._bad(f"its state is a {type(state).__name__}, not a dict")
+        for key in ("done", "attributes", "model", "history", "costs"):
+            if key not in state:
+                self._bad(f"field {key!r} is missing")
+        done, n = state["done"], len(self.increments)
+        if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= n:
+            self._bad(f"field 'done' is {done!r}; this plan has {n} increments (0..{n} can be finished)")
+        history = state["history"]
+        if not isinstance(history, list) or len(history) != done:
+            what = f"{len(history)} entries" if isinstance(history, list) else f"a {type(history).__name__}"
+            self._bad(f"field 'history' has {what} for done={done} finished increments")
+        for i, h in enumerate(history):
+            seen = {a for g in self.increments[: i + 1] for a in g}
+            # (NaN is a real value: no query with a relevant candidate, no_relevant="skip")
+            ok = isinstance(h, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             for v in h.values())
+            if not ok or not (set(h) == seen or (not h and self.strat.skips(i))):
+                self._bad(f"field 'history[{i}]' should hold an mAP for each of {sorted(seen)}, "
+                          f"it holds {h!r:.160}")
+        if not isinstance(state["attributes"], list) or \
+                not all(isinstance(a, str) and a in self.attributes for a in state["attributes"]):
+            self._bad(f"field 'attributes' is {state['attributes']!r:.160}; the plan's attributes are {self.attributes}")
+        if not isinstance(state["model"], dict) or not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+            self._bad("field 'model' is not a dict of tensors")
+        costs = state["costs"]
+        if not isinstance(costs, dict) or any(
+                not isinstance(costs.get(k), (int, float)) or isinstance(costs.get(k), bool)
+                or not np.isfinite(costs.get(k)) or costs.get(k) < 0
+                for k in ("train_samples", "teacher_samples", "optimizer_steps", "train_seconds")):
+            self._bad(f"field 'costs' should hold train_samples, teacher_samples, optimizer_steps and "
+                      f"train_seconds (numbers >= 0), it holds {costs!r:.160}")
+        snapshots = state.get("snapshots", [])
+        if not isinstance(snapshots, list) or len(snapshots) not in (0, done) \
+                or not all(s is None or isinstance(s, dict) for s in snapshots):
+            what = f"{len(snapshots)} entries" if isinstance(snapshots, list) else f"a {type(snapshots).__name__}"
+            self._bad(f"field 'snapshots' has {what} for done={done} finished increments")
+        peak = state.get("peak_extra_params", 0)
+        if isinstance(peak, bool) or not isinstance(peak, int) or peak < 0:
+            self._bad(f"field 'peak_extra_params' is {peak!r}, not a count")
+        if not isinstance(state.get("strategy", {}), dict):
+            self._bad(f"field 'strategy' is a {type(state.get('strategy')).__name__}, not a dict")
 
     # -- one training step -----------------------------------------------------
     def _images(self, rows: np.ndarray, rng: np.random.Generator, keep: np.ndarray | None = None) -> torch.Tensor:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,31 +124,39 @@ def write_table(table: FashionTable, csv_path: str | Path) -> Path:
 
 
 def read_table(csv_path: str | Path, attributes: list[str] | None = None,
-               check_files: bool = True) -> FashionTable:
+               check_files: bool = True, quiet: bool = False) -> FashionTable:
     """Read and validate a table CSV written by :func:`write_table` or a preparer.
 
     Value names are sorted so codes do not depend on row order. Raises FileNotFoundError
     for a missing CSV or image, ValueError for a missing column or bad split (naming the
-    row, counting from 2 as a spreadsheet does).
+    row, counting from 2 as a spreadsheet does), or text that is not UTF-8 (naming the
+    line). A byte-order mark (Excel's "CSV UTF-8") is fine.
+
+    An attribute with fewer than two values is removed, never scored (every candidate
+    would be relevant to every query: AP 1 whatever the model does; the preparers remove
+    such attributes too, and :func:`make_protocol` refuses candidates that all share one
+    value). The table's ``removed_attributes`` says which and why, and a line per
+    attribute goes to stderr (unless ``quiet``); an attribute asked for by name in
+    ``attributes`` is refused instead (ValueError).
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"dataset table not found: {csv_path}")
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        for col in ("image", "split"):
-            if col not in header:
-                raise ValueError(f"{csv_path}: missing column {col!r} (columns: {header})")
-        attrs = [c for c in header if c not in ("image", "split")]
-        if attributes is not None:
-            missing = [a for a in attributes if a not in attrs]
-            if missing:
-                raise ValueError(f"{csv_path}: missing attribute column(s) {missing} (columns: {header})")
-            attrs = list(attributes)
-        if not attrs:
-            raise ValueError(f"{csv_path}: no attribute columns besides image and split")
-        rows = list(reader)
+    text = _read_utf8(csv_path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    for col in ("image", "split"):
+        if col not in header:
+            raise ValueError(f"{csv_path}: missing column {col!r} (columns: {header})")
+    attrs = [c for c in header if c not in ("image", "split")]
+    if attributes is not None:
+        missing = [a for a in attributes if a not in attrs]
+        if missing:
+            raise ValueError(f"{csv_path}: missing attribute column(s) {missing} (columns: {header})")
+        attrs = list(attributes)
+    if not attrs:
+        raise ValueError(f"{csv_path}: no attribute columns besides image and split")
+    rows = list(reader)
     if not rows:
         raise ValueError(f"{csv_path}: the table has no rows")
     images, split = [], []
@@ -159,8 +169,68 @@ def read_table(csv_path: str | Path, attributes: list[str] | None = None,
         images.append(str(path))
         split.append(row["split"])
     values = {a: sorted({row[a] for row in rows if row[a]}) for a in attrs}
-    labels = {a: np.array([values[a].index(row[a]) if row[a] else -1 for row in rows]) for a in attrs}
-    return FashionTable(images, labels, values, np.array(split, dtype=object), name=str(csv_path))
+    removed = {}
+    for a in attrs:
+        why = unscorable(values[a])
+        if why:
+            removed[a] = why
+    if attributes is not None and removed:
+        raise ValueError(f"{csv_path}: " + "; ".join(f"attribute {a!r} cannot be evaluated: {w}"
+                                                     for a, w in removed.items()))
+    if len(removed) == len(attrs):
+        raise ValueError(f"{csv_path}: no attribute can be evaluated: "
+                         + "; ".join(f"{a!r}: {w}" for a, w in removed.items()))
+    if not quiet:
+        for a, why in removed.items():
+            print(f"note: {csv_path}: attribute {a!r} removed, never scored: {why}", file=sys.stderr, flush=True)
+    attrs = [a for a in attrs if a not in removed]
+    index = {a: {v: i for i, v in enumerate(values[a])} for a in attrs}
+    labels = {a: np.array([index[a][row[a]] if row[a] else -1 for row in rows]) for a in attrs}
+    table = FashionTable(images, labels, {a: values[a] for a in attrs}, np.array(split, dtype=object),
+                         name=str(csv_path))
+    table.removed_attributes = removed
+    return table
+
+
+def unscorable(values: list[str]) -> str | None:
+    """Why an attribute with these value names cannot be evaluated, or None when it can:
+    retrieval by an attribute with one value scores AP 1 for every query and ranking."""
+    if len(values) < 2:
+        return (f"it has {len(values)} value{'' if len(values) == 1 else 's'}"
+                f"{' (' + repr(values[0]) + ')' if values else ''}; retrieval needs at least two "
+                "(with one, every ranking scores AP 1)")
+    return None
+
+
+def _read_utf8(path: Path) -> str:
+    """The text of ``path`` as UTF-8 (a byte-order mark dropped); ValueError naming the
+    file, line and byte when it is not UTF-8 (a CSV saved as latin-1 or Windows-1252)."""
+    data = path.read_bytes()
+    try:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark ("Unicode text")
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        start = err.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[start]:02x}); save the file "
+                         "as UTF-8 (in Excel: Save As > 'CSV UTF-8')") from None
+
+
+def images_stamp(paths) -> str:
+    """A digest of the image files ``paths`` as they are now: each path with its size, mtime
+    (ns) and inode, symlinks followed (a file missing counts as such). Metadata, not bytes:
+    reading every byte of a 200k-image dataset at every start would take minutes; an image
+    replaced, rewritten or repaired changes its mtime or inode, and a copy of the dataset
+    elsewhere has other paths anyway."""
+    h = hashlib.sha1()
+    for p in paths:
+        try:
+            st = os.stat(p)  # follows symlinks: the file the table reads
+            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}\n".encode())
+        except OSError:
+            h.update(f"{p}|missing\n".encode())
+    return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- pixels
@@ -193,25 +263,38 @@ def image_cache_path(table: FashionTable, size: int) -> Path:
 
 
 def load_images(table: FashionTable, size: int, use_cache: bool = True,
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False, rebuild: bool = False) -> torch.Tensor:
     """All images of ``table`` as a uint8 tensor ``(N, 3, size, size)``.
 
     In-memory images are resized if needed; image files are read once and the result is
     cached under the cache directory (keyed by the paths, their sizes and mtimes, and
     ``size``). An unreadable image raises ValueError naming its path.
+
+    The cache is checked when it is read (a ``.npy`` uint8 array of the expected shape,
+    never a pickle); a damaged one (a partial copy, a foreign file) is read again from the
+    images and replaced, with one line on stderr naming it. ``rebuild`` replaces it anyway.
+    Before anything is allocated, the memory needed is compared with the memory available
+    (:func:`check_memory`): too much raises ValueError with the figure.
     """
     if not isinstance(table.images, list):
         x = torch.from_numpy(np.ascontiguousarray(table.images)).permute(0, 3, 1, 2)
         if x.shape[-1] != size or x.shape[-2] != size:
+            check_memory(len(x) * 3 * size * size * 5, f"resizing {len(x)} images to {size} px")
             x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear",
                                                 antialias=True, align_corners=False)
             x = x.round().clamp(0, 255).to(torch.uint8)
         return x.contiguous()
+    shape = (len(table.images), 3, size, size)
+    check_memory(int(np.prod(shape)), f"loading {shape[0]} images at {size} px into memory",
+                 "pass --lazy-images (open_images: read images when a batch needs them) or a smaller "
+                 f"--image-size{_size_that_fits(shape[0])}")
     cache = image_cache_path(table, size)
-    if use_cache and cache.is_file():
-        return torch.from_numpy(np.load(cache))
+    if use_cache and not rebuild and cache.is_file():
+        arr = read_image_cache(cache, shape)
+        if arr is not None:
+            return torch.from_numpy(arr)
     from tqdm.auto import tqdm
-    arr = np.empty((len(table.images), 3, size, size), dtype=np.uint8)
+    arr = np.empty(shape, dtype=np.uint8)
     for i, p in enumerate(tqdm(table.images, desc="reading images", disable=not progress)):
         arr[i] = _load_one(p, size).transpose(2, 0, 1)
     if use_cache:
@@ -220,6 +303,77 @@ def load_images(table: FashionTable, size: int, use_cache: bool = True,
                 np.save(f, arr)
         atomic_write(cache, write)
     return torch.from_numpy(arr)
+
+
+def cache_notice(path, why: str, action: str = "rebuilding it") -> None:
+    """One line on stderr: a cache file ``path`` was damaged (``why``, its first line) and what is done about it."""
+    why = (why.strip().splitlines() or ["unreadable"])[0].rstrip(" :.")
+    why = why if len(why) <= 200 else why[:197] + "..."
+    print(f"note: cache file {path} is damaged ({why}); {action}", file=sys.stderr, flush=True)
+
+
+def image_cache_problem(path: str | Path, shape: tuple, mmap: bool = True) -> str | None:
+    """Why the image cache ``path`` cannot be used for images of ``shape``, or None: it must
+    be a complete ``.npy`` uint8 array (no pickle) of exactly that shape."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # truncated, a pickle, not an .npy file at all
+        return f"{type(err).__name__}: {err}"
+    if not isinstance(arr, np.ndarray):
+        return f"it holds a {type(arr).__name__}, not one array"
+    if arr.dtype != np.uint8 or tuple(arr.shape) != tuple(shape):
+        return f"it holds {arr.dtype} {tuple(arr.shape)}, expected uint8 {tuple(shape)}"
+    return None
+
+
+def read_image_cache(path: str | Path, shape: tuple) -> np.ndarray | None:
+    """The image cache ``path`` read into memory when it is sound (:func:`image_cache_problem`),
+    else None after a line naming it (the caller rebuilds it)."""
+    why = image_cache_problem(path, shape)
+    if why is None:
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            why = f"{type(err).__name__}: {err}"
+    cache_notice(path, why, "reading the images again")
+    return None
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process without swapping: ``MemAvailable`` of
+    /proc/meminfo (Linux), else free physical pages (``sysconf``), else 8 GiB."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MiB"
+
+
+def check_memory(nbytes: int, what: str, suggestion: str = "") -> None:
+    """Raise ValueError saying how much memory ``what`` needs when it is more than 90% of
+    :func:`available_memory` (checked before allocating, so the user reads the figure, not
+    a MemoryError)."""
+    avail = available_memory()
+    if nbytes > 0.9 * avail:
+        raise ValueError(f"{what} needs {_gib(nbytes)} of memory, more than the {_gib(avail)} available here"
+                         + (f"; {suggestion}" if suggestion else ""))
+
+
+def _size_that_fits(n: int) -> str:
+    """`` (e.g. S px: X)``: the largest common image size whose ``n`` images fit in half the memory available."""
+    avail = available_memory() / 2
+    fits = [s for s in (512, 384, 256, 224, 192, 128, 96, 64, 48, 32) if n * 3 * s * s <= avail]
+    return f" (e.g. {fits[0]}: {_gib(n * 3 * fits[0] ** 2)})" if fits else ""
 
 
 # ---------------------------------------------------------------------------- protocol
@@ -240,7 +394,9 @@ def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int =
     of its annotated test rows. ``max_*`` cap evaluation cost (a random subset is kept).
 
     Raises ValueError when an attribute has no training doublet (no value with at least
-    ``min_train_per_value`` training rows) or no query / candidate rows.
+    ``min_train_per_value`` training rows), no query / candidate rows, or candidates that all
+    share one value (every ranking would score AP 1: a number that says nothing is refused,
+    never averaged in; :func:`read_table` and the preparers already remove such attributes).
     """
     if not 0 < query_fraction < 1:
         raise ValueError(f"query_fraction must be in (0, 1), got {query_fraction}")
@@ -264,6 +420,12 @@ def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int =
         if len(query) == 0 or len(cand) == 0:
             raise ValueError(f"attribute {attr!r} has {len(query)} query and {len(cand)} candidate rows; "
                              "it needs test rows for both")
+        cand_values = np.unique(lab[cand])
+        if len(cand_values) < 2:
+            raise ValueError(f"attribute {attr!r}: all {len(cand)} candidates have the value "
+                             f"{table.values[attr][cand_values[0]]!r}, so every ranking scores AP 1 (or 0): it "
+                             "cannot be evaluated; leave it out of the increments, or give it test rows with "
+                             "other values")
         out[attr] = AttributeSplit(train, query, cand)
     return out
 

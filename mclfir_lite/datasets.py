@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import FashionTable, read_table
+from .data import FashionTable, images_stamp, read_table
 from .realdata import REAL_DATASETS
 
 DATASETS = ("synthfashion", *REAL_DATASETS)
@@ -20,7 +20,8 @@ DEFAULT_PLAN = {"fashion-product-images": "fpi3", "fashionai": "fashionai4", "da
 
 
 def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fraction: float = 1 / 3,
-                       increments=None, pools: str = "per_increment", domain_shift: bool = False) -> FashionTable:
+                       increments=None, pools: str = "per_increment", domain_shift: bool = False,
+                       rebuild: bool = False) -> FashionTable:
     """SynthFashion rendered in memory: ``n`` images, the last ``test_fraction`` of them test rows
     (rows are i.i.d., so a contiguous split is a random one).
 
@@ -31,6 +32,7 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     labels every image with every attribute, so later increments relabel the same images
     (the easy case for distillation). ``domain_shift=True`` also renders each pool in its own
     visual domain (:data:`mclfir_lite.synth.DOMAINS`: backdrop, light, camera noise).
+    ``rebuild`` renders the images again even when they are cached.
     """
     from . import synth
     if pools not in ("per_increment", "shared"):
@@ -42,7 +44,7 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     pool = None
     if plan is not None and (pools == "per_increment" or domain_shift):
         pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
-    images, labels = _rendered(n, size, seed, pool if domain_shift else None)
+    images, labels = _rendered(n, size, seed, pool if domain_shift else None, rebuild=rebuild)
     if plan is not None and pools == "per_increment":
         for k, group in enumerate(plan):
             for a in group:
@@ -55,10 +57,12 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     return FashionTable(images, labels, values, split, name=name)
 
 
-def _rendered(n: int, size: int, seed: int, domains) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`mclfir_lite.synth.render`, kept on disk under the cache directory so that each
     notebook does not render the same images again (keyed by everything that decides them,
-    and the renderer's source, so a change to the renderer renders anew)."""
+    and the renderer's source, so a change to the renderer renders anew). A cached file is
+    checked (uint8 images of the right shape, labels in range) and rendered again when it
+    is damaged, with one line naming it; ``rebuild`` renders again anyway."""
     import hashlib
     import inspect
     import os
@@ -69,12 +73,22 @@ def _rendered(n: int, size: int, seed: int, domains) -> tuple[np.ndarray, dict[s
     key.update(b"" if domains is None else np.asarray(domains, dtype=np.int64).tobytes())
     key.update(inspect.getsource(synth).encode())
     path = cache_dir() / "synthfashion" / f"{key.hexdigest()[:20]}.npz"
-    if path.is_file():
+    if path.is_file() and not rebuild:
+        why = None
         try:
-            with np.load(path) as z:
-                return z["images"], {a: z[f"label_{a}"] for a in synth.ATTRIBUTES}
-        except (OSError, ValueError, KeyError):
-            pass  # an unreadable cache entry: render again and replace it
+            with np.load(path, allow_pickle=False) as z:
+                images, labels = z["images"], {a: z[f"label_{a}"] for a in synth.ATTRIBUTES}
+        except Exception as err:  # truncated (BadZipFile, EOFError), a pickle, a missing array: render again
+            why = f"{type(err).__name__}: {err}"
+        else:
+            why = _render_problem(images, labels, n, size)
+            if why is None:
+                return images, labels
+        from .data import cache_notice
+        cache_notice(path, why, "rendering the images again")
+    from .data import check_memory
+    check_memory(n * size * size * 3 * 2, f"rendering {n} SynthFashion images at {size} px",
+                 "choose a smaller --image-size or --n-images")
     images, labels = synth.render(n, size=size, seed=seed, domains=domains)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
@@ -83,23 +97,39 @@ def _rendered(n: int, size: int, seed: int, domains) -> tuple[np.ndarray, dict[s
     return images, labels
 
 
+def _render_problem(images, labels: dict, n: int, size: int) -> str | None:
+    """Why rendered ``images`` and ``labels`` read from the cache are not ``n`` images at
+    ``size`` px with in-range labels, or None."""
+    from . import synth
+    if images.dtype != np.uint8 or images.shape != (n, size, size, 3):
+        return f"its images are {images.dtype} {images.shape}, expected uint8 {(n, size, size, 3)}"
+    for a, lab in labels.items():
+        if lab.shape != (n,) or lab.dtype.kind not in "iu" or \
+                (len(lab) and (lab.min() < 0 or lab.max() >= len(synth.ATTRIBUTES[a]))):
+            return f"its labels of {a!r} are not {n} values in range"
+    return None
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000, size: int = 64,
                  seed: int = 0, increments=None, pools: str = "per_increment",
-                 domain_shift: bool = False, strict: bool = False, rebuild: bool = False) -> FashionTable:
+                 domain_shift: bool = False, strict: bool = False, rebuild: bool = False,
+                 progress: bool = True) -> FashionTable:
     """A dataset by name: ``synthfashion`` (rendered), ``table`` (a table CSV at ``data_dir``), or
     a real dataset of :data:`~mclfir_lite.realdata.REAL_DATASETS` (its unpacked folder at
     ``data_dir``, prepared once into the cache by :func:`mclfir_lite.realdata.load_prepared`;
-    ``strict``: stop on any problem the preparer reports; ``rebuild``: prepare it again)."""
+    ``strict``: stop on any problem the preparer reports; ``rebuild``: render or prepare it
+    again (a table CSV is always read as it is: its image cache is rebuilt by
+    :func:`~mclfir_lite.data.load_images`); ``progress``: the preparer's progress bar)."""
     if name == "synthfashion":
         return synthfashion_table(n=n, size=size, seed=seed, increments=increments, pools=pools,
-                                  domain_shift=domain_shift)
+                                  domain_shift=domain_shift, rebuild=rebuild)
     if name == "table":
         if data_dir is None:
             raise ValueError("dataset 'table' needs --data-dir pointing at a table CSV")
         return read_table(data_dir)
     if name in REAL_DATASETS:
         from .realdata import load_prepared
-        return load_prepared(name, data_dir, seed=seed, strict=strict, rebuild=rebuild)
+        return load_prepared(name, data_dir, seed=seed, strict=strict, rebuild=rebuild, progress=progress)
     raise ValueError(f"unknown dataset {name!r}; choose from {list(DATASETS) + ['table']}")
 
 
@@ -136,11 +166,15 @@ def per_increment_pools(table: FashionTable, plan, seed: int = 0) -> FashionTabl
 
 
 def fingerprint(table: FashionTable) -> str:
-    """A short description that changes when the rows, labels or split change."""
+    """A short description that changes when the rows, labels or split change, and, for a
+    table of image files, when one of its images changes (:func:`images_stamp`: size, mtime
+    and inode, through symlinks). Other files beside the data do not change it."""
     import hashlib
     h = hashlib.sha1(table.name.encode())
     for a in table.attributes:
         h.update(a.encode())
         h.update(table.labels[a].tobytes())
     h.update("".join(table.split).encode())
+    if isinstance(table.images, list):
+        h.update(images_stamp(table.images).encode())
     return f"{table.name}:{len(table)}:{h.hexdigest()[:12]}"

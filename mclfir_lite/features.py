@@ -10,7 +10,10 @@ images, in batches, and caches the result under
 * the image size and a digest of the image bytes (the dataset fingerprint);
 * any ``key_parts`` the caller adds (e.g. :func:`mclfir_lite.datasets.fingerprint`).
 
-The next call with the same key loads the file instead of encoding. With cached
+The next call with the same key loads the file instead of encoding, after checking it
+(a float32 tensor with a row per image and the encoder's channels, every value
+finite); a damaged file is
+recomputed and replaced, with one line on stderr naming it. With cached
 features the continual runner trains only the heads (``ContinualRunner(...,
 features=...)``), which on a CPU is one to two orders of magnitude faster than running a
 pretrained encoder at every step; the price is that training-time augmentation (random
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from .checkpoint import atomic_write
+from .data import cache_notice
 from .settings import cache_dir
 
 
@@ -77,18 +80,14 @@ def encode_dataset(encoder: nn.Module, images_uint8: torch.Tensor, key_parts=(),
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     path = feature_path(feature_key(encoder, images_uint8, key_parts)) if use_cache else None
-    if path is not None and path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            feats = saved["features"]
-            if len(feats) == len(images_uint8):
-                return feats
-            warnings.warn(f"feature cache {path} has {len(feats)} rows, expected {len(images_uint8)}; recomputing")
-        except Exception as err:  # a truncated or foreign file: recompute rather than fail
-            warnings.warn(f"cannot read feature cache {path} ({type(err).__name__}: {err}); recomputing")
-    from tqdm.auto import tqdm
     params = list(encoder.parameters())
     device = params[0].device if params else torch.device("cpu")
+    if path is not None and path.is_file():
+        feats, why = _read_cached(path, encoder, images_uint8, device)
+        if why is None:
+            return feats
+        cache_notice(path, why, "recomputing the features")
+    from tqdm.auto import tqdm
     was_training = encoder.training
     encoder.eval()
     out = []
@@ -103,6 +102,40 @@ def encode_dataset(encoder: nn.Module, images_uint8: torch.Tensor, key_parts=(),
         atomic_write(path, lambda tmp: torch.save({"features": feats, "encoder": getattr(encoder, "description", ""),
                                                    "images": tuple(images_uint8.shape)}, tmp))
     return feats
+
+
+def _read_cached(path: Path, encoder: nn.Module, images: torch.Tensor, device) -> tuple[torch.Tensor | None, str | None]:
+    """The features cached at ``path`` and None, or None and why they cannot be used: an
+    unreadable or foreign file, not a float32 tensor, another shape than ``encoder`` gives
+    (``(N, C, h, w)`` or ``(N, C)``, with ``C`` its ``out_channels``; an encoder without
+    ``out_channels`` encodes one image to know its shape), or values that are not finite."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: recompute rather than fail
+        return None, f"cannot read it: {type(err).__name__}: {err}"
+    feats = saved.get("features") if isinstance(saved, dict) else None
+    if not isinstance(feats, torch.Tensor):
+        return None, f"it holds {type(saved).__name__}, not a dict with a 'features' tensor"
+    if feats.dtype != torch.float32:
+        return None, f"its features are {feats.dtype}, expected torch.float32"
+    n, channels = len(images), getattr(encoder, "out_channels", None)
+    if channels is None and n:
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            with torch.no_grad():
+                one = encoder(images[:1].to(device))
+        finally:
+            encoder.train(was_training)
+        ok, expected = tuple(feats.shape) == (n, *one.shape[1:]), (n, *one.shape[1:])
+    else:
+        ok = feats.ndim in (2, 4) and len(feats) == n and (channels is None or feats.shape[1] == channels)
+        expected = f"({n}, {channels}) or ({n}, {channels}, h, w)"
+    if not ok:
+        return None, f"its features have shape {tuple(feats.shape)}, expected {expected}"
+    if not bool(torch.isfinite(feats).all()):
+        return None, f"{int((~torch.isfinite(feats)).sum())} of its values are NaN or infinite"
+    return feats, None
 
 
 def pooled(features: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .data import FashionTable, _load_one, image_cache_path, load_images
+from .data import FashionTable, _load_one, cache_notice, image_cache_path, image_cache_problem, load_images
 
 
 class ImageSet(Dataset):
@@ -153,18 +153,24 @@ class MappedImages(ImageSet):
 # ---------------------------------------------------------------------------- building and opening
 
 def build_cache(table: FashionTable, size: int, path: str | Path | None = None, workers: int = 0,
-                batch_size: int = 64, progress: bool = False) -> Path:
+                batch_size: int = 64, progress: bool = False, rebuild: bool = False) -> Path:
     """Decode every image of a path-based ``table`` once into a ``.npy`` uint8 array
     ``(N, 3, size, size)`` written through a memory map, a batch at a time (bounded memory).
 
     Default ``path``: the cache file :func:`~mclfir_lite.data.load_images` uses, so either
-    function reuses the other's work. An existing file is reused, never rewritten.
+    function reuses the other's work. An existing sound file is reused, never rewritten;
+    a damaged one (:func:`~mclfir_lite.data.image_cache_problem`: truncated, a pickle,
+    another shape) is built again, with one line on stderr naming it; ``rebuild`` builds
+    it again anyway.
     """
     if not isinstance(table.images, list):
         raise ValueError(f"{table.name}: build_cache needs image paths; in-memory images need no cache")
     path = Path(path) if path is not None else image_cache_path(table, size)
-    if path.is_file():
-        return path
+    if path.is_file() and not rebuild:
+        why = image_cache_problem(path, (len(table), 3, size, size))
+        if why is None:
+            return path
+        cache_notice(path, why)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(table), 3, size, size))
@@ -186,14 +192,14 @@ def build_cache(table: FashionTable, size: int, path: str | Path | None = None, 
 
 
 def open_images(table: FashionTable, size: int, cache: bool = False, workers: int = 0,
-                progress: bool = False) -> ImageSet:
+                progress: bool = False, rebuild: bool = False) -> ImageSet:
     """The images of ``table`` at ``size`` px behind one interface: in memory for in-memory
-    tables, else lazily from the files, or from a memory-mapped cache (built once) when
-    ``cache`` is true."""
+    tables, else lazily from the files, or from a memory-mapped cache (built once, checked
+    when opened, built again when damaged or when ``rebuild``) when ``cache`` is true."""
     if not isinstance(table.images, list):
         return MemoryImages(load_images(table, size))
     if cache:
-        return MappedImages(build_cache(table, size, workers=workers, progress=progress))
+        return MappedImages(build_cache(table, size, workers=workers, progress=progress, rebuild=rebuild))
     return FileImages(table.images, size)
 
 

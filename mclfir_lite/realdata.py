@@ -32,8 +32,9 @@ Rules shared by all preparers (nothing is dropped silently; the report lists it 
   corrupt image; the report files are written first, with the full list;
 * long-tail values: a value with fewer than ``min_count`` images is dropped *for that
   attribute* (its rows get label -1, "not annotated"), and reported; an attribute left
-  with fewer than two values, or without test rows for a query/candidate split, is
-  removed and reported;
+  with fewer than two values (AP 1 whatever the ranking), or without test rows for a
+  query/candidate split, is removed and reported (candidates that all share one value are
+  refused by :func:`mclfir_lite.data.make_protocol`);
 * the values ``""``, ``NA``, ``N/A``, ``nan``, ``None`` mean "not annotated";
 * where the dataset gives no split, a seeded random ``test_fraction`` of the rows
   (sorted by image path first, so the split does not depend on listing order) is the
@@ -42,7 +43,9 @@ Rules shared by all preparers (nothing is dropped silently; the report lists it 
 
 :func:`load_prepared` is what ``python -m mclfir_lite demo --dataset NAME --data-dir PATH``
 calls: it prepares a dataset once into ``<cache>/prepared/<name>-<hash>/`` and reads the
-table from there afterwards. :func:`download` fetches a file once, with a checksum and a
+table from there afterwards (``hash``: the annotation files, options and code; the images
+the annotations name are watched by size, mtime and inode; other files in the folder do
+not count). :func:`download` fetches a file once, with a checksum and a
 time-out, and says what to do instead when there is no network.
 """
 from __future__ import annotations
@@ -67,7 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import atomic_write
-from .data import FashionTable, read_table, write_table
+from .data import FashionTable, images_stamp, read_table, write_table
 from .settings import cache_dir
 
 PREPARER_VERSION = 1  # bump when a preparer's output changes, so cached tables are rebuilt
@@ -135,6 +138,7 @@ class PrepareReport:
     notes: list = field(default_factory=list)
     min_count: int = 0
     verified: bool = False
+    images_stamp: str = ""  # data.images_stamp of every image the annotations name (load_prepared watches it)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -222,6 +226,8 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
         raise ValueError(f"min_count must be >= 1, got {min_count}")
     report.min_count, report.verified = min_count, verify
     records = sorted(records, key=lambda r: r["image"])
+    watched = [r["image"] for r in records]  # what load_prepared watches: every image the annotations name
+    report.images_stamp = images_stamp(watched)
     kept = []
     for r in records:
         if os.path.isfile(r["image"]):
@@ -298,7 +304,8 @@ def _build(dataset: str, source: str, records: list[dict], attributes: list[str]
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_table(table, out / "table.csv")
-        _write_report(report, out)
+        atomic_write(out / WATCHED, lambda tmp: tmp.write_text("".join(f"{p}\n" for p in watched), encoding="utf-8"))
+        _write_report(report, out)  # last: its images_stamp says the folder is complete
     if not quiet:
         print(report.text())
         if out is not None:
@@ -896,66 +903,78 @@ PREPARERS = {
     "zappos50k": prepare_zappos50k,
 }
 REAL_DATASETS = tuple(PREPARERS)
-ANNOTATION_FILES = {  # what the prepared-table cache key watches (size and mtime)
+ANNOTATION_FILES = {  # what the prepared-table cache key watches (size, mtime, inode)
     "fashion-product-images": ["styles.csv"],
     "fashionai": ["Annotations/label.csv", "*/Annotations/label.csv", "filenames_*.txt"],
-    "darn": ["*.txt", "meta.json", "../meta.json"],
+    "darn": ["filenames_*.txt", "label_*.txt", "query_*.txt", "candidate_*.txt", "meta.json", "../meta.json"],
     "deepfashion": ["Anno/list_attr_img.txt", "Anno/list_attr_cloth.txt", "Eval/list_eval_partition.txt",
                     "filenames_*.txt"],
     "zappos50k": ["ut-zap50k-data/meta-data.csv"],
 }
-
-
-def files_stamp(root: Path) -> tuple[int, str]:
-    """Number of files under ``root`` and a digest of their relative paths, sizes and mtimes:
-    it changes when an image is added, removed, repaired or replaced."""
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for fn in filenames:
-            p = os.path.join(dirpath, fn)
-            try:
-                st = os.stat(p)
-            except OSError:  # a broken link, a file gone meanwhile: part of the stamp as such
-                entries.append(f"{os.path.relpath(p, root)}|missing")
-                continue
-            entries.append(f"{os.path.relpath(p, root)}|{st.st_size}|{st.st_mtime_ns}")
-    entries.sort()
-    return len(entries), hashlib.sha1("\n".join(entries).encode()).hexdigest()[:16]
+WATCHED = "watched_images.txt"  # beside a prepared table: every image path its annotations name
 
 
 def prepared_fingerprint(name: str, data_dir, **options) -> dict:
     """What decides a prepared table (:func:`mclfir_lite.checkpoint.fingerprint`): the dataset
-    folder, the options, every file under it (names, sizes, mtimes: annotations and
-    images), annotation files beside it, :data:`PREPARER_VERSION`, the package version and
-    the code digest."""
+    folder, the options, its annotation files (:data:`ANNOTATION_FILES`: names, sizes,
+    mtimes, inodes, symlinks followed), :data:`PREPARER_VERSION`, the package version and
+    the code digest. Other files in the folder (a ``notes.txt``, a run's ``--out``) do not
+    count; the images the annotations name are watched by :func:`load_prepared`
+    (:func:`~mclfir_lite.data.images_stamp`), which prepares the table again when one of
+    them changes, appears or goes."""
     from .checkpoint import code_fields, fingerprint
     root = Path(data_dir).expanduser().resolve()
     stamp = []
     for pattern in ANNOTATION_FILES[name]:
         for p in sorted(glob.glob(str(root / pattern))):
             st = os.stat(p)
-            stamp.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns))
-    n_files, files = files_stamp(root)
+            stamp.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns, st.st_ino))
     return fingerprint({"name": name, "root": str(root), "options": json.dumps(options, sort_keys=True, default=str),
-                        "annotations": stamp, "n_files": n_files, "files": files, "preparer": PREPARER_VERSION,
-                        **code_fields()})
+                        "annotations": stamp, "preparer": PREPARER_VERSION, **code_fields()})
 
 
 def prepared_dir(name: str, data_dir, **options) -> Path:
     """``<cache>/prepared/<name>-<hash>``, ``hash`` from :func:`prepared_fingerprint`: a
-    change to any file of the dataset, an option or the code gives a new folder (prepared
+    change to an annotation file, an option or the code gives a new folder (prepared
     again), never a stale table."""
     return cache_dir() / "prepared" / f"{name}-{prepared_fingerprint(name, data_dir, **options)['hash'][:12]}"
 
 
+def _stale(out: Path) -> str | None:
+    """Why the prepared table in ``out`` cannot be used as it is, or None: a file missing or
+    damaged (then one line names it), or an image its annotations name that changed,
+    appeared or went since it was prepared."""
+    from .data import cache_notice, images_stamp
+    csv_path, report_path, watched_path = out / "table.csv", out / "report.json", out / WATCHED
+    if not csv_path.is_file():
+        return "not prepared yet"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        stamp = report.get("images_stamp") if isinstance(report, dict) else None
+        if not stamp or not isinstance(stamp, str) or not isinstance(report.get("removed_attributes", {}), dict):
+            raise ValueError("no images_stamp, or removed_attributes that is not a mapping")
+    except (OSError, ValueError) as err:
+        cache_notice(report_path, f"{type(err).__name__}: {err}", "preparing the table again")
+        return "damaged"
+    try:
+        watched = watched_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError) as err:
+        cache_notice(watched_path, f"{type(err).__name__}: {err}", "preparing the table again")
+        return "damaged"
+    if images_stamp(watched) != stamp:
+        return f"an image its annotations name changed, appeared or went since it was prepared ({len(watched)} watched)"
+    return None
+
+
 def load_prepared(name: str, data_dir, *, rebuild: bool = False, strict: bool = False, quiet: bool = False,
-                  **options) -> FashionTable:
+                  progress: bool = True, **options) -> FashionTable:
     """The table of real dataset ``name`` from ``data_dir``: prepared once (see the module
-    docstring) into :func:`prepared_dir`, read from there afterwards. ``rebuild`` prepares
-    it again; ``strict`` stops on any problem the preparer reports (a table prepared
-    strictly is cached apart). The table's ``removed_attributes`` says which attributes
-    the preparer removed, and why."""
+    docstring) into :func:`prepared_dir`, read from there afterwards. It is prepared again
+    when ``rebuild``, when an image its annotations name changed (size, mtime or inode),
+    and when the prepared files are damaged (one line names the file). ``strict`` stops on
+    any problem the preparer reports (a table prepared strictly is cached apart);
+    ``progress``: the preparer's progress bar. The table's ``removed_attributes`` says
+    which attributes the preparer removed, and why."""
     if name not in PREPARERS:
         raise ValueError(f"unknown real dataset {name!r}; choose from {list(PREPARERS)}")
     if data_dir is None:
@@ -968,16 +987,25 @@ def load_prepared(name: str, data_dir, *, rebuild: bool = False, strict: bool = 
     # report that belongs to a cached table of a lenient one
     out = prepared_dir(name, data_dir, **options, **({"strict": True} if strict else {}))
     csv_path = out / "table.csv"
-    if rebuild or not csv_path.is_file():
-        PREPARERS[name](data_dir, out, quiet=quiet, strict=strict, **options)
-    elif not quiet:
-        print(f"{name}: using the prepared table {csv_path} (report: {out / 'report.txt'}; --rebuild prepares "
-              "it again)")
-    table = read_table(csv_path)
-    try:
-        table.removed_attributes = json.loads((out / "report.json").read_text()).get("removed_attributes", {})
-    except (OSError, ValueError):
-        table.removed_attributes = {}
+    why = "asked (--rebuild)" if rebuild else _stale(out)
+    table = None
+    if why is None:
+        try:
+            table = read_table(csv_path, quiet=True)
+        except (ValueError, FileNotFoundError) as err:  # a damaged table.csv (a partial copy, an edit)
+            from .data import cache_notice
+            cache_notice(csv_path, str(err).removeprefix(f"{csv_path}: "), "preparing the table again")
+        else:
+            if not quiet:
+                print(f"{name}: using the prepared table {csv_path} (report: {out / 'report.txt'}; --rebuild "
+                      "prepares it again)")
+    if table is None:
+        if not quiet and why not in (None, "not prepared yet", "damaged", "asked (--rebuild)"):
+            print(f"{name}: preparing the table again: {why}")
+        PREPARERS[name](data_dir, out, quiet=quiet, strict=strict, progress=progress, **options)
+        table = read_table(csv_path, quiet=True)
+    table.removed_attributes = json.loads((out / "report.json").read_text(encoding="utf-8")).get(
+        "removed_attributes", {})
     return table
 
 

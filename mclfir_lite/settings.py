@@ -1,23 +1,65 @@
 """Settings read from the environment, in one place.
 
 * ``MCLFIR_CACHE``: the one directory for data and model caches
-  (default ``~/.cache/mclfir_lite``).
+  (default ``~/.cache/mclfir_lite``). Set but empty (``MCLFIR_CACHE=``, as a shell leaves
+  a variable it "unsets" by assignment) means the default, with a warning: an empty value
+  never means the current folder. A value that names a file, or a folder that cannot be
+  made, is an error that names the variable.
 * ``MCLFIR_QUICK``: set to ``1`` to make notebooks and the demo run in seconds
-  (smaller images, fewer samples, fewer steps). Used by the tests.
+  (smaller images, fewer samples, fewer steps). Used by the tests. On: ``1``, ``true``,
+  ``yes``, ``on``; off: unset, empty, ``0``, ``false``, ``no``, ``off``. Any other value is
+  off, with a warning that names the variable and these values.
 """
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from pathlib import Path
+
+QUICK_ON = ("1", "true", "yes", "on")
+QUICK_OFF = ("", "0", "false", "no", "off")
+_warned: set = set()
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "mclfir_lite"
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=3)
 
 
 def cache_dir() -> Path:
-    """Return the cache directory, creating it if needed."""
-    path = Path(os.environ.get("MCLFIR_CACHE", Path.home() / ".cache" / "mclfir_lite")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    """Return the cache directory, creating it if needed (see the module docstring)."""
+    value = os.environ.get("MCLFIR_CACHE")
+    if value is not None and not value.strip():
+        path = default_cache_dir()
+        _warn_once(f"MCLFIR_CACHE is set but empty: using the default cache folder {path} "
+                   "(an empty value does not mean the current folder; unset it or give a folder)")
+    else:
+        path = Path(value).expanduser() if value is not None else default_cache_dir()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "MCLFIR_CACHE names a file, not a folder: point it at a "
+                                 "folder (or unset it for the default)", str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:   # a parent that is a file, no permission, a read-only disk
+        source = "MCLFIR_CACHE" if value else "the default cache folder (set MCLFIR_CACHE to move it)"
+        raise type(err)(err.errno, f"{source}: cannot create the cache folder ({err.strerror or err})",
+                        str(path)) from None
     return path
 
 
 def quick_mode() -> bool:
-    """True when ``MCLFIR_QUICK`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get("MCLFIR_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``MCLFIR_QUICK`` is set to a true value (1, true, yes, on). Another value
+    than these and the false ones (unset, empty, 0, false, no, off) is off, with a warning."""
+    value = os.environ.get("MCLFIR_QUICK", "").strip().lower()
+    if value in QUICK_ON:
+        return True
+    if value not in QUICK_OFF:
+        _warn_once(f"MCLFIR_QUICK={os.environ.get('MCLFIR_QUICK')!r} is not understood: quick mode stays off "
+                   f"(on: {', '.join(QUICK_ON)}; off: unset, empty, {', '.join(QUICK_OFF[1:])})")
+    return False

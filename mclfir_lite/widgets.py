@@ -510,6 +510,21 @@ def _chance_from(results: dict, chance: dict | None) -> dict | None:
     return None
 
 
+def check_results(results: dict) -> None:
+    """A ValueError saying what to do for a result that cannot be drawn: a runner instead of
+    its result, or the result of a runner that has not finished an increment yet."""
+    for s, r in results.items():
+        for one in (r if isinstance(r, (list, tuple)) else [r]):
+            if hasattr(one, "run") and hasattr(one, "result"):
+                raise ValueError(f"results[{s!r}] is a runner, not its result: run it first (runner.run()), "
+                                 "then pass runner.result()")
+            if not isinstance(one, dict) or "map_matrix" not in one:
+                raise ValueError(f"results[{s!r}] is not a result (a dict with a map_matrix, from runner.result())")
+            if not one["map_matrix"]:
+                raise ValueError(f"results[{s!r}] has no finished increment yet (its map_matrix is empty): run it "
+                                 "first (runner.run()), then pass runner.result()")
+
+
 def forgetting_view(results: dict, attribute: str | None, strategies: list[str],
                     chance: dict | None = None) -> dict:
     """Curves and accuracy matrices of ``strategies`` (keys of ``results``), for ``attribute``
@@ -527,6 +542,7 @@ def forgetting_view(results: dict, attribute: str | None, strategies: list[str],
     unknown = [s for s in strategies if s not in results]
     if unknown:
         raise ValueError(f"unknown strategy(ies) {unknown}; results given: {list(results)}")
+    check_results({s: results[s] for s in strategies})
     view = {"attribute": attribute, "strategies": list(strategies), "attributes": [], "message": None,
             "curves": {}, "spread": {}, "chance": None, "n_seeds": {}, "matrices": {}, "forgetting": {},
             "bwt": {}, "final": {}}
@@ -890,6 +906,7 @@ class ForgettingCurves(_Widget):
         import ipywidgets as w
         if not results:
             raise ValueError("ForgettingCurves needs at least one result")
+        check_results(results)
         self.results, self.chance = results, chance
         attrs = plots.aggregate(next(iter(results.values())))["attributes"]
         if attribute is not None and attribute != MEAN and attribute not in attrs:
