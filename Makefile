@@ -41,7 +41,8 @@ test-unit: $(STAMP)
 	MCLFIR_QUICK=1 $(PY) -m pytest tests -m "not browser"
 
 # JupyterLab in headless Chromium (needs the system chromium; see README); after the notebooks,
-# so that the runs it shows are in the cache already
+# so that the runs it shows are in the cache already. Without chromium the test skips and pytest
+# ends with "THESE TESTS DID NOT RUN"; with CI=true that skip fails the target (tests/conftest.py)
 test-browser: $(STAMP)
 	MCLFIR_BROWSER_LAB=default $(PY) -m pytest tests -m browser
 

@@ -9,6 +9,8 @@ that were just computed.
 A true claim prints ``✓ <sentence>`` (so the notebook shows what was checked); a false
 one raises :class:`ClaimError` naming the sentence and the numbers, which fails the
 notebook (nbmake, ``make notebooks``) instead of leaving a false sentence on the page.
+Evidence that cannot be false (NaN, ``[]``, ``"False"``, None, a bare number) is refused
+with a :class:`ClaimError` too: see :func:`claim`.
 
 With several seeds, :func:`claim_greater` compares means and only calls a difference a
 difference when it exceeds ``margin`` *and* the seeds' spread (the larger of the two
@@ -28,10 +30,58 @@ class ClaimError(AssertionError):
     """A sentence in a notebook that the numbers under it do not support."""
 
 
+def _evidence(sentence: str, holds) -> np.ndarray:
+    """``holds`` as a non-empty boolean array, or :class:`ClaimError` saying why it is not evidence.
+
+    Evidence is the result of a comparison: a Python or numpy bool, a non-empty list/tuple of
+    bools, or a non-empty boolean numpy array or torch tensor. Everything else is refused, numbers
+    included (0 and 1 too): ``claim(s, gap)`` with a gap of 0.03 would otherwise pass, and
+    ``np.all`` of NaN, ``[]`` or ``"False"`` is truthy. Write the comparison: ``claim(s, gap > 0.02)``.
+    """
+    if hasattr(holds, "detach") and hasattr(holds, "cpu"):          # a torch tensor, without importing torch
+        holds = holds.detach().cpu().numpy()
+    if isinstance(holds, (bool, np.bool_)):
+        return np.asarray(holds)
+    if isinstance(holds, (str, bytes)):
+        raise ClaimError(f"claim {sentence!r}: the evidence is the string {holds!r}, not a comparison "
+                         "(a non-empty string is always truthy); pass the comparison itself")
+    if holds is None:
+        raise ClaimError(f"claim {sentence!r}: the evidence is None (did a function return nothing?)")
+    if isinstance(holds, (list, tuple, np.ndarray)):
+        try:
+            a = np.asarray(holds)
+        except ValueError as err:                                    # ragged nesting
+            raise ClaimError(f"claim {sentence!r}: the evidence cannot be read as booleans ({err})") from None
+        if a.size == 0:
+            raise ClaimError(f"claim {sentence!r}: the evidence is empty ({holds!r}): all() of nothing "
+                             "is True, so it would prove nothing")
+        if a.dtype != bool:
+            raise ClaimError(f"claim {sentence!r}: the evidence must be booleans, got dtype {a.dtype} "
+                             f"({_short(holds)}); compare the numbers, e.g. values > threshold")
+        return a
+    if isinstance(holds, (int, float, np.number)):
+        what = "NaN" if isinstance(holds, (float, np.floating)) and np.isnan(holds) else f"the number {holds!r}"
+        raise ClaimError(f"claim {sentence!r}: the evidence is {what}, not a comparison; "
+                         "write the comparison (e.g. gap > margin) so that a claim can fail")
+    raise ClaimError(f"claim {sentence!r}: the evidence is a {type(holds).__name__} ({_short(holds)}), "
+                     "not a boolean or an array of booleans")
+
+
+def _short(x, n: int = 60) -> str:
+    r = repr(x)
+    return r if len(r) <= n else r[:n] + "..."
+
+
 def claim(sentence: str, holds, detail: str = "") -> bool:
-    """Check ``holds`` (a bool, or anything numpy can reduce with ``all``); print the checked
-    sentence, or raise :class:`ClaimError` with ``detail`` (the numbers) when it is false."""
-    ok = bool(np.all(holds))
+    """Check ``holds`` and print the checked sentence, or raise :class:`ClaimError` with
+    ``detail`` (the numbers) when it is false.
+
+    ``holds`` must be evidence that can be false: a bool (Python or numpy), or a non-empty
+    list, tuple, numpy array or torch tensor of bools (all must be true). NaN, None, numbers
+    (0 and 1 included), strings and empty containers raise :class:`ClaimError` too: each of
+    them would pass ``np.all`` without checking anything.
+    """
+    ok = bool(np.all(_evidence(sentence, holds)))
     if not ok:
         raise ClaimError(f"claim does not hold: {sentence}" + (f" ({detail})" if detail else ""))
     print(f"✓ {sentence}" + (f"  [{detail}]" if detail else ""))

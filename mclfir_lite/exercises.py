@@ -6,12 +6,37 @@ A student copy keeps the call, e.g. ``exercises.check("04.1", answer)``. The che
 
 Checks are registered with :func:`exercise`; each returns ``None`` when the answer is
 right, or a hint (a string) when it is not.
+
+**Strict mode.** In a notebook that holds the reference solutions, a wrong answer means the
+solution (or its check) broke. Under nbmake, in CI (``CI=true``) or with
+``MCLFIR_STRICT_EXERCISES=1``, :func:`check` raises :class:`ExerciseError` for an answer that
+fails its check, so the run fails instead of printing a hint nobody reads. An unanswered stub
+still only says "not yet" (student copies run top to bottom in every mode).
+``MCLFIR_STRICT_EXERCISES=0`` turns strict mode off.
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
-__all__ = ["exercise", "check", "CHECKS"]
+__all__ = ["exercise", "check", "CHECKS", "ExerciseError", "strict"]
+
+
+class ExerciseError(AssertionError):
+    """A notebook's answer (its reference solution) failed the exercise's check in strict mode."""
+
+
+def strict() -> bool:
+    """True under nbmake, in CI (``CI`` true) or with ``MCLFIR_STRICT_EXERCISES=1``; ``=0`` wins.
+
+    nbmake is detected through ``PYTEST_CURRENT_TEST``, which pytest sets while a test runs and
+    the notebook's kernel inherits: it names the ``.ipynb`` being run."""
+    flag = os.environ.get("MCLFIR_STRICT_EXERCISES", "").strip().lower()
+    if flag:
+        return flag in {"1", "true", "yes", "on"}
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    return ".ipynb" in os.environ.get("PYTEST_CURRENT_TEST", "")
 
 CHECKS: dict[str, Callable] = {}
 
@@ -32,7 +57,8 @@ def _unanswered(answer) -> bool:
 
 def check(key: str, answer, *context) -> bool:
     """Check ``answer`` for exercise ``key``; prints "correct", "not yet" or a hint and returns
-    True only when correct. ``context`` is whatever the check needs from the notebook."""
+    True only when correct. ``context`` is whatever the check needs from the notebook.
+    In strict mode (see :func:`strict`) a wrong answer raises :class:`ExerciseError`."""
     if key not in CHECKS:
         raise KeyError(f"no exercise {key!r}; known: {sorted(CHECKS)}")
     if _unanswered(answer):
@@ -43,6 +69,10 @@ def check(key: str, answer, *context) -> bool:
     except Exception as err:  # a wrong type or shape is a hint, not a crash
         hint = f"your answer could not be checked ({type(err).__name__}: {err})"
     if hint:
+        if strict():
+            raise ExerciseError(f"exercise {key}: the notebook's answer fails its check ({hint}); "
+                                "fix the reference solution or the check (strict mode: nbmake, CI=true "
+                                "or MCLFIR_STRICT_EXERCISES=1)")
         print(f"exercise {key}: not yet. Hint: {hint}")
         return False
     print(f"exercise {key}: correct")
@@ -89,6 +119,8 @@ def _why_own_shade(answer):
 @exercise("00.2")
 def _chance_level(answer, lab):
     import numpy as np
+    if not isinstance(answer, dict):
+        return "give a dict {attribute: chance level}, one entry per attribute of lab.protocol"
     expected = {}
     for a, split in lab.protocol.items():   # the rule of thumb: the mean fraction of relevant candidates
         cand = lab.table.labels[a][split.candidate]
@@ -147,6 +179,8 @@ def _positive_bwt(answer):
     R = np.asarray(answer, dtype=float)
     if R.ndim != 2 or R.shape[0] < 2:
         return "an accuracy matrix is 2-d, one row per increment (at least two)"
+    if not np.isfinite(R).any():
+        return "fill in the mAPs: an accuracy matrix of NaNs holds no result"
     if np.nanmin(R) < 0 or np.nanmax(R) > 1:
         return "mAPs lie between 0 and 1"
     if not backward_transfer(R) > 0:
@@ -169,12 +203,32 @@ def _quiz_01(answer):
                      7: "which increment is the model after when the sequence ends?"})
 
 # --- notebook 02
+def _effnet_128_reference(lab) -> dict[str, float]:
+    """EfficientNet-Lite0 at 128 px, pooled, on the first 50 queries / 150 candidates (30 / 90 quick)."""
+    import torch
+    from . import encoders, metrics
+    from .features import pooled
+    nq, nc = (30, 90) if lab.quick else (50, 150)
+    enc = encoders.build_encoder("efficientnet_lite0", trainable=False, input_size=128)
+    out = {}
+    with torch.no_grad():
+        for a in ("colour", "pattern"):
+            split, lab_a = lab.protocol[a], lab.table.labels[a]
+            q, c = split.query[:nq], split.candidate[:nc]
+            emb = lambda rows: pooled(enc(lab.images[torch.as_tensor(rows)]))
+            out[a] = metrics.mean_average_precision(emb(q), emb(c), lab_a[q], lab_a[c])
+    return out
+
+
 @exercise("02.1")
-def _effnet_128(answer):
-    if set(answer) != {"colour", "pattern"}:
+def _effnet_128(answer, lab):
+    if not isinstance(answer, dict) or set(answer) != {"colour", "pattern"}:
         return "give a dict with the mAP for 'colour' and for 'pattern'"
     if not all(0.0 < float(v) <= 1.0 for v in answer.values()):
         return "mAPs lie in (0, 1]: did you pass the query and candidate labels of the same attribute?"
+    return _close(answer, _effnet_128_reference(lab), 2e-3, "mAP at 128 px") and (
+        "build the encoder with input_size=128, embed the first queries and candidates of each attribute "
+        "with features.pooled, and evaluate with metrics.mean_average_precision")
 
 
 @exercise("02.2")
@@ -207,28 +261,74 @@ def _quiz_02(answer):
 # --- notebook 03
 @exercise("03.1")
 def _tau_to_zero(answer):
+    if isinstance(answer, bool):
+        return "give a number: the loss's limit"
     if abs(float(answer)) > 1e-2:
         return ("as tau -> 0 the softmax puts all its mass on the most similar item; if that is the partner, "
                 "the loss is -log of what?")
 
 
+def _silhouette_false_fraction(lab, batch_size: int) -> float:
+    """Section 3's count for silhouette: one batch of doublets drawn with np.random.default_rng(0)."""
+    import numpy as np
+    from .data import PairSampler
+    sil = lab.table.labels["silhouette"]
+    a, p = PairSampler(sil, lab.protocol["silhouette"].train).doublets(batch_size, np.random.default_rng(0))
+    items = np.concatenate([sil[a], sil[p]])
+    return float(((items[:, None] == items[None, :]).sum(axis=1) - 2).mean() / (2 * batch_size - 2))
+
+
 @exercise("03.2")
-def _silhouette_false_negatives(answer, n_values=4):
+def _silhouette_false_negatives(answer, lab, batch_size):
     frac = float(answer)
     if not 0 <= frac <= 1:
         return "a fraction of the 2B - 2 negatives lies between 0 and 1"
-    if abs(frac - 1 / n_values) > 0.1:
-        return ("count, for each of the 2B items, the other items with its value except its partner, and divide "
-                "by the 2B - 2 negatives it is compared with")
+    if abs(frac - _silhouette_false_fraction(lab, batch_size)) > 1e-6:
+        hint = ("count, in a batch drawn as in section 3 (PairSampler(...).doublets with "
+                "np.random.default_rng(0)), for each of the 2B items the other items with its value except its "
+                "partner, and divide the mean by the 2B - 2 negatives it is compared with")
+        n_values = len(lab.table.values["silhouette"])
+        if abs(frac - 1 / n_values) < 1e-9:
+            hint = "1 / values is the prediction; now count them in the batch. " + hint
+        return hint
+
+
+def _zero_loss_fractions(lab, trained, attribute: str, config, n: int = 256, seed: int = 1) -> dict[str, float]:
+    """Fractions of zero-loss triplets (squared distances, the config's margin) for an untrained
+    model (seed 0) and for ``trained``, on ``n`` triplets sampled with ``default_rng(seed)``."""
+    import numpy as np
+    import torch
+    from .data import PairSampler
+    from .encoders import build_encoder
+    from .model import RetrievalModel
+    untrained = RetrievalModel(lambda: build_encoder("smallcnn", width=config.encoder_width), config.embed_dim, seed=0)
+    untrained.add_attribute(attribute)
+    sampler = PairSampler(lab.table.labels[attribute], lab.protocol[attribute].train)
+    out = {}
+    for name, model in (("untrained", untrained), ("trained", trained)):
+        a, p, q = sampler.triplets(n, np.random.default_rng(seed))
+        with torch.no_grad():
+            za, zp, zn = model(lab.images[torch.as_tensor(np.concatenate([a, p, q]))], attribute).split(n)
+        per = (za - zp).pow(2).sum(-1) - (za - zn).pow(2).sum(-1) + config.margin
+        out[name] = float((per <= 0).float().mean())
+    return out
 
 
 @exercise("03.3")
-def _zero_loss_triplets(answer):
+def _zero_loss_triplets(answer, lab, trained, attribute, config):
+    if not isinstance(answer, dict) or set(answer) != {"untrained", "trained"}:
+        return "give a dict with keys 'untrained' and 'trained'"
     u, t = float(answer["untrained"]), float(answer["trained"])
     if not (0 <= u <= 1 and 0 <= t <= 1):
         return "give fractions (between 0 and 1) for 'untrained' and 'trained'"
-    if not t > u:
-        return "a triplet has zero loss when d(a, n) >= d(a, p) + margin: did you use the trained model for 'trained'?"
+    ref = _zero_loss_fractions(lab, trained, attribute, config)
+    # exact on the seeded sample: after training nearly every random triplet has zero loss, so a
+    # tolerance of a few hundredths would accept the guess {"untrained": 0, "trained": 1}
+    off = [k for k in ref if abs(float(answer[k]) - ref[k]) > 1e-6]
+    if off:
+        return (f"{off} not right: a triplet has zero loss when d(a, n) >= d(a, p) + margin (squared distances, "
+                "cfg.margin); sample sampler.triplets(256, np.random.default_rng(1)) for each model, and use "
+                "models['triplet'] for 'trained' and a fresh RetrievalModel(..., seed=0) for 'untrained'")
 
 
 @exercise("03.quiz")
@@ -242,6 +342,8 @@ def _quiz_03(answer):
 # --- notebook 04
 @exercise("04.1")
 def _old_encoder_back(answer, result, t0):
+    if not isinstance(answer, dict):
+        return "give the dict that evaluate(...) returns: {attribute: mAP}"
     R = result["map_matrix"]
     seen = [a for j, a in enumerate(result["attributes"]) if R[t0][j] is not None]
     missing = [a for a in seen if a not in answer]
@@ -272,13 +374,28 @@ def _drift_per_attribute(answer, run, lab, result, old):
 
 
 @exercise("04.3")
-def _per_value(answer, value_names):
-    if not answer or not set(answer) <= set(value_names):
+def _per_value(answer, lab, runners, attribute, t_before, t_after, cache=None, n_queries: int = 50):
+    import numpy as np
+    from .widgets import neighbour_view
+    value_names = lab.table.values[attribute]
+    if not isinstance(answer, dict) or not answer or not set(answer) <= set(value_names):
         return f"group by view['query_value']; the keys should be values such as {value_names[:2]}"
     for v, pair in answer.items():
         b, a = (float(x) for x in pair)
         if not (0 <= b <= 1 and 0 <= a <= 1):
             return f"{v}: give (mean AP before, mean AP after), each between 0 and 1"
+    per_value: dict = {}
+    for q in range(n_queries):
+        b = neighbour_view(lab, runners, "finetune", attribute, t_before, q, cache=cache)
+        a = neighbour_view(lab, runners, "finetune", attribute, t_after, q, cache=cache)
+        per_value.setdefault(b["query_value"], []).append((b["ap"], a["ap"]))
+    missing = sorted(set(per_value) - set(answer))
+    if missing:
+        return f"the first {n_queries} queries also have the values {missing}: group all of them"
+    for v, pairs in per_value.items():
+        if np.abs(np.asarray(answer[v], dtype=float) - np.mean(pairs, axis=0)).max() > 1e-3:
+            return (f"{v}: not the mean APs of its queries among the first {n_queries} (before: the model after "
+                    "t0, after: the final model)")
 
 
 @exercise("04.quiz")
@@ -513,20 +630,39 @@ def _folder_per_value(answer):
 
 @exercise("10.2")
 def _tiny_run(answer):
-    if not isinstance(answer, dict) or "map_matrix" not in answer:
+    import math
+    need = ("strategy", "attributes", "map_matrix", "final_map", "chance_map", "optimizer_steps", "config")
+    if not isinstance(answer, dict) or any(k not in answer for k in need):
         return "give the run's result(): lab.run(...).result()"
     if answer["attributes"] != ["neckline", "colour"] or len(answer["map_matrix"]) != 2:
         return "the plan is two increments: neckline, then colour"
+    if answer["strategy"] != "finetune":
+        return "train the finetune strategy"
+    R = answer["map_matrix"]
+    if [len(row) for row in R] != [2, 2] or R[0][1] is not None or any(v is None for v in (R[0][0], *R[1])):
+        return "the matrix of a finished run: row 1 evaluates neckline only, row 2 both attributes"
+    if not all(isinstance(v, float) and math.isfinite(v) and 0 <= v <= 1 for v in (R[0][0], *R[1])):
+        return "every mAP of the matrix is a number between 0 and 1"
+    if answer["final_map"] != {"neckline": R[1][0], "colour": R[1][1]} or set(answer["chance_map"]) != {"neckline", "colour"}:
+        return "the result is not consistent (final_map is the matrix's last row): give run.result() unchanged"
+    steps = answer["config"].get("steps_per_attribute") if isinstance(answer["config"], dict) else None
+    if not steps or answer["optimizer_steps"] != 2 * steps:
+        return "finetune trains steps_per_attribute steps per increment: give run.result() of a finished run"
 
 
 @exercise("10.3")
-def _long_tail(answer):
+def _long_tail(answer, available: bool = False):
+    """``available``: whether the Fashion Product Images subset is on this machine."""
     if isinstance(answer, str) and answer == "no data":
-        return None
+        return ("the subset is here (real is not None): prepare it with min_count=500" if available else None)
     import numpy as np
     from .data import FashionTable
     if not isinstance(answer, FashionTable):
         return "give the prepared FashionTable (or \"no data\" when the subset is not available)"
+    if not available:
+        return "the subset is not available here: answer \"no data\""
+    if len(answer.images) == 0 or not answer.attributes:
+        return "the prepared table is empty: did the preparer find the subset's styles.csv?"
     for a in answer.attributes:
         codes = answer.labels[a][answer.labels[a] >= 0]
         if np.bincount(codes).min() < 500:

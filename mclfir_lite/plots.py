@@ -331,12 +331,18 @@ def neighbour_rows_image(rows: list[dict], title: str = "", thumb_px: int | None
 
 def plot_neighbour_rows(rows: list[dict], title: str = "", thumb_px: int | None = None):
     """:func:`neighbour_rows_image` as a matplotlib figure of exactly its pixel size at ``DPI``
-    (shown at natural size inline). The figure keeps ``.pixels`` and ``.boxes``."""
+    (shown at natural size inline). The figure keeps ``.pixels`` and ``.boxes``.
+
+    The pixels are drawn with ``imshow`` on one axes that fills the figure: a figure without
+    axes (``figimage``) is cropped to nothing by the inline backend's tight bounding box and
+    shows as a blank ``<Figure ... with 0 Axes>``."""
     plt = _plt()
     pixels, boxes = neighbour_rows_image(rows, title, thumb_px)
     h, w = pixels.shape[:2]
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI)
-    fig.figimage(pixels, 0, 0)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(pixels, interpolation="nearest", aspect="auto")
+    ax.set_axis_off()
     fig.pixels, fig.boxes = pixels, boxes
     return fig
 

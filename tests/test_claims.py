@@ -61,3 +61,39 @@ def test_one_seed_has_no_spread():
 def test_claims_need_numbers(bad):
     with pytest.raises(ClaimError, match="needs numbers"):
         claim_greater("a beats nothing", bad, 0.1)
+
+
+@pytest.mark.parametrize("vacuous, why", [
+    (np.nan, "NaN"), (float("nan"), "NaN"), ([], "empty"), ((), "empty"), (np.array([]), "empty"),
+    ("False", "string"), ("", "string"), (None, "None"), (1, "number"), (0, "number"), (0.03, "number"),
+    (np.float64(1.0), "number"), (np.int64(1), "number"), ([0.5, 0.7], "dtype float"), ([1, 0], "dtype int"),
+    ({"a": True}, "dict"), ((x for x in [True]), "generator"),
+])
+def test_claim_refuses_evidence_that_cannot_fail(vacuous, why):
+    """np.all(nan), np.all([]) and np.all("False") are all truthy: claim must not pass them."""
+    with pytest.raises(ClaimError, match=why):
+        claim("something was shown", vacuous)
+
+
+@pytest.mark.parametrize("evidence, ok", [
+    (True, True), (False, False), (np.bool_(True), True), (np.bool_(False), False),
+    (np.array([True, True]), True), (np.array([[True], [False]]), False),
+    ([True, True], True), ((True, False), False), (np.float64(0.3) > 0.2, True),
+])
+def test_claim_accepts_booleans(evidence, ok):
+    if ok:
+        assert claim("holds", evidence)
+    else:
+        with pytest.raises(ClaimError, match="does not hold"):
+            claim("holds", evidence)
+
+
+def test_claim_accepts_torch_boolean_tensors():
+    import torch
+    assert claim("all equal", torch.tensor([1, 2]) == torch.tensor([1, 2]))
+    with pytest.raises(ClaimError, match="does not hold"):
+        claim("all equal", torch.tensor([1, 2]) == torch.tensor([1, 3]))
+    with pytest.raises(ClaimError, match="dtype float"):
+        claim("a float tensor is not evidence", torch.tensor([1.0]))
+    with pytest.raises(ClaimError, match="empty"):
+        claim("an empty tensor is not evidence", torch.tensor([], dtype=torch.bool))

@@ -135,9 +135,6 @@ def test_numeric_checks():
     assert exercises.CHECKS["11.1"](chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) is None
     assert "exact" in exercises.CHECKS["11.1"](0.3)            # the fraction is only the rule of thumb
     assert exercises.CHECKS["11.2"]((0.15, -0.1)) is None and exercises.CHECKS["11.2"]((0.25, -0.2))
-    assert exercises.CHECKS["03.2"](0.26, 4) is None and exercises.CHECKS["03.2"](0.5, 4)
-    assert exercises.CHECKS["03.3"]({"untrained": 0.1, "trained": 0.8}) is None
-    assert exercises.CHECKS["03.3"]({"untrained": 0.8, "trained": 0.1})
     R = np.array([[0.6, np.nan], [0.7, 0.9]])
     assert exercises.CHECKS["01.3"](R) is None and exercises.CHECKS["01.3"]([[0.8, np.nan], [0.6, 0.9]])
     assert exercises.CHECKS["01.3b"](True) is None and exercises.CHECKS["01.3b"](False)
@@ -163,5 +160,150 @@ def test_table_checks():
                      split=["test", "train", "train", "train"] * 2)
     assert exercises.CHECKS["10.1"](t) is None
     assert "FashionTable" in exercises.CHECKS["10.1"]({"colour": 1})
-    assert exercises.CHECKS["10.3"]("no data") is None and "500" in exercises.CHECKS["10.3"](t)
-    assert exercises.CHECKS["10.2"]({"attributes": ["neckline", "colour"], "map_matrix": [[0.5, None], [0.4, 0.6]]}) is None
+    assert exercises.CHECKS["10.3"]("no data") is None and "500" in exercises.CHECKS["10.3"](t, True)
+    assert "prepare it" in exercises.CHECKS["10.3"]("no data", True)       # the data is here: no excuse
+    assert "not available" in exercises.CHECKS["10.3"](t, False)
+    assert exercises.CHECKS["10.2"](_tiny_result()) is None
+
+
+# --- strict mode: a reference solution that fails its check fails the run ------------------------
+
+def test_strict_mode_raises_for_a_wrong_answer_but_not_for_a_stub(monkeypatch, capsys):
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "1")
+    with pytest.raises(exercises.ExerciseError, match="01.3b.*fails its check"):
+        exercises.check("01.3b", False)
+    assert not exercises.check("01.3b", ...)                     # a student stub still says "not yet"
+    assert "not yet answered" in capsys.readouterr().out
+    assert exercises.check("01.3b", True)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, False), ({"CI": "true"}, True), ({"CI": "false"}, False),
+    ({"PYTEST_CURRENT_TEST": "notebooks/04_catastrophic_forgetting.ipynb:: (call)"}, True),
+    ({"PYTEST_CURRENT_TEST": "tests/test_exercises.py::test_x (call)"}, False),
+    ({"MCLFIR_STRICT_EXERCISES": "1"}, True), ({"CI": "true", "MCLFIR_STRICT_EXERCISES": "0"}, False),
+])
+def test_strict_mode_detection(monkeypatch, env, expected):
+    for name in ("CI", "PYTEST_CURRENT_TEST", "MCLFIR_STRICT_EXERCISES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert exercises.strict() is expected
+
+
+# --- trivial answers are rejected ---------------------------------------------------------------
+
+TRIVIAL = [None, ..., 0, 1, 0.0, 0.25, 0.5, 1.0, -1, "", "no data", "a", [], {}, (), (0, 0), True, False,
+           "finetune", ["finetune"], ["finetune", "retrain"], {"colour": 0.5, "pattern": 0.5},
+           {"untrained": 0, "trained": 1}, np.zeros((2, 2)), np.full((2, 2), np.nan)]
+# answers that are right by construction for a check (a multiple choice, a yes/no)
+# (03.1: the limit of the loss is the number 0; 10.3: "no data" is right where the subset is absent,
+#  the default of its context; test_table_checks covers the machine that has it)
+RIGHT_BY_CONSTRUCTION = {"01.3b": [True], "03.1": [0, 0.0], "10.3": ["no data"]}
+
+
+class Anything:
+    """A stand-in context: any attribute, item or call gives another one; iterating it raises, so a
+    check cannot compare an answer with an empty expectation made from it."""
+    def __getattr__(self, name):
+        return Anything()
+
+    def __getitem__(self, key):
+        return Anything()
+
+    def __call__(self, *a, **k):
+        return Anything()
+
+    def __iter__(self):
+        raise TypeError("a stand-in context cannot be iterated")
+
+
+def _n_context(check):
+    import inspect
+    params = list(inspect.signature(check).parameters.values())[1:]
+    return sum(p.default is inspect.Parameter.empty for p in params)
+
+
+@pytest.mark.parametrize("key", sorted(exercises.CHECKS))
+def test_every_check_rejects_trivial_answers(key, capsys):
+    """None, constants, empty containers, stock dicts: never "correct" (with a stand-in context, an
+    answer that can only be checked against the notebook's numbers is not correct either)."""
+    context = [Anything() for _ in range(_n_context(exercises.CHECKS[key]))]
+    right = RIGHT_BY_CONSTRUCTION.get(key, [])
+    passed = [a for a in TRIVIAL if not any(a is r for r in right) and exercises.check(key, a, *context)]
+    assert not passed, f"exercise {key} accepts trivial answers {passed!r}"
+
+
+def test_02_1_wants_the_128px_numbers(monkeypatch):
+    monkeypatch.setattr(exercises, "_effnet_128_reference", lambda lab: {"colour": 0.41, "pattern": 0.37})
+    check = exercises.CHECKS["02.1"]
+    assert check({"colour": 0.4105, "pattern": 0.3695}, None) is None
+    for wrong in ({"colour": 0.5, "pattern": 0.5}, {"colour": 1.0, "pattern": 1.0}, {"colour": 0.37, "pattern": 0.41}):
+        assert "input_size=128" in check(wrong, None)
+
+
+def _silhouette_lab(n=400, values=4, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = {"silhouette": rng.integers(0, values, n)}
+    return SimpleNamespace(table=SimpleNamespace(labels=labels, values={"silhouette": [f"v{i}" for i in range(values)]}),
+                           protocol={"silhouette": SimpleNamespace(train=np.arange(n))})
+
+
+def test_03_2_wants_the_count_of_the_seeded_batch():
+    lab = _silhouette_lab()
+    right = exercises._silhouette_false_fraction(lab, 32)
+    assert exercises.CHECKS["03.2"](right, lab, 32) is None
+    assert right != 0.25
+    assert "prediction" in exercises.CHECKS["03.2"](0.25, lab, 32)           # 1 / values is not the count
+    assert exercises.CHECKS["03.2"](right + 0.01, lab, 32)
+
+
+def test_03_3_wants_the_measured_fractions(monkeypatch):
+    # what notebook 03 measures: no untrained triplet has zero loss, nearly every trained one does
+    monkeypatch.setattr(exercises, "_zero_loss_fractions", lambda *a, **k: {"untrained": 0.0, "trained": 250 / 256})
+    check = exercises.CHECKS["03.3"]
+    assert check({"untrained": 0.0, "trained": 250 / 256}, None, None, "length", None) is None
+    for wrong in ({"untrained": 0, "trained": 1}, {"untrained": 0.98, "trained": 0.0}, {"trained": 0.98},
+                  {"untrained": 0.0, "trained": 0.98}):
+        assert check(wrong, None, None, "length", None)
+
+
+def test_04_3_wants_every_value_and_its_mean_aps(monkeypatch):
+    import mclfir_lite.widgets as widgets
+    values = ["short", "long", "mid"]
+
+    def fake_view(lab, runners, strategy, attribute, increment, q, k=8, cache=None):
+        return {"query_value": values[q % 2], "ap": (0.8 if increment == 0 else 0.3) + 0.01 * (q % 2)}
+
+    monkeypatch.setattr(widgets, "neighbour_view", fake_view)
+    lab = SimpleNamespace(table=SimpleNamespace(values={"length": values}))
+    check = exercises.CHECKS["04.3"]
+    right = {"short": (0.8, 0.3), "long": (0.81, 0.31)}
+    assert check(right, lab, {}, "length", 0, 2) is None
+    for wrong in ({"short": (0, 0)}, {"short": (0.8, 0.3)}, {"short": (0.3, 0.8), "long": (0.31, 0.81)}, {"tall": (0.5, 0.5)}):
+        assert check(wrong, lab, {}, "length", 0, 2), wrong
+
+
+def _tiny_result():
+    return {"strategy": "finetune", "attributes": ["neckline", "colour"], "map_matrix": [[0.5, None], [0.4, 0.6]],
+            "final_map": {"neckline": 0.4, "colour": 0.6}, "chance_map": {"neckline": 0.2, "colour": 0.15},
+            "optimizer_steps": 10, "config": {"steps_per_attribute": 5}}
+
+
+def test_10_2_wants_a_finished_run_of_the_plan():
+    check = exercises.CHECKS["10.2"]
+    assert check(_tiny_result()) is None
+    shuffled = _tiny_result() | {"map_matrix": [[0.4, 0.6], [0.5, None]]}
+    for wrong in ({"attributes": ["neckline", "colour"], "map_matrix": [[0.5, None], [0.4, 0.6]]}, shuffled,
+                  _tiny_result() | {"strategy": "mclfir"}, _tiny_result() | {"optimizer_steps": 3},
+                  _tiny_result() | {"final_map": {"neckline": 0.9, "colour": 0.9}},
+                  _tiny_result() | {"map_matrix": [[float("nan"), None], [0.4, 0.6]]}):
+        assert check(wrong), wrong
+
+
+def test_07_3_wants_exactly_the_strategies_at_chance():
+    results = {"finetune": {"at_chance": ["length"]}, "retrain": {"at_chance": ["colour"]}, "mclfir": {"at_chance": []}}
+    check = exercises.CHECKS["07.3"]
+    assert check(["retrain", "finetune"], results) is None
+    for wrong in ([], ["finetune"], ["mclfir"], list(results)):
+        assert check(wrong, results), wrong

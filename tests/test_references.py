@@ -27,7 +27,8 @@ def test_markdown_numbers_references_and_links_titles():
     text = references.markdown(["mclfir", "focallens"])
     assert text.startswith("## References\n\n1. Xiao & Yamasaki. [")
     assert "(https://arxiv.org/abs/2603.20648)" in text
-    assert "\n2. " in text and "*FocalLens" in text            # no link known: title in italics
+    assert "\n2. " in text and "[FocalLens" in text and "(https://arxiv.org/abs/2504.08368)" in text
+    assert "IEEE" not in references.cite("mclfir")               # no venue is confirmed: cite the arXiv paper
     with pytest.raises(KeyError, match="unknown reference"):
         references.markdown(["nope"])
     with pytest.raises(ValueError, match="twice"):

@@ -209,6 +209,14 @@ def test_neighbour_rows_are_at_natural_size_with_thumbnails_of_64_px(lab, runner
     assert png.size == (w, h) and tuple(fig.get_size_inches() * plots.DPI) == pytest.approx((w, h))
     assert np.array_equal(np.asarray(png.convert("RGB")), fig.pixels)
     assert png.size[0] <= 1100                          # fits a notebook's output area
+    # what the inline backend shows (IPython's print_figure returns nothing for a figure without
+    # axes: the blank "<Figure ... with 0 Axes>" notebook 04 once showed)
+    from IPython.core.pylabtools import print_figure
+    shown = print_figure(fig, "png")
+    assert shown, "the inline backend would show nothing"
+    shown = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB"))
+    assert len(fig.axes) == 1 and shown.shape[0] >= 0.9 * h and shown.shape[1] >= 0.9 * w
+    assert shown.std() > 10                              # thumbnails and frames, not one flat colour
     x, y = fig.boxes[1][2:4]                            # the first neighbour: framed, upscaled 2x, nearest
     thumb = fig.pixels[y:y + 64, x:x + 64]
     np.testing.assert_array_equal(thumb[::2, ::2], thumb[1::2, 1::2])

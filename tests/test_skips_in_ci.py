@@ -1,0 +1,64 @@
+"""tests/conftest.py: a skip is a test that did not run. Outside CI the summary says so loudly;
+in CI (CI=true) a skip whose reason is not on the allow-list fails the session."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DEMO = '''
+import pytest
+
+def test_runs():
+    pass
+
+def test_browser_missing():
+    pytest.skip("no chromium on the PATH")
+
+@pytest.mark.skipif(True, reason="needs a CUDA GPU")
+def test_gpu():
+    pass
+
+@pytest.mark.xfail(reason="known")
+def test_known():
+    assert False
+'''
+
+
+def _run(folder: Path, ci: str | None, select: str = "") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    if ci is not None:
+        env["CI"] = ci
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
+    if select:
+        args += ["-k", select]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("skips")
+    shutil.copy(Path(__file__).with_name("conftest.py"), folder / "conftest.py")
+    (folder / "test_demo.py").write_text(DEMO)
+    return folder
+
+
+def test_outside_ci_a_skip_passes_but_is_named_loudly(demo):
+    out = _run(demo, None)
+    assert out.returncode == 0, out.stdout
+    assert "THESE TESTS DID NOT RUN" in out.stdout and "test_browser_missing: no chromium on the PATH" in out.stdout
+    assert "test_gpu" not in out.stdout.split("THESE TESTS DID NOT RUN")[1].split("short test summary")[0]
+
+
+def test_in_ci_a_skip_off_the_allow_list_fails(demo):
+    out = _run(demo, "true")
+    assert out.returncode == 1, out.stdout
+    assert "CI: SKIPPED TESTS FAIL THE RUN" in out.stdout and "no chromium on the PATH" in out.stdout
+
+
+def test_in_ci_allowed_skips_and_xfails_pass(demo):
+    out = _run(demo, "true", select="not browser_missing")
+    assert out.returncode == 0, out.stdout
+    assert "FAIL THE RUN" not in out.stdout
