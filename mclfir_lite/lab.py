@@ -38,11 +38,11 @@ PRESETS = {
               "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
 }
 # Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
-# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn, and start
-# close to a good solution, so fewer steps (on Fashion Product Images, 150 steps per attribute reach
-# the numbers of 400 within the seeds' spread; docs/results_real.md).
+# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
+# last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
+# start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
 PRETRAINED = {
-    "default": {"image_size": 96, "steps_per_attribute": 150, "joint_steps": 150},
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
     "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
 }
 
