@@ -147,7 +147,9 @@ def main(argv=None) -> int:
     failed = []
     for k, name in enumerate(args.names, 1):
         print(f"[{k}/{len(args.names)}] {name}: {TITLES[name]}", flush=True)
+        from mclfir_lite.checkpoint import code_digest
         entry = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "seed": args.seed,
+                 "code": code_digest(),   # the numeric code it was measured with (lab.benchmark_result checks it)
                  "quick": args.quick, "device": args.device,
                  "machine": {k2: machine[k2] for k2 in ("cpu_model", "usable_cores", "torch", "torch_threads",
                                                         "load_average_1_5_15", "git_commit") if k2 in machine}}

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import doctor
     doctor.add_arguments(sub.add_parser("doctor", help="is this environment ready? versions, cache, GPU, expected time"))
+    from . import composed, crossmodal
+    crossmodal.add_arguments(sub.add_parser("crossmodal", help="continual text<->image retrieval: compatibility, backfilling"))
+    composed.add_arguments(sub.add_parser("composed", help="composed queries (image + text): static fusions vs dynamic routing"))
+    from . import labprep
+    labprep.add_arguments(sub.add_parser("prepare-lab", help="fill the cache before class: run every notebook once"))
     return p
 
 
@@ -111,9 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             demo(args)
+        elif args.command == "prepare-lab":
+            from . import labprep
+            return labprep.main(args)
         elif args.command == "doctor":
             from . import doctor
             return doctor.main(benchmark=not args.no_benchmark, seconds=args.bench_seconds)
+        elif args.command in ("crossmodal", "composed"):
+            import importlib
+            importlib.import_module(f".{args.command}", __package__).run(args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {_progress_line(args)}; run the same command again to resume from there",
               file=sys.stderr)

@@ -147,11 +147,20 @@ class Lab:
         return self.images[torch.as_tensor(np.atleast_1d(rows))].permute(0, 2, 3, 1).numpy()
 
 
-def benchmark_result(name: str) -> dict:
+class StaleResultError(RuntimeError):
+    """A benchmark result measured with other numeric code than this checkout's."""
+
+
+def benchmark_result(name: str, require_fresh: bool = False) -> dict:
     """The committed result of benchmark ``name`` (``benchmarks/results/results.json`` of this
     checkout, written by ``make benchmarks``): the multi-seed numbers a notebook quotes when
     one seed is not enough to make a claim. Raises FileNotFoundError (saying how to make it)
-    when the checkout has no such result."""
+    when the checkout has no such result.
+
+    The result carries ``_code``, the code digest it was measured with
+    (:func:`mclfir_lite.checkpoint.code_digest`; None for results older than the digest), and
+    ``_fresh``, whether that is this checkout's. With ``require_fresh`` a stale result is a
+    :class:`StaleResultError` that says how to refresh it."""
     import json
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "results.json"
     if not path.is_file():
@@ -161,4 +170,11 @@ def benchmark_result(name: str) -> dict:
     if not entry or entry.get("status") != "ok":
         raise FileNotFoundError(f"benchmark {name!r} has no result in {path}: run "
                                 f"python benchmarks/run_all.py --only {name}")
-    return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {})}
+    from .checkpoint import code_digest
+    code = entry.get("code")
+    if require_fresh and code != code_digest():
+        raise StaleResultError(f"benchmark {name!r} in {path} was measured with code {code or '(not recorded)'}, "
+                               f"this checkout's numeric code is {code_digest()}: refresh it with "
+                               f"python benchmarks/run_all.py --only {name}")
+    return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {}),
+            "_code": code, "_fresh": code == code_digest()}

@@ -97,3 +97,23 @@ def test_claim_accepts_torch_boolean_tensors():
         claim("a float tensor is not evidence", torch.tensor([1.0]))
     with pytest.raises(ClaimError, match="empty"):
         claim("an empty tensor is not evidence", torch.tensor([], dtype=torch.bool))
+
+
+def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_path, monkeypatch):
+    import json
+    from mclfir_lite import lab
+    from mclfir_lite.checkpoint import code_digest
+    root = tmp_path / "repo"
+    (root / "benchmarks" / "results").mkdir(parents=True)
+    (root / "mclfir_lite").mkdir()
+    fake = root / "mclfir_lite" / "lab.py"
+    monkeypatch.setattr(lab, "__file__", str(fake))
+    entries = {"fresh": {"status": "ok", "code": code_digest(), "result": {"x": 1}},
+               "stale": {"status": "ok", "code": "0" * 12, "result": {"x": 2}},
+               "old": {"status": "ok", "result": {"x": 3}}}
+    (root / "benchmarks" / "results" / "results.json").write_text(json.dumps({"benchmarks": entries}))
+    assert lab.benchmark_result("fresh", require_fresh=True)["_fresh"] is True
+    assert lab.benchmark_result("stale")["_fresh"] is False
+    for name in ("stale", "old"):
+        with pytest.raises(lab.StaleResultError, match=f"run_all.py --only {name}"):
+            lab.benchmark_result(name, require_fresh=True)

@@ -1,0 +1,77 @@
+"""The composed command and its pieces: the triplets, the fusions, results.json, resume, refusals."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mclfir_lite import composed
+from mclfir_lite.captions import Tokenizer
+from mclfir_lite.cli import main
+
+TINY = ["--steps", "3", "--n-train", "64", "--n-test", "6", "--image-size", "16", "--methods", "sum", "dynamic"]
+
+
+def test_split_has_one_target_and_its_distractors():
+    s = composed.Settings(image_size=16, siblings=3, near_misses=2)
+    split = composed.make_split(4, s, seed=0, part=3, frames=composed.TEST_FRAMES, distractors=True)
+    assert len(split["ref"]) == len(split["target"]) == len(split["texts"]) == 4
+    assert len(split["negatives"]) == 4 * 5 and split["per_query_negatives"] == 5
+    assert len(split["images"]) == 4 * (2 + 5)
+    assert not (set(split["ref"]) & set(split["negatives"]))       # the reference is never in the gallery
+
+
+@pytest.mark.parametrize("kind", composed.OPS)
+def test_each_fusion_gives_unit_queries(kind):
+    tok = Tokenizer()
+    tok.extend(["make it red"])
+    m = composed.Composer([kind], feat_dim=10, d=8, tokenizer=tok)
+    q, w = m(torch.randn(3, 10), ["make it red"] * 3)
+    assert q.shape == (3, 8) and torch.allclose(q.norm(dim=1), torch.ones(3))
+    assert torch.allclose(w, torch.ones(3, 1))
+
+
+def test_dynamic_routing_weights_sum_to_one():
+    tok = Tokenizer()
+    tok.extend(["make it red"])
+    m = composed.Composer(list(composed.OPS), feat_dim=10, d=8, tokenizer=tok)
+    _, w = m(torch.randn(5, 10), ["make it red"] * 5)
+    assert w.shape == (5, len(composed.OPS)) and torch.allclose(w.sum(1), torch.ones(5))
+
+
+def test_composed_writes_results_and_resumes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(composed.PRESETS, "quick", composed.Settings(n_pretrain=200, pretrain_steps=5, n_val=4,
+                                                                       siblings=3, near_misses=2, lrs=(1e-3,)))
+    out = tmp_path / "run"
+    args = ["composed", "--quick", *TINY, "--seeds", "0", "1", "--out", str(out)]
+    assert main(args) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert set(r["recall_at_10"]) == {"sum", "dynamic"} and set(r["recall_at_50"]) == {"sum", "dynamic"}
+    assert r["chance_recall_at_10"] == pytest.approx(min(1.0, 10 / r["gallery_size"]))
+    assert r["recall_at_10_ci"]["sum"]["n"] == 2 and r["recall_at_10_ci"]["sum"]["ci95"] is not None
+    assert "dynamic_minus_best_static" in r
+    capsys.readouterr()
+    assert main(args) == 0                                # every method finished: nothing is retrained
+    assert "R@10" not in "".join(l for l in capsys.readouterr().out.splitlines() if l.startswith("seed"))
+    assert json.loads((out / "results.json").read_text())["recall_at_10"] == r["recall_at_10"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--methods", "magic"], "unknown method 'magic'"),
+    (["--steps", "0"], "--steps must be a positive integer"),
+    (["--n-test", "-1"], "--n-test must be a positive integer"),
+    (["--seeds", "1", "1"], "seeds must be distinct"),
+])
+def test_composed_refuses_bad_options(tmp_path, capsys, extra, message):
+    assert main(["composed", "--quick", *TINY, "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_quick_run_beats_chance(tmp_path):
+    """The done-when criterion on one quick seed: every fusion and dynamic >= 3x chance at Recall@10."""
+    out = tmp_path / "q"
+    assert main(["composed", "--quick", "--seed", "5", "--out", str(out)]) == 0
+    r = json.loads((out / "results.json").read_text())
+    assert len([m for m in r["recall_at_10"] if m in composed.OPS]) >= 3 and "dynamic" in r["recall_at_10"]
+    assert min(r["recall_at_10"].values()) >= 3 * r["chance_recall_at_10"]
