@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop"]
+ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop", "real"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "EWC's lambda chosen on a validation split",
@@ -35,6 +35,7 @@ TITLES = {
     "throughput": "Throughput: feature extraction, feature cache, notebooks",
     "datapath": "Lazy image data path: images/s with 0, 1, 2 workers, and peak RSS against the number of images",
     "loop": "Training-loop overhead against a bare forward + backward + step",
+    "real": "Real photographs: a pretrained encoder's last stage trained on cached trunk features, over seeds",
 }
 
 

@@ -25,14 +25,17 @@ from .checkpoint import atomic_write_file, create_exclusive, difference_text, lo
 from .data import PLANS, load_images, make_protocol, parse_increments
 from .imagedata import open_images
 from .metrics import chance_map_per_attribute
-from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset
+from .datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset, per_increment_pools
 from . import distributed as dist
-from .lab import PRESETS, preset_config
+from .lab import PRESETS, PRETRAINED, preset_config
 from .recipes import RECIPES, get_recipe, recipe_config
 
 # the demo's strategies: the upper bound, the cost reference, the baselines and MCL-FIR as described
 DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf", "ewc", "replay", "mclfir")
 
+
+# efficientnet_lite0 trains its last stage(s) on cached trunk features by default (issue 21)
+DEFAULT_TRAINABLE_BLOCKS = 1
 
 QUERY_FRACTION = 0.25  # of each attribute's test rows; the rest are candidates
 RESULTS = "results.json"
@@ -59,13 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frozen-encoder", action="store_true",
                    help="freeze the (pretrained) encoder: its features are computed once, cached, "
                         "and only the heads train")
+    d.add_argument("--trainable-blocks", type=int, default=None, metavar="N",
+                   help="efficientnet_lite0: train its last N of 7 stages on the frozen trunk's features, "
+                        f"computed once and cached (default {DEFAULT_TRAINABLE_BLOCKS}; 0 = frozen features, "
+                        "heads only, as --frozen-encoder)")
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--joint-steps", type=int, default=None,
                    help="joint (the upper bound): mixed steps per increment (default: the preset's, measured to converge)")
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
     d.add_argument("--ema-every", type=int, default=None, help="mclfir: update the EMA teacher every N steps")
     d.add_argument("--pools", default=None, choices=["per_increment", "shared"],
-                   help="SynthFashion: each increment brings its own images (default), or all share them")
+                   help="per_increment: each increment brings its own images (SynthFashion's default; a real "
+                        "dataset's rows are dealt into one pool per increment, stratified by value); shared: "
+                        "every increment labels the same images (a real dataset's default)")
     d.add_argument("--domain-shift", action="store_true",
                    help="SynthFashion: render each increment's images in its own visual domain")
     d.add_argument("--image-size", type=int, default=None)
@@ -196,6 +205,15 @@ def validate_demo_args(args) -> None:
     _check_device(args.device)
     if args.encoder is not None and not recipe:
         _check_encoder(args.encoder)
+    if args.trainable_blocks is not None:
+        from .encoders import check_trainable_blocks
+        if args.recipe:
+            raise ValueError("--trainable-blocks applies to --encoder efficientnet_lite0, not to --recipe "
+                             f"{args.recipe} (its backbone trains whole)")
+        check_trainable_blocks(args.encoder or "smallcnn", args.trainable_blocks)
+        if args.frozen_encoder and args.trainable_blocks != 0:
+            raise ValueError(f"--frozen-encoder trains no encoder stage, --trainable-blocks {args.trainable_blocks} "
+                             "trains some: give one of them (--frozen-encoder = --trainable-blocks 0)")
     out = Path(args.out)
     _check_writable(out, "--out")
     _check_writable(out / "checkpoints", "--out")
@@ -224,10 +242,9 @@ def _check_options_apply(args, recipe: dict | None, strategies: list[str], real:
                              f"({theirs['loss']}, temperature {theirs.get('temperature')}, as the released code); "
                              f"drop --loss, or run {', '.join(own)} in a command of its own")
     if real:
-        for flag, given in (("--pools", args.pools is not None), ("--domain-shift", args.domain_shift)):
-            if given:
-                raise ValueError(f"{flag} applies to synthfashion only (it decides how images are rendered); "
-                                 f"{args.dataset} has its own images, so it would be ignored: drop {flag}")
+        if args.domain_shift:   # (--pools applies: a catalogue's rows are dealt into per-increment pools)
+            raise ValueError("--domain-shift applies to synthfashion only (it decides how images are rendered); "
+                             f"{args.dataset} has its own images, so it would be ignored: drop --domain-shift")
     for flag, value, needs in (("--joint-steps", args.joint_steps, "joint"), ("--ema-every", args.ema_every, "mclfir"),
                                ("--ema-decay", args.ema_decay, "mclfir")):
         if value is not None and needs not in strategies:
@@ -294,6 +311,8 @@ def run_demo(args) -> dict:
     from .settings import quick_mode
     quick = args.quick or quick_mode()
     preset = PRESETS["quick" if quick else "default"]
+    if trainable_blocks(args) is not None:   # a pretrained trunk: larger images, fewer steps
+        preset = {**preset, **PRETRAINED["quick" if quick else "default"]}
     args.device = dist.init(args.device)   # under torchrun: join the group (a no-op otherwise)
     recipe = get_recipe(args.recipe) if args.recipe else None
     strategies = check_strategies(args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES)))
@@ -310,6 +329,12 @@ def run_demo(args) -> dict:
             load_images(table, size, progress=progress, rebuild=args.rebuild and dist.is_main())
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \
         else _parse_explained(plan, table)
+    # SynthFashion renders each increment's own images unless --pools shared. A real catalogue labels
+    # every image with every attribute (the shared pools, its default): --pools per_increment deals
+    # its rows into one pool per increment, so that each increment brings its own images.
+    pools = args.pools or ("per_increment" if args.dataset == "synthfashion" else "shared")
+    if args.dataset != "synthfashion" and pools == "per_increment":
+        table = per_increment_pools(table, increments, seed=args.seed)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
             "query_fraction": QUERY_FRACTION}
     protocol = make_protocol(table, seed=args.seed, **caps)
@@ -321,7 +346,7 @@ def run_demo(args) -> dict:
     else:
         config = Config(**{**preset_config(preset), **overrides}, encoder=args.encoder or "smallcnn",
                         loss=args.loss or "infonce", seed=args.seed, encoder_trainable=not args.frozen_encoder,
-                        device=args.device)
+                        device=args.device, trainable_blocks=trainable_blocks(args))
     asked_encoder = args.encoder or ("smallcnn" if not recipe else f"{config.encoder} (--recipe {args.recipe})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -338,7 +363,18 @@ def run_demo(args) -> dict:
     results_path = out / RESULTS
     earlier = _earlier_results(results_path, identity, strategies, args.fresh)
     features, encoder = None, None
-    if args.frozen_encoder and not recipe and config.encoder != "smallcnn":
+    if config.trainable_blocks is not None:
+        # A pretrained encoder's first stages stay frozen: their outputs are computed once per image
+        # (cached on disk, keyed by the weights, the image bytes and size, and the cut), and only the
+        # last stage(s) and the heads train on them (mclfir_lite.encoders.Trunk / Tail).
+        from .encoders import split_encoder
+        from .features import encode_dataset, feature_path, feature_key
+        encoder = split_encoder(args.encoder, config.trainable_blocks)[0].to(config.device)
+        with dist.main_first():
+            features = encode_dataset(encoder, images, [data_fp["data"]], progress=progress)
+        data_fp["features"] = f"cached: {encoder.description}"
+        trunk_cache = str(feature_path(feature_key(encoder, images, [data_fp["data"]])))
+    elif args.frozen_encoder and not recipe and config.encoder != "smallcnn":
         # A frozen pretrained encoder gives the same features at every step: compute them once
         # (cached on disk) and train the heads on them. (A random smallcnn is re-seeded per model,
         # so it keeps running on images.)
@@ -353,7 +389,7 @@ def run_demo(args) -> dict:
         "format": RESULTS_FORMAT, "command": command,
         "commands": [*(earlier or {}).get("commands", []), command], "run": identity,
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
-        "image_size": size, "processes": dist.world_size(), "config": dataclasses.asdict(config),
+        "image_size": size, "pools": pools, "processes": dist.world_size(), "config": dataclasses.asdict(config),
         "increments": increments, "attributes": [a for g in increments for a in g], "protocol": caps,
         "n_queries": {a: int(len(protocol[a].query)) for a in protocol},
         "chance_map": chance_map_per_attribute(table.labels, protocol, [a for g in increments for a in g],
@@ -374,7 +410,14 @@ def run_demo(args) -> dict:
         args.current = runner
         res = runner.run(resume=True)
         args.finished.append(s)
-        report.setdefault("encoder", encoder_used(asked_encoder, encoder or runner.model.encoder_for(increments[0][0])))
+        if "encoder" not in report:
+            report["encoder"] = encoder_used(asked_encoder, runner.model.encoder_for(increments[0][0])
+                                             if config.trainable_blocks is not None else
+                                             encoder or runner.model.encoder_for(increments[0][0]))
+            if config.trainable_blocks is not None:
+                report["encoder"].update(trainable_blocks=config.trainable_blocks, trunk=encoder.description,
+                                         trunk_parameters=sum(p.numel() for p in encoder.parameters()),
+                                         trunk_cache=trunk_cache)
         runners[s] = runner
         report["strategies"][s] = res
         if not dist.is_main():
@@ -389,6 +432,17 @@ def run_demo(args) -> dict:
         print(f"wrote {results_path}")
     dist.shutdown()
     return report
+
+
+def trainable_blocks(args) -> int | None:
+    """How many of efficientnet_lite0's last stages train on cached trunk features: ``--trainable-blocks``,
+    else 0 with ``--frozen-encoder``, else :data:`DEFAULT_TRAINABLE_BLOCKS`; None for other encoders
+    (they run whole on images, or frozen as before)."""
+    if args.encoder != "efficientnet_lite0" or args.recipe:
+        return None
+    if args.trainable_blocks is not None:
+        return args.trainable_blocks
+    return 0 if args.frozen_encoder else DEFAULT_TRAINABLE_BLOCKS
 
 
 def _given(value, default):
@@ -526,7 +580,9 @@ def write_figures(report, runners, images, table, protocol, out: Path) -> None:
     names = table.values[first]
     for si, s in enumerate(shown):
         for qi, q in enumerate(queries):
-            nb = neighbours(runners[s].model, images, table.labels[first], int(q), split.candidate, first, k=k)
+            r = runners[s]   # a trainable tail reads the trunk's cached features, not images
+            nb = neighbours(r.model, r.features if r.model.on_features else images, table.labels[first], int(q),
+                            split.candidate, first, k=k)
             caps = [names[table.labels[first][r]] for r in nb["rows"]]
             plots.plot_neighbours(pics([q])[0], list(pics(nb["rows"])), list(nb["relevant"]),
                                   title=f"{s}\n{names[nb['query_label']]}\nAP {nb['ap']:.2f}", captions=caps,

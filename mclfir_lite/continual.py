@@ -45,6 +45,8 @@ class Config:
     encoder: str = "smallcnn"
     encoder_width: int = 32
     encoder_trainable: bool = True
+    trainable_blocks: int | None = None  # pretrained encoders: train the last N stages on cached trunk
+                                    # features (0: frozen features, heads only); None: the whole encoder
     embed_dim: int = 64
     head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
     amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
@@ -102,6 +104,11 @@ class Config:
                 raise ValueError(f"config.{name} must be a finite number {rng}, got {v!r}")
         if not isinstance(self.encoder, str) or not self.encoder:
             raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
+        if self.trainable_blocks is not None:
+            from .encoders import check_trainable_blocks
+            if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
+                raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
+            check_trainable_blocks(self.encoder, self.trainable_blocks)
         if self.head not in ("se", "asen"):
             raise ValueError(f"unknown head {self.head!r}; choose se or asen")
         if self.triplet_mining not in ("semihard", "random"):
@@ -151,19 +158,22 @@ def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribu
 def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.ndarray],
              protocol: dict[str, AttributeSplit], attributes: list[str],
              features: torch.Tensor | None = None, no_relevant: str = "zero") -> dict[str, float]:
-    """mAP per attribute on its query and candidate rows. ``features``: the frozen
-    encoder's outputs for every row (see :mod:`mclfir_lite.features`), used instead of
-    running the encoder."""
+    """mAP per attribute on its query and candidate rows. ``features``: cached outputs of a
+    frozen encoder (or of a pretrained encoder's frozen trunk, when the model's encoder is its
+    trainable :class:`~mclfir_lite.encoders.Tail`) for every row (see
+    :mod:`mclfir_lite.features`), used instead of the images."""
     result = {}
     cache = None
-    if not model.isolated or features is not None:
+    inputs = images if features is None else features
+    done = features is not None and not model.on_features   # the features are the encoder's output
+    if not model.isolated or done:
         rows = np.unique(np.concatenate([np.concatenate([protocol[a].query, protocol[a].candidate])
                                          for a in attributes]))
         was_training = model.training
         model.eval()
         dev = _device(model)
-        feats = features[torch.as_tensor(rows)].to(dev) if features is not None else \
-            torch.cat([model.encoder(images[torch.as_tensor(rows[s:s + 512])].to(dev)) for s in range(0, len(rows), 512)])
+        feats = inputs[torch.as_tensor(rows)].to(dev) if done else \
+            torch.cat([model.encoder(inputs[torch.as_tensor(rows[s:s + 512])].to(dev)) for s in range(0, len(rows), 512)])
         model.train(was_training)
         cache = {"rows": rows, "feats": feats}
     for attr in attributes:
@@ -173,8 +183,8 @@ def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.n
             q = model.heads(cache["feats"][[pos[r] for r in split.query]], attr)
             c = model.heads(cache["feats"][[pos[r] for r in split.candidate]], attr)
         else:
-            q = embed(model, images, split.query, attr)
-            c = embed(model, images, split.candidate, attr)
+            q = embed(model, inputs, split.query, attr)
+            c = embed(model, inputs, split.candidate, attr)
         result[attr] = metrics.mean_average_precision(q, c, labels[attr][split.query],
                                                       labels[attr][split.candidate], no_relevant=no_relevant)
     return result
@@ -197,12 +207,18 @@ class ContinualRunner:
         cls = STRATEGY_CLASSES[strategy]
         self.config = dataclasses.replace(config or Config(), **cls.config_overrides)
         self.config.validate()
-        # Cached features of a frozen encoder (mclfir_lite.features.encode_dataset), one row per
-        # image: where the loop would run the encoder on images it indexes these instead, so
-        # only the heads train (and random flips do not apply). None: run the encoder.
-        if features is not None and (self.config.encoder_trainable or len(features) != len(images)):
-            raise ValueError("cached features need Config.encoder_trainable=False and one row per image "
-                             f"(got {len(features)} rows for {len(images)} images)")
+        # Cached features (mclfir_lite.features.encode_dataset), one row per image: a frozen
+        # encoder's outputs (only the heads train), or with Config.trainable_blocks a pretrained
+        # encoder's frozen trunk's outputs (the model's encoder is then the trainable tail). Where
+        # the loop would index images it indexes these instead (random flips do not apply).
+        # None: run the encoder on images.
+        tail = self.config.trainable_blocks is not None
+        if features is not None and ((self.config.encoder_trainable and not tail) or len(features) != len(images)):
+            raise ValueError("cached features need Config.encoder_trainable=False (or Config.trainable_blocks) "
+                             f"and one row per image (got {len(features)} rows for {len(images)} images)")
+        if tail and features is None:
+            raise ValueError(f"Config.trainable_blocks={self.config.trainable_blocks}: the tail trains on the "
+                             "trunk's cached features; pass features=encode_dataset(trunk, images)")
         self.features = features
         for i, group in enumerate(increments):
             if not group:
@@ -236,7 +252,8 @@ class ContinualRunner:
     def new_model(self, increment: int) -> RetrievalModel:
         """A fresh model (a strategy retrained from scratch gets a new seed per increment)."""
         c = self.config
-        factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width)
+        factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width,
+                                        trainable_blocks=c.trainable_blocks)
         seed = c.seed * 1000 + (increment if self.strat.from_scratch else 0)
         self.encoder_frozen = False
         return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed,
@@ -354,12 +371,17 @@ class ContinualRunner:
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x.to(self.config.device)
 
-    def _encode(self, attr: str):
-        return self.model.encoder_for(attr) if self.features is None else (lambda f: f)  # cached: x is features
+    def encoder_of(self, model: RetrievalModel, attr: str):
+        """What turns the loop's inputs into ``model``'s features for ``attr``: its encoder (on
+        images, or on cached trunk features), or the identity for a frozen encoder's cached outputs."""
+        return model.encoder_for(attr) if self.features is None or model.on_features else (lambda f: f)
 
-    def teacher_features(self, teacher: RetrievalModel, x: torch.Tensor) -> torch.Tensor:
-        """A teacher's encoder features of the images ``x`` (cached features pass through)."""
-        return teacher.encoder(x) if self.features is None else x
+    def _encode(self, attr: str):
+        return self.encoder_of(self.model, attr)
+
+    def teacher_features(self, teacher: RetrievalModel, x: torch.Tensor, attr: str | None = None) -> torch.Tensor:
+        """A teacher's encoder features of the inputs ``x`` (a frozen encoder's cached features pass through)."""
+        return self.encoder_of(teacher, attr)(x)
 
     def _pair_loss(self, attr: str, za, zp, anchors) -> torch.Tensor:
         """InfoNCE / NT-Xent of the doublets (``za``, ``zp``); under torchrun over the doublets
@@ -531,6 +553,7 @@ class ContinualRunner:
             "forgetting": None if scratch else _none_if_nan(metrics.average_forgetting(R)),
             "bwt": None if scratch else _none_if_nan(metrics.backward_transfer(R)),
             "forgetting_note": "retrained from scratch at every increment: no forgetting or BWT" if scratch else "",
+            "note": self.strat.note() if hasattr(self.strat, "note") else "",
             "train_samples": int(self.costs["train_samples"]),
             "teacher_samples": int(self.costs["teacher_samples"]),
             "optimizer_steps": int(self.costs["optimizer_steps"]),

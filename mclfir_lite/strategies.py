@@ -215,10 +215,17 @@ class Released(Isolated):
     def before_increment(self, i, new, old):
         self.teacher = EMATeacher(self.run.model, decay=1.0)
 
+    def note(self) -> str:
+        """How faithful this run is to the released code, whose teacher is the ImageNet backbone."""
+        if self.run.config.encoder == "smallcnn":
+            return ("proxy: the teacher is a copy of a randomly initialised smallcnn; the released code's teacher "
+                    "is the ImageNet-pretrained backbone (run it with --encoder efficientnet_lite0 for that)")
+        return f"teacher: the pretrained {self.run.config.encoder} weights, never updated, one copy per attribute"
+
     def extra_loss(self, step, x, feats, old, rng):
         attr = self.run.current_attribute
         with torch.no_grad():
-            t_feats = self.teacher.model.encoder_for(attr)(x) if self.run.features is None else x
+            t_feats = self.run.teacher_features(self.teacher.model, x, attr)
         self.run.costs["teacher_samples"] += len(x)
         return self.run.config.feature_distill_weight * feature_distillation(feats, t_feats)
 

@@ -144,19 +144,18 @@ def _shared_features(lab, runners: dict, strategy: str, increment: int, cache: d
     key = ("features", strategy, increment)
     if key not in cache:
         runner, model = runners[strategy], _model(runners, strategy, increment, cache)
-        if model.isolated and runner.features is None:
+        if model.isolated and (runner.features is None or model.on_features):
             cache[key] = None
         else:
             seen = [a for g in runner.increments[: increment + 1] for a in g]
             rows = np.unique(np.concatenate([np.concatenate([lab.protocol[a].query, lab.protocol[a].candidate])
                                              for a in seen]))
             with torch.no_grad():
-                if runner.features is not None:
-                    feats = runner.features[torch.as_tensor(rows)]
-                else:
-                    dev = next(model.parameters()).device
-                    feats = torch.cat([model.encoder(lab.images[torch.as_tensor(rows[i:i + 512])].to(dev))
-                                       for i in range(0, len(rows), 512)])
+                inputs = lab.images if runner.features is None else runner.features
+                dev = next(model.parameters()).device
+                enc = runner.encoder_of(model, None)
+                feats = torch.cat([enc(inputs[torch.as_tensor(rows[i:i + 512])].to(dev))
+                                   for i in range(0, len(rows), 512)])
             cache[key] = (rows, feats)
     return cache[key]
 
@@ -168,8 +167,9 @@ def _embeddings(lab, runners: dict, strategy: str, increment: int, attribute: st
         model, split = _model(runners, strategy, increment, cache), lab.protocol[attribute]
         shared = _shared_features(lab, runners, strategy, increment, cache)
         if shared is None:
-            cache[key] = (embed(model, lab.images, split.query, attribute),
-                          embed(model, lab.images, split.candidate, attribute))
+            inputs = lab.images if runners[strategy].features is None else runners[strategy].features
+            cache[key] = (embed(model, inputs, split.query, attribute),
+                          embed(model, inputs, split.candidate, attribute))
         else:
             rows, feats = shared
             with torch.no_grad():
