@@ -137,7 +137,18 @@ def main(argv=None):
     ap.add_argument("--joint-steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(C.RESULTS_DIR / "learnable.json"))
+    ap.add_argument("--show", action="store_true", help="only print the tables of the entries in --out")
     a = ap.parse_args(argv)
+    if a.show:
+        entries = list(json.loads(open(a.out).read())["entries"].values())
+        groups = {}
+        for e in entries:
+            groups.setdefault((e["style"], ";".join(",".join(g) for g in e["plan"]), e["image_size"]), []).append(e)
+        for (style, plan, size), es in groups.items():
+            codes = sorted({e["code"] for e in es})
+            print(f"\nstyle {style}, plan {plan}, {size} px (code {', '.join(codes)})\n")
+            print(render(sorted(es, key=lambda e: (e["seed"], e["strategy"]))))
+        return
     C.set_threads(a.threads)
     C.warm_up()
     config = {} if a.joint_steps is None else {"joint_steps": a.joint_steps}
