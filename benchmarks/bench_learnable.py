@@ -113,7 +113,9 @@ def save(entries: list[dict], path) -> None:
 def render(entries: list[dict]) -> str:
     """A markdown table: one row per attribute, one column per (strategy, seed)."""
     cols = [(e["strategy"], e["seed"]) for e in entries]
-    attrs = list(dict.fromkeys(a for e in entries for a in e["attributes"]))
+    from mclfir_lite.synth import ATTRIBUTES
+    seen = {a for e in entries for a in e["attributes"]}
+    attrs = [a for a in ATTRIBUTES if a in seen] + sorted(seen - set(ATTRIBUTES))
     rows = []
     for a in attrs:
         row = [a]
