@@ -517,6 +517,10 @@ PLANS: dict[str, list[list[str]]] = {
     # grouped, as in DESIGN.md's example (harder: neckline and sleeve length are fine details at 48 px)
     "synth3-grouped": [["sleeve_length", "neckline"], ["length"], ["colour", "pattern"]],
     "synth6": [["sleeve_length"], ["neckline"], ["length"], ["silhouette"], ["colour"], ["pattern"]],
+    # every attribute in five increments (issue 20), synth6's order with the two fine details grouped
+    # first as in DESIGN.md's example; learnable at 48 px with the renderer's style "v2"
+    # (benchmarks/bench_learnable.py)
+    "synth6x5": [["sleeve_length", "neckline"], ["length"], ["silhouette"], ["colour"], ["pattern"]],
     # real datasets (see mclfir_lite.realdata for their attribute columns)
     "fpi3": [["subCategory"], ["baseColour"], ["usage", "gender"]],
     "fashionai4": [["skirt_length", "sleeve_length"], ["coat_length", "pant_length"],

@@ -61,7 +61,7 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["ATTRIBUTES", "render", "render_one"]
+__all__ = ["ATTRIBUTES", "STYLES", "render", "render_one"]
 
 # ---------------------------------------------------------------------------- attributes
 
@@ -129,6 +129,72 @@ FIGURE_CENTRE = np.array([0.5, 0.47])
 
 BACKGROUND, SKIN, GARMENT, SEAM = 0, 1, 2, 3   # values of the part map
 
+# ---------------------------------------------------------------------------- styles
+# A style is one calibration of the renderer: the figure's proportions, the garment's
+# shapes, the print and the nuisance ranges. "v1" is the constants above (the images
+# every result so far was made with, byte for byte); "v2" is recalibrated so that every
+# attribute is readable at 48 pixels (benchmarks/bench_learnable.py measures it):
+#
+# * the arms hang out in an "A" pose and are thicker, so a sleeve's end is seen against
+#   the background instead of against the garment's own body;
+# * garment edges (the sleeve's end, the neckline, the hem) get a dark trim one output
+#   pixel wide, so a cut-out shows even when the garment's colour is close to the skin's;
+# * larger, more different necklines; wider differences between silhouettes;
+# * a coarser, higher-contrast print (about 6 pixels per period at 48 pixels);
+# * a larger figure in the frame, and milder nuisances (rotation up to 6 degrees, less
+#   shift, noise and shading), still drawn independently of the labels.
+#
+# Every style draws the same random numbers in the same order, so image i of a seed has
+# the same labels (and the same skin tone, background, ...) in every style.
+STYLES: dict[str, dict] = {
+    "v1": {
+        "shoulder_y": SHOULDER_Y, "shoulder": SHOULDER, "wrist": WRIST, "wrist_y": WRIST_Y,
+        "arm_width": (0.036, 0.024), "hand": (0.027, 0.035),
+        "sleeve_fraction": SLEEVE_FRACTION, "sleeve_width": SLEEVE_WIDTH,
+        "hem_y": HEM_Y, "profile": PROFILE,
+        "necklines": {"round": ("ellipse", 0.0, 0.075, 0.075),
+                      "v_neck": ("polygon", ((0.42, -0.01), (0.58, -0.01), (0.5, 0.17))),
+                      "square": ("polygon", ((0.43, -0.01), (0.57, -0.01), (0.57, 0.095), (0.43, 0.095))),
+                      "boat": ("ellipse", -0.005, 0.13, 0.042)},
+        "collar": ((0.455, 0.05), (0.545, 0.05), (0.55, SHOULDER_Y + 0.02), (0.45, SHOULDER_Y + 0.02)),
+        "armhole": (0.178, 0.01, 0.05, 0.085),   # x offset, y offset, rx, ry
+        "seam_width": 1, "seam_shade": 0.7,       # seam line width on the 2x canvas; its darkening
+        "print_min_size": PRINT_MIN_SIZE, "print_contrast": 0.55, "dot_radius": 0.27,
+        "scale": (0.78, 0.94), "angle": 15.0, "shift": 0.06, "noise": (1.5, 5.0), "light": (0.03, 0.10),
+        "centre": (0.5, 0.47),
+    },
+}
+STYLES["v2"] = {
+    **STYLES["v1"],
+    "shoulder": 0.15, "wrist": 0.37, "wrist_y": 0.53,
+    "arm_width": (0.046, 0.032), "hand": (0.032, 0.040),
+    "sleeve_fraction": {"sleeveless": 0.0, "cap": 0.2, "short": 0.4, "elbow": 0.6,
+                        "three_quarter": 0.8, "long": 1.0},
+    "sleeve_width": (0.070, 0.058),
+    "profile": {
+        "fitted": (0.150, 0.118, 0.075, 0.090, 0.080),
+        "straight": (0.165, 0.170, 0.172, 0.172, 0.172),
+        "a_line": (0.135, 0.155, 0.225, 0.300, 0.345),
+        "flared": (0.150, 0.108, 0.078, 0.270, 0.430),
+    },
+    "necklines": {"round": ("ellipse", 0.005, 0.095, 0.095),
+                  "v_neck": ("polygon", ((0.405, -0.01), (0.595, -0.01), (0.5, 0.24))),
+                  "square": ("polygon", ((0.405, -0.01), (0.595, -0.01), (0.595, 0.14), (0.405, 0.14))),
+                  "boat": ("ellipse", -0.01, 0.165, 0.048)},
+    "collar": ((0.44, 0.045), (0.56, 0.045), (0.57, SHOULDER_Y + 0.035), (0.43, SHOULDER_Y + 0.035)),
+    "armhole": (0.19, 0.01, 0.06, 0.10),
+    "seam_width": 2, "seam_shade": 0.45,
+    "print_min_size": 96, "print_contrast": 0.7, "dot_radius": 0.3,
+    "scale": (0.86, 0.96), "angle": 6.0, "shift": 0.03, "noise": (1.0, 3.0), "light": (0.02, 0.06),
+    "centre": (0.5, 0.47),
+}
+
+
+def _style(style: str) -> dict:
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose from {list(STYLES)}")
+    return STYLES[style]
+
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, k: int = 20) -> np.ndarray:
     """An ellipse as a polygon of ``k`` points (so that it can be rotated)."""
@@ -152,14 +218,16 @@ def _limb(start, end, w_start: float, w_end: float) -> np.ndarray:
                      end - w_end * normal, start - w_start * normal])
 
 
-def _arm(side: int):
+def _arm(side: int, style: str = "v1"):
     """Shoulder joint and wrist of the left (side=-1) or right (side=+1) arm."""
-    return (np.array([0.5 + side * SHOULDER, SHOULDER_Y + 0.02]),
-            np.array([0.5 + side * WRIST, WRIST_Y]))
+    st = _style(style)
+    return (np.array([0.5 + side * st["shoulder"], st["shoulder_y"] + 0.02]),
+            np.array([0.5 + side * st["wrist"], st["wrist_y"]]))
 
 
-def _body_polygons() -> list[np.ndarray]:
+def _body_polygons(style: str = "v1") -> list[np.ndarray]:
     """The skin-coloured mannequin: head, neck, torso, legs, arms and hands."""
+    st = _style(style)
     torso = [(0.36, SHOULDER_Y), (0.40, 0.30), (0.415, 0.42), (0.39, 0.52)]
     leg = [(0.40, 0.50), (0.497, 0.50), (0.485, 0.98), (0.435, 0.98)]
     polys = [_ellipse(0.5, 0.0, 0.055, 0.072),                       # head
@@ -167,69 +235,70 @@ def _body_polygons() -> list[np.ndarray]:
              np.concatenate([torso, _mirror(torso)[::-1]]),
              np.array(leg), _mirror(leg)]
     for side in (-1, 1):
-        shoulder, wrist = _arm(side)
+        shoulder, wrist = _arm(side, style)
         direction = (wrist - shoulder) / np.hypot(*(wrist - shoulder))
-        polys.append(_limb(shoulder, wrist, 0.036, 0.024))
+        polys.append(_limb(shoulder, wrist, *st["arm_width"]))
         hand = wrist + 0.03 * direction
-        polys.append(_ellipse(hand[0], hand[1], 0.027, 0.035))
+        polys.append(_ellipse(hand[0], hand[1], *st["hand"]))
     return polys
 
 
-def _garment_polygons(sleeve: str, length: str, silhouette: str) -> list[np.ndarray]:
+def _garment_polygons(sleeve: str, length: str, silhouette: str, style: str = "v1") -> list[np.ndarray]:
     """The garment body (its outline from the silhouette profile) and the two sleeves."""
-    top, hem = SHOULDER_Y, HEM_Y[length]
+    st = _style(style)
+    top, hem = st["shoulder_y"], st["hem_y"][length]
     t = np.linspace(0.0, 1.0, 13)
-    half = np.interp(t, PROFILE_T, PROFILE[silhouette])
+    half = np.interp(t, PROFILE_T, st["profile"][silhouette])
     right = np.stack([0.5 + half, top + t * (hem - top)], axis=1)
     polys = [np.concatenate([_mirror(right), right[::-1]])]
-    fraction = SLEEVE_FRACTION[sleeve]
+    fraction = st["sleeve_fraction"][sleeve]
+    width = st["sleeve_width"]
     if fraction > 0:
         for side in (-1, 1):
-            shoulder, wrist = _arm(side)
+            shoulder, wrist = _arm(side, style)
             start = shoulder + 0.03 * (shoulder - wrist) / np.hypot(*(wrist - shoulder))
             end = shoulder + fraction * (wrist - shoulder)
-            polys.append(_limb(start, end, SLEEVE_WIDTH[0], SLEEVE_WIDTH[1] + 0.006 * fraction))
+            polys.append(_limb(start, end, width[0], width[1] + 0.006 * fraction))
     return polys
 
 
-def _cut_polygons(sleeve: str, neckline: str) -> list[np.ndarray]:
-    """Shapes where the garment is cut away to show the skin: neckline and armholes."""
+def _cut_polygons(sleeve: str, neckline: str, style: str = "v1") -> list[np.ndarray]:
+    """Shapes where the garment is cut away to show the skin: neckline and armholes.
+    Necklines (see :data:`STYLES`): ``("ellipse", dy, rx, ry)`` centred ``dy`` below the
+    garment's top, or ``("polygon", points)`` with y measured down from the garment's top."""
+    st = _style(style)
+    top = st["shoulder_y"]
     cuts = []
-    if neckline == "round":
-        cuts.append(_ellipse(0.5, SHOULDER_Y, 0.075, 0.075))
-    elif neckline == "v_neck":
-        cuts.append(np.array([(0.42, SHOULDER_Y - 0.01), (0.58, SHOULDER_Y - 0.01),
-                              (0.5, SHOULDER_Y + 0.17)]))
-    elif neckline == "square":
-        cuts.append(np.array([(0.43, SHOULDER_Y - 0.01), (0.57, SHOULDER_Y - 0.01),
-                              (0.57, SHOULDER_Y + 0.095), (0.43, SHOULDER_Y + 0.095)]))
-    elif neckline == "boat":  # wide and shallow, from shoulder to shoulder
-        cuts.append(_ellipse(0.5, SHOULDER_Y - 0.005, 0.13, 0.042))
+    shape = st["necklines"].get(neckline)   # "high" has no cut: a collar (_collar_polygons)
+    if shape is not None and shape[0] == "ellipse":  # round; boat: wide and shallow
+        cuts.append(_ellipse(0.5, top + shape[1], shape[2], shape[3]))
+    elif shape is not None:  # V, square
+        cuts.append(np.array([(x, top + y) for x, y in shape[1]]))
     if sleeve == "sleeveless":  # armholes: the shoulders show
+        dx, dy, rx, ry = st["armhole"]
         for side in (-1, 1):
-            cuts.append(_ellipse(0.5 + side * 0.178, SHOULDER_Y + 0.01, 0.05, 0.085))
+            cuts.append(_ellipse(0.5 + side * dx, top + dy, rx, ry))
     return cuts
 
 
-def _collar_polygons(neckline: str) -> list[np.ndarray]:
+def _collar_polygons(neckline: str, style: str = "v1") -> list[np.ndarray]:
     """A high neckline: a collar covering the neck."""
     if neckline != "high":
         return []
-    return [np.array([(0.455, 0.05), (0.545, 0.05), (0.55, SHOULDER_Y + 0.02),
-                      (0.45, SHOULDER_Y + 0.02)])]
+    return [np.array(_style(style)["collar"])]
 
 
 @functools.lru_cache(maxsize=None)
-def _figure(sleeve: str, neckline: str, length: str, silhouette: str):
+def _figure(sleeve: str, neckline: str, length: str, silhouette: str, style: str = "v1"):
     """Everything to draw, in order, as ``(points, layout)``: ``points`` stacks all the
     polygons' vertices (so that one matrix product moves them all) and ``layout`` lists
     ``(layer, number of vertices)`` per polygon. Layers: ``"skin"`` (the mannequin),
     ``"garment"``, ``"cut"`` (cut out of the garment to show the skin) and ``"collar"``
-    (garment drawn over the neck). Cached: there are only 600 shape combinations."""
-    layers = ([("skin", p) for p in _body_polygons()]
-              + [("garment", p) for p in _garment_polygons(sleeve, length, silhouette)]
-              + [("cut", p) for p in _cut_polygons(sleeve, neckline)]
-              + [("collar", p) for p in _collar_polygons(neckline)])
+    (garment drawn over the neck). Cached: there are only 600 shape combinations per style."""
+    layers = ([("skin", p) for p in _body_polygons(style)]
+              + [("garment", p) for p in _garment_polygons(sleeve, length, silhouette, style)]
+              + [("cut", p) for p in _cut_polygons(sleeve, neckline, style)]
+              + [("collar", p) for p in _collar_polygons(neckline, style)])
     points = np.concatenate([p for _, p in layers]).astype(float)
     return points, [(layer, len(p)) for layer, p in layers]
 
@@ -242,16 +311,17 @@ def _draw_labels(rng: np.random.Generator) -> dict[str, int]:
     return {a: int(rng.integers(len(v))) for a, v in ATTRIBUTES.items()}
 
 
-def _draw_nuisance(rng: np.random.Generator) -> dict:
+def _draw_nuisance(rng: np.random.Generator, style: str = "v1") -> dict:
     """Everything random about an image except its labels (always drawn in this order
-    and all of it, whatever the labels, so that two images rendered from the same
-    generator state differ only where their labels differ)."""
+    and all of it, whatever the labels and the style, so that two images rendered from
+    the same generator state differ only where their labels differ)."""
+    st = _style(style)
     light = rng.normal(size=2)
     grad = rng.normal(size=2)
     return {
-        "scale": rng.uniform(0.78, 0.94),
-        "angle": np.deg2rad(rng.uniform(-15, 15)),
-        "shift": rng.uniform(-0.06, 0.06, size=2),
+        "scale": rng.uniform(*st["scale"]),
+        "angle": np.deg2rad(rng.uniform(-st["angle"], st["angle"])),
+        "shift": rng.uniform(-st["shift"], st["shift"], size=2),
         "bg_level": rng.uniform(90, 155),
         "bg_tint": rng.uniform(-6, 14),
         "bg_grad_dir": grad / (np.hypot(*grad) + 1e-9),
@@ -262,30 +332,32 @@ def _draw_nuisance(rng: np.random.Generator) -> dict:
         "brightness": rng.uniform(0.9, 1.1),
         "tint": rng.uniform(0.95, 1.05, size=3),
         "light_dir": light / (np.hypot(*light) + 1e-9),
-        "light": rng.uniform(0.03, 0.10),
+        "light": rng.uniform(*st["light"]),
         "period": rng.uniform(0.068, 0.088),
         "phase": rng.uniform(0, 1, size=2),
         "diagonal_sign": rng.choice([-1.0, 1.0]),
-        "noise": rng.uniform(1.5, 5.0),
+        "noise": rng.uniform(*st["noise"]),
     }
 
 
-def _transform(nz: dict, s: int):
+def _transform(nz: dict, s: int, style: str = "v1"):
     """The matrix A and offset b mapping figure coordinates q to pixels p = A q + b."""
     c, si = np.cos(nz["angle"]), np.sin(nz["angle"])
     a = s * nz["scale"] * np.array([[c, -si], [si, c]])
-    b = s * (0.5 + nz["shift"]) - a @ FIGURE_CENTRE
+    b = s * (0.5 + nz["shift"]) - a @ np.array(_style(style)["centre"])
     return a, b
 
 
-def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, nz: dict, size: int) -> np.ndarray:
+def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, nz: dict, size: int,
+                  style: str = "v1") -> np.ndarray:
     """Where the print is, as a boolean array, from figure coordinates (u, v).
 
     Below 80 pixels the print is enlarged so that its period stays about 5 pixels or
     more: a finer print turns into moire after downsampling, and a small CNN cannot tell
     stripes from checks or dots in it.
     """
-    p, (pu, pv) = nz["period"] * max(1.0, PRINT_MIN_SIZE / size), nz["phase"]
+    st = _style(style)
+    p, (pu, pv) = nz["period"] * max(1.0, st["print_min_size"] / size), nz["phase"]
     if pattern == "solid":
         return np.zeros(u.shape, dtype=bool)
     if pattern == "h_stripes":
@@ -299,16 +371,16 @@ def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, nz: dict, size: in
     if pattern == "dots":
         cell = 1.25 * p
         fu, fv = (u / cell + pu) % 1.0 - 0.5, (v / cell + pv) % 1.0 - 0.5
-        return fu * fu + fv * fv < 0.27 ** 2
+        return fu * fu + fv * fv < st["dot_radius"] ** 2
     raise AssertionError(pattern)
 
 
-def _print_colour(base: np.ndarray) -> np.ndarray:
+def _print_colour(base: np.ndarray, contrast: float = 0.55) -> np.ndarray:
     """A contrasting shade of the garment colour: lighter for dark colours, darker for
     light ones, so the hue (the ``colour`` label) stays the same."""
     luminance = base @ np.array([0.299, 0.587, 0.114])
     target = 255.0 if luminance < 140 else 0.0
-    return base + 0.55 * (target - base)
+    return base + contrast * (target - base)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -326,18 +398,20 @@ def _apply_domain(nz: dict, domain: int) -> dict:
     return nz
 
 
-def _render(labels: dict[str, int], size: int, rng: np.random.Generator, domain: int = 0) -> np.ndarray:
+def _render(labels: dict[str, int], size: int, rng: np.random.Generator, domain: int = 0,
+            style: str = "v1") -> np.ndarray:
     """Draw one image; ``labels`` must be complete and valid."""
+    st = _style(style)
     names = {a: ATTRIBUTES[a][i] for a, i in labels.items()}
-    nz = _apply_domain(_draw_nuisance(rng), domain)
+    nz = _apply_domain(_draw_nuisance(rng, style), domain)
     s = 2 * size                      # supersampled canvas
-    a, b = _transform(nz, s)
+    a, b = _transform(nz, s, style)
 
     # 1. the part map (background / skin / garment / seam) at twice the size. Garment
     #    pieces get a one-pixel seam outline; cut-outs turn garment into skin, and
     #    their edge into seam.
     points, layout = _figure(names["sleeve_length"], names["neckline"], names["length"],
-                             names["silhouette"])
+                             names["silhouette"], style)
     xy = (points @ a.T + b).ravel().tolist()    # Pillow wants flat x0, y0, x1, y1, ...
     part = Image.new("L", (s, s), BACKGROUND)
     cut = Image.new("L", (s, s), 0)
@@ -348,9 +422,9 @@ def _render(labels: dict[str, int], size: int, rng: np.random.Generator, domain:
         if layer == "skin":
             draw.polygon(polygon, fill=SKIN)
         elif layer == "cut":
-            draw_cut.polygon(polygon, fill=1, outline=2)
+            draw_cut.polygon(polygon, fill=1, outline=2, width=st["seam_width"])
         else:  # garment or collar
-            draw.polygon(polygon, fill=GARMENT, outline=SEAM)
+            draw.polygon(polygon, fill=GARMENT, outline=SEAM, width=st["seam_width"])
     part = np.asarray(part).copy()
     cut = np.asarray(cut)
     clothed = part >= GARMENT
@@ -377,17 +451,17 @@ def _render(labels: dict[str, int], size: int, rng: np.random.Generator, domain:
 
     # 4. colours from a small palette: skin, garment colour, print colour
     base = np.asarray(COLOURS[names["colour"]]) * nz["tint"]
-    palette = np.stack([nz["skin"], base, _print_colour(base)])
+    palette = np.stack([nz["skin"], base, _print_colour(base, st["print_contrast"])])
     on_garment = kind >= GARMENT
-    printed = on_garment & _pattern_mask(names["pattern"], u, v, nz, size)
+    printed = on_garment & _pattern_mask(names["pattern"], u, v, nz, size, style)
     colour = palette[on_garment.astype(np.intp) + printed]
 
     # 5. lighting shared by skin and garment: brightness and a shading gradient; seams
     #    are darker
     lx, ly = nz["light_dir"]
-    cx, cy = FIGURE_CENTRE
+    cx, cy = st["centre"]
     shade = nz["brightness"] * (1.0 + 2 * nz["light"] * ((u - cx) * lx + (v - cy) * ly))
-    shade[kind == SEAM] *= 0.7
+    shade[kind == SEAM] *= st["seam_shade"]
     img.reshape(-1, 3)[idx] = np.clip(colour * shade[:, None], 0, 255).astype(np.uint8)
 
     # 6. downsample (each pixel averages 2 x 2 samples: antialiasing) and add pixel
@@ -404,7 +478,8 @@ def _check_size(size) -> int:
     return int(size)
 
 
-def render(n: int, size: int = 64, seed: int = 0, domains=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def render(n: int, size: int = 64, seed: int = 0, domains=None,
+           style: str = "v1") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Render ``n`` random garments.
 
     Returns ``images``, uint8 ``(n, size, size, 3)``, and ``labels``, ``{attribute: int64
@@ -412,7 +487,10 @@ def render(n: int, size: int = 64, seed: int = 0, domains=None) -> tuple[np.ndar
     drawn uniformly and independently per image. Image ``i`` depends only on
     ``(size, seed, i)`` (and its domain), so the first ``k`` images of ``render(n)`` are
     ``render(k)``. ``domains``: an optional int per image, its visual domain (:data:`DOMAINS`).
+    ``style``: the renderer's calibration (:data:`STYLES`); ``"v1"``, the default, draws the
+    images every result so far was made with; the labels do not depend on it.
     """
+    _style(style)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     size = _check_size(size)
@@ -425,14 +503,14 @@ def render(n: int, size: int = 64, seed: int = 0, domains=None) -> tuple[np.ndar
     for i in range(n):
         rng = np.random.default_rng([int(seed), i])
         lab = _draw_labels(rng)
-        images[i] = _render(lab, size, rng, 0 if domains is None else int(domains[i]))
+        images[i] = _render(lab, size, rng, 0 if domains is None else int(domains[i]), style)
         for a, value in lab.items():
             labels[a][i] = value
     return images, labels
 
 
 def render_one(labels: dict[str, int], size: int = 64,
-               rng: np.random.Generator | None = None) -> np.ndarray:
+               rng: np.random.Generator | None = None, style: str = "v1") -> np.ndarray:
     """Render one garment with the given attribute values, uint8 ``(size, size, 3)``.
 
     ``labels`` maps attribute names to value indices (value names such as ``"long"`` are
@@ -443,9 +521,11 @@ def render_one(labels: dict[str, int], size: int = 64,
         [render_one({"sleeve_length": k}) for k in range(len(ATTRIBUTES["sleeve_length"]))]
 
     shows every sleeve length on the same figure. ``render_one(labels_i,
-    size, np.random.default_rng([seed, i]))`` reproduces image ``i`` of ``render``.
+    size, np.random.default_rng([seed, i]))`` reproduces image ``i`` of ``render``
+    (``style``: see :func:`render`).
     """
     size = _check_size(size)
+    _style(style)
     for attr, value in labels.items():
         if attr not in ATTRIBUTES:
             raise ValueError(f"unknown attribute {attr!r}; known attributes: {list(ATTRIBUTES)}")
@@ -462,4 +542,4 @@ def render_one(labels: dict[str, int], size: int = 64,
     full = _draw_labels(rng)
     for attr, value in labels.items():
         full[attr] = ATTRIBUTES[attr].index(value) if isinstance(value, str) else int(value)
-    return _render(full, size, rng)
+    return _render(full, size, rng, style=style)

@@ -1,0 +1,170 @@
+"""learnable: is every SynthFashion attribute learnable at the lesson's default size?
+
+For a renderer style (``mclfir_lite.synth.STYLES``), an increment plan and seeds, trains
+``isolated`` (one encoder per attribute: the single-task control) and ``joint`` (one
+shared encoder on mixed batches of every attribute seen so far: the upper bound) at the
+default preset (6000 images, 48 px, smallcnn width 16, 400 steps per attribute, 400 joint
+steps per increment; each increment brings its own images), and reports per attribute
+its final mAP, chance, mAP - chance and whether it passes issue 20's thresholds:
+isolated >= chance + 0.3 and joint >= chance + 0.2. Optionally (``--strategies ... frozen``)
+the frozen-first-increment-encoder control: a frozen encoder must not already solve the
+later attributes.
+
+Until ``datasets.load_dataset`` takes a ``style`` keyword, the table is built here with
+:func:`style_table`, which mirrors ``datasets.synthfashion_table`` (the same pools and
+split); for ``style="v1"`` it equals ``load_dataset("synthfashion", ...)`` (checked by
+tests/test_synth_style.py).
+
+    python benchmarks/bench_learnable.py --style v2 --plan synth6 --seeds 1 2 --out benchmarks/results/learnable.json
+
+Each call adds (or replaces) one entry per (style, plan, size, seed, strategy) in the JSON
+file, with the wall time and the code digest (``mclfir_lite.checkpoint.code_digest()``).
+Not run by ``run_all.py`` (minutes per seed): run it by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import _common as C
+
+ISOLATED_MARGIN, JOINT_MARGIN = 0.3, 0.2       # issue 20: mAP above chance to pass
+MARGINS = {"isolated": ISOLATED_MARGIN, "joint": JOINT_MARGIN}
+
+
+def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: float = 1 / 3):
+    """SynthFashion rendered with ``style``, dealt into one pool per increment as
+    ``datasets.synthfashion_table(..., pools="per_increment")`` does."""
+    from mclfir_lite import synth
+    from mclfir_lite.data import FashionTable, parse_increments
+    plan = parse_increments(plan, list(synth.ATTRIBUTES))
+    pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
+    images, labels = synth.render(n, size=size, seed=seed, style=style)
+    for k, group in enumerate(plan):
+        for a in group:
+            labels[a] = np.where(pool == k, labels[a], -1)
+    split = np.where(np.arange(n) < n - int(round(n * test_fraction)), "train", "test").astype(object)
+    values = {a: list(v) for a, v in synth.ATTRIBUTES.items()}
+    name = f"synthfashion-{n}-{size}px-seed{seed}-per_increment{len(plan)}"
+    if style != "v1":
+        name += f"-style{style}"
+    return FashionTable(images, labels, values, split, name=name)
+
+
+def make_lab(style: str, plan, seed: int, image_size: int | None = None, n_images: int | None = None, **config):
+    """A :class:`~mclfir_lite.lab.Lab` at the default preset, with the table of :func:`style_table`."""
+    from mclfir_lite.continual import Config
+    from mclfir_lite.lab import Lab, preset, preset_config
+    p = preset(quick=False)
+    size, n = image_size or p["image_size"], n_images or p["n_images"]
+    table = style_table(n, size, seed, plan, style)
+    cfg = Config(**{**preset_config(p), "seed": seed, **config})
+    return Lab.from_table(table, plan, cfg, False, size, p["max_queries"], p["max_candidates"], seed)
+
+
+def score(result: dict, strategy: str) -> dict:
+    """Per attribute: final mAP, chance, mAP - chance, and pass/fail against the threshold."""
+    need = MARGINS.get(strategy)
+    out = {}
+    for a in result["attributes"]:
+        m, c = result["final_map"][a], result["chance_map"][a]
+        out[a] = {"map": round(m, 4), "chance": round(c, 4), "above_chance": round(m - c, 4),
+                  "passes": None if need is None else bool(m - c >= need)}
+    return out
+
+
+def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_images=None, **config) -> dict:
+    from mclfir_lite.checkpoint import code_digest
+    t0 = time.perf_counter()
+    lab = make_lab(style, plan, seed, image_size, n_images, **config)
+    t_data = time.perf_counter() - t0
+    r = lab.runner(strategy, cache=False, progress=False).run(resume=False)
+    wall = time.perf_counter() - t0
+    return {"style": style, "plan": lab.increments, "seed": seed, "strategy": strategy,
+            "image_size": int(lab.images.shape[-1]), "n_images": len(lab.table), "config_overrides": config,
+            "attributes": score(r, strategy), "final_meanap": r["final_meanap"],
+            "map_matrix": r["map_matrix"], "train_seconds": r["train_seconds"],
+            "data_seconds": round(t_data, 2), "wall_seconds": round(wall, 2),
+            "code": code_digest(), "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def key(e: dict) -> str:
+    plan = ";".join(",".join(g) for g in e["plan"])
+    extra = ",".join(f"{k}={v}" for k, v in sorted(e["config_overrides"].items()))
+    return f"{e['style']}|{plan}|{e['image_size']}px|{e['n_images']}|seed{e['seed']}|{e['strategy']}|{extra}"
+
+
+def save(entries: list[dict], path) -> None:
+    from pathlib import Path
+    path = Path(path)
+    old = json.loads(path.read_text()) if path.is_file() else {"entries": {}}
+    for e in entries:
+        old["entries"][key(e)] = e
+    old["thresholds"] = {"isolated": ISOLATED_MARGIN, "joint": JOINT_MARGIN}
+    old["machine"] = C.machine()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+
+
+def render(entries: list[dict]) -> str:
+    """A markdown table: one row per attribute, one column per (strategy, seed)."""
+    cols = [(e["strategy"], e["seed"]) for e in entries]
+    from mclfir_lite.synth import ATTRIBUTES
+    seen = {a for e in entries for a in e["attributes"]}
+    attrs = [a for a in ATTRIBUTES if a in seen] + sorted(seen - set(ATTRIBUTES))
+    rows = []
+    for a in attrs:
+        row = [a]
+        for e in entries:
+            s = e["attributes"].get(a)
+            row.append("" if s is None else f"{s['map']:.3f} ({s['above_chance']:+.2f})"
+                       + ("" if s["passes"] in (None, True) else " FAIL"))
+        rows.append(row)
+    rows.append(["wall s"] + [f"{e['wall_seconds']:.0f}" for e in entries])
+    return C.table(["attribute"] + [f"{s} seed {k}" for s, k in cols], rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--style", default="v2")
+    ap.add_argument("--plan", default="synth6", help="a name in data.PLANS or 'a;b,c;...'")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--strategies", nargs="+", default=["isolated", "joint"])
+    ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--n-images", type=int, default=None)
+    ap.add_argument("--joint-steps", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(C.RESULTS_DIR / "learnable.json"))
+    ap.add_argument("--show", action="store_true", help="only print the tables of the entries in --out")
+    a = ap.parse_args(argv)
+    if a.show:
+        entries = list(json.loads(open(a.out).read())["entries"].values())
+        groups = {}
+        for e in entries:
+            groups.setdefault((e["style"], ";".join(",".join(g) for g in e["plan"]), e["image_size"]), []).append(e)
+        for (style, plan, size), es in groups.items():
+            codes = sorted({e["code"] for e in es})
+            print(f"\nstyle {style}, plan {plan}, {size} px (code {', '.join(codes)})\n")
+            print(render(sorted(es, key=lambda e: (e["seed"], e["strategy"]))))
+        return
+    C.set_threads(a.threads)
+    C.warm_up()
+    config = {} if a.joint_steps is None else {"joint_steps": a.joint_steps}
+    entries = []
+    for seed in a.seeds:
+        for strategy in a.strategies:
+            C.log(f"{a.style} {a.plan} seed {seed} {strategy}")
+            e = run_one(a.style, a.plan, seed, strategy, a.image_size, a.n_images, **config)
+            C.log(f"  {e['wall_seconds']:.0f} s: " + ", ".join(f"{k} {v['above_chance']:+.2f}"
+                                                          for k, v in e["attributes"].items()))
+            entries.append(e)
+            save([e], a.out)   # after each run: nothing lost if a later one is interrupted
+    print(render(entries))
+
+
+if __name__ == "__main__":
+    main()
