@@ -131,12 +131,12 @@ from mclfir_lite.datasets import synthfashion_table
 from mclfir_lite.lab import Lab
 t = synthfashion_table(n=240, size=16)
 lab = Lab.from_table(t, [['colour'], ['pattern']], Config(steps_per_attribute=2, batch_size=16, encoder_width=8), True, 16)
-lab.runs_dir = 'labruns'
+lab.runs_dir = 'labruns_t'
 try:
     lab.run('finetune', progress=False, temperature=0)
 except ValueError as err:
-    import os
-    print(err, f"(before training: {not os.path.exists('labruns') or not os.listdir('labruns')})")
+    from pathlib import Path
+    print(err, f"(before training: {not list(Path('labruns_t').rglob('*.pt'))})")  # no checkpoint written
 """
 
 WIDGET = """
