@@ -25,7 +25,7 @@ def _nb(prefix):
     return nbformat.read(next(NOTEBOOKS.glob(f"{prefix}_*.ipynb")), as_version=4)
 
 
-@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "10", "11"])
+@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "08", "09", "10", "11"])
 def test_notebooks_that_state_results_check_them(prefix):
     code = "\n".join(c.source for c in _nb(prefix).cells if c.cell_type == "code")
     assert "claim(" in code or "claim_greater(" in code, f"notebook {prefix} states results without claim()"
