@@ -6,7 +6,9 @@ run measured. Each function returns a matplotlib figure (and draws nothing it wa
   or masked false negative;
 * :func:`increment_timeline`: attributes arriving in increments, each with its own images;
 * :func:`gallery_diagram`: a stale gallery index against a re-indexed one;
-* :func:`ap_ranking`: average precision read off one ranking.
+* :func:`ap_ranking`: average precision read off one ranking;
+* :func:`compatibility_diagram`: the T x T compatibility matrix of query models and indexes;
+* :func:`routing_diagram`: composed retrieval with routers per modality over fusion operations.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numpy as np
 
 from .plots import _plt
 
-__all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking"]
+__all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking",
+           "compatibility_diagram", "routing_diagram"]
 
 _BLUE, _ORANGE, _GREEN, _RED, _GREY = "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c"
 
@@ -190,4 +193,73 @@ def ap_ranking(relevant=(1, 0, 1, 0, 0, 1)):
     ax.set_ylim(-0.9, 1.0)
     ax.axis("off")
     fig.subplots_adjust(top=0.78, bottom=0.02)
+    return fig
+
+
+def compatibility_diagram(T: int = 3):
+    """(f) What each cell of a T x T compatibility matrix pairs: the query model after increment
+    ``i`` (row) with the index built after increment ``j`` (column). The diagonal re-indexes
+    every time; below it a newer query model searches an older index (keeping the index); BCT's
+    criterion compares each such cell with the diagonal cell of its column."""
+    if T < 2:
+        raise ValueError(f"compatibility_diagram needs T >= 2, got {T}")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    ax.set_xlim(-0.5, T - 0.5)
+    ax.set_ylim(T - 0.5, -0.5)
+    for i in range(T):
+        for j in range(T):
+            if i == j:
+                colour, text = _GREEN, "re-indexed\n(both sides\nfrom %d)" % (i + 1)
+            elif i > j:
+                colour, text = _ORANGE, "new queries (%d)\nold index (%d)" % (i + 1, j + 1)
+            else:
+                colour, text = _GREY, "old queries (%d)\nnewer index (%d)" % (i + 1, j + 1)
+            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fc=colour, alpha=0.3, ec=colour))
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    ax.annotate("", xy=(-0.38, T - 1), xytext=(-0.38, 0.22),
+                arrowprops=dict(arrowstyle="<->", color=_RED, lw=1.2))
+    ax.text((T - 1) / 2, T - 0.5 + 0.12, "red arrow, BCT's criterion: each orange cell >= the green cell "
+            "at the top of its column", color=_RED, fontsize=7, ha="center", va="top")
+    ax.set_xticks(range(T), [f"index after {j + 1}" for j in range(T)], fontsize=7)
+    ax.set_yticks(range(T), [f"queries after {i + 1}" for i in range(T)], fontsize=7)
+    ax.xaxis.tick_top()
+    ax.set_title("compatibility matrix C[i][j]: query model i x index j", fontsize=9, pad=22)
+    fig.tight_layout()
+    return fig
+
+
+def routing_diagram(ops=("sum", "tirg", "concat_mlp", "film")):
+    """(g) Composed retrieval with dynamic fusion (after SDFN): a reference image ``r`` and a
+    modification text ``t`` go through every fusion operation; a router per modality scores
+    the operations (their logits add), a softmax mixes the operations' outputs into the query;
+    self path distillation pulls the routing weights towards an EMA teacher's."""
+    ops = list(ops)
+    if not ops:
+        raise ValueError("routing_diagram needs at least one operation")
+    fig, ax = _canvas((9, 3.8))
+    _box(ax, 0.01, 0.72, 0.13, 0.14, "reference\nimage", _GREY, 7)
+    _box(ax, 0.01, 0.14, 0.13, 0.14, "modification\ntext", _GREY, 7)
+    _box(ax, 0.19, 0.72, 0.1, 0.14, "r", _BLUE, 9)
+    _box(ax, 0.19, 0.14, 0.1, 0.14, "t", _ORANGE, 9)
+    _arrow(ax, (0.14, 0.79), (0.19, 0.79))
+    _arrow(ax, (0.14, 0.21), (0.19, 0.21))
+    n = len(ops)
+    ys = [0.12 + 0.76 * (k + 0.5) / n for k in range(n)]
+    for y, name in zip(ys, ops):
+        _box(ax, 0.42, y - 0.05, 0.14, 0.1, f"op: {name}(r, t)", _GREEN, 7)
+        _arrow(ax, (0.29, 0.79), (0.42, y), color="0.6")
+        _arrow(ax, (0.29, 0.21), (0.42, y), color="0.6")
+        _arrow(ax, (0.56, y), (0.7, 0.5), color="0.6")
+    _box(ax, 0.2, 0.44, 0.13, 0.12, "router_img(r)\n+ router_txt(t)\n-> softmax: w", _RED, 7)
+    _arrow(ax, (0.24, 0.72), (0.24, 0.56), color=_RED)
+    _arrow(ax, (0.24, 0.28), (0.24, 0.44), color=_RED)
+    _box(ax, 0.7, 0.42, 0.12, 0.16, "q = sum over k\nof w_k op_k(r, t)", _BLUE, 7)
+    _arrow(ax, (0.33, 0.5), (0.7, 0.46), color=_RED, ls="--", text="weights w")
+    _box(ax, 0.86, 0.42, 0.12, 0.16, "rank the\ngallery", _GREY, 7)
+    _arrow(ax, (0.82, 0.5), (0.86, 0.5))
+    ax.text(0.6, 0.02, "self path distillation: KL(w || w of an EMA teacher), the router's own earlier decisions",
+            ha="center", fontsize=7, style="italic", color=_RED)
+    ax.text(0.5, 0.97, "static fusion = one operation for every query; dynamic = the routers mix them per query",
+            ha="center", fontsize=8, style="italic")
     return fig

@@ -557,63 +557,107 @@ def _reindex_cost(answer, increments, gallery_sizes):
 
 
 @exercise("08.3")
-def _partial_reindex(answer, model_then, model_now, images, labels, query_rows, gallery_rows, attribute, half):
-    import torch
-    from . import metrics
-    from .continual import embed
-    mixed = torch.where(half[:, None], embed(model_now, images, gallery_rows, attribute),
-                        embed(model_then, images, gallery_rows, attribute))
-    expected = metrics.mean_average_precision(embed(model_now, images, query_rows, attribute), mixed,
-                                              labels[query_rows], labels[gallery_rows])
+def _compatibility_cell(answer, indexes, data, plan, i, j):
+    import numpy as np
+    from . import compatibility as compat
+    expected = float(np.mean(list(compat.text_to_image(indexes[i]["texts"], indexes[j]["gallery"], data,
+                                                       compat.seen(plan, i)).values())))
+    attrs_j = compat.seen(plan, j)
+    only_known = float(np.mean(list(compat.text_to_image(indexes[i]["texts"], indexes[j]["gallery"], data,
+                                                         attrs_j).values())))
+    if not 0.0 <= float(answer) <= 1.0:
+        return "an mAP lies between 0 and 1"
+    if _near(answer, only_known, 1e-6) and not _near(answer, expected, 1e-6):
+        return (f"C[{i}][{j}] averages over every attribute seen up to increment {i + 1} (what a user may ask "
+                f"for then), not only those known at increment {j + 1}")
     if not _near(answer, expected, 1e-4):
-        return ("queries from the final model; gallery vectors from the final model where half is True and "
-                "from the model after the attribute's increment elsewhere (torch.where on half[:, None])")
+        return (f"queries: the captions embedded by the text tower of increment {i + 1} (indexes[{i}]['texts']); "
+                f"gallery: indexes[{j}]['gallery']; one mAP per attribute with data['queries'][a][1] and "
+                "data['gallery'][1][a] as labels, then their mean")
     return None
+
+
+@exercise("08.4")
+def _protected_side(answer, strategies):
+    expected = {"finetune": "none", "lwf": "image", "mclfir": "image", "bct": "text"}
+    expected = {k: expected[k] for k in strategies}
+    if not isinstance(answer, dict) or set(answer) != set(expected):
+        return f"give a dict with one entry per strategy: {sorted(expected)}"
+    wrong = sorted(k for k in expected if str(answer[k]).strip().lower() != expected[k])
+    if wrong:
+        return (f"look again at the extra loss of {wrong} in mclfir_lite.crossmodal.extra_loss: which tower's "
+                "output does it compare with the old model's, and which tower gets the gradient?")
+    return None
+
+
+@exercise("08.quiz")
+def _quiz_08(answer):
+    return _choices(answer, {1: "b", 2: "b", 3: "b", 4: "a"},
+                    {1: "what is stored in an index, and when was it computed?",
+                     2: "compare the stale mAP with the mAP at indexing time in section 4",
+                     3: "which side of a text -> image search is the query, and does a word's vector move?",
+                     4: "the criterion puts a new query model on an old index against the old model on it"})
 
 # --- notebook 09
 
 @exercise("09.1")
-def _teach_a_word(answer):
-    if not isinstance(answer, dict):
-        return "store parse(...).change, a dict {attribute: value}"
-    if answer == {}:
-        return "the parser found nothing to change: did you add the word to words['values']['red'] and retrain on it?"
-    if answer != {"colour": "red"}:
-        return (f"the parser read {answer}; the new word must be in the training phrases (phrase_dataset with "
-                "your copy of the words), and the model retrained from scratch")
+def _chance_recall(answer, gallery_size):
+    n = int(gallery_size)
+    if not isinstance(answer, dict) or set(answer) != {10, 50}:
+        return "give a dict {10: Recall@10 of a random ranking, 50: Recall@50 of a random ranking}"
+    expected = {k: min(1.0, k / n) for k in (10, 50)}
+    if any(_near(answer[k], 1 / n, 1e-9) for k in (10, 50)):
+        return "that is the chance of the target being *first*; Recall@K asks whether it is among the first K"
+    if any(_near(answer[k], k / 100, 1e-9) or _near(answer[k], 1 / k, 1e-9) for k in (10, 50)):
+        return "the gallery size matters: one target among gallery_size images"
+    bad = [k for k in (10, 50) if not _near(answer[k], expected[k], 1e-9)]
+    if bad:
+        return f"not right for K = {bad}: with one relevant item among N, a random ranking puts it in the top K with probability K / N"
     return None
 
 
 @exercise("09.2")
-def _heads_at_chance(answer, final_map, chance, attributes):
-    from .metrics import AT_CHANCE_MARGIN
-    expected = sorted(a for a in attributes if final_map[a] < chance[a] + AT_CHANCE_MARGIN)
-    if list(answer) != sorted(answer):
-        return "sort the list"
-    if list(answer) != expected:
-        return ("compare each attribute's final mAP with its own chance mAP (not with a fixed number such as "
-                "1/number of values): at chance means less than metrics.AT_CHANCE_MARGIN above it")
+def _film_by_hand(answer, op, r, t):
+    import torch
+    with torch.no_grad():
+        expected = op(r, t)
+    answer = torch.as_tensor(answer, dtype=expected.dtype)
+    if tuple(answer.shape) != tuple(expected.shape):
+        return f"the output has one row per query and the embedding size as columns: shape {tuple(expected.shape)}"
+    with torch.no_grad():
+        if torch.allclose(answer, r * op.scale(t) + op.shift(t), atol=1e-5):
+            return "FiLM keeps the image feature when the text asks for nothing: r * (1 + scale(t)), not r * scale(t)"
+    if not torch.allclose(answer, expected, atol=1e-5):
+        return "r * (1 + op.scale(t)) + op.shift(t): the text's scale multiplies each image feature, its shift adds to it"
     return None
 
 
 @exercise("09.3")
-def _text_only_search(answer, prototypes, gallery_emb, targets, gallery_values):
+def _paired_differences(answer, report, seeds):
     import numpy as np
-    import torch
-    from . import metrics
-    text_map, text_chance = (float(x) for x in answer)
-    expected = metrics.mean_average_precision(prototypes[torch.as_tensor(targets)], gallery_emb, targets,
-                                              gallery_values)
-    exp_chance = metrics.chance_map(targets, gallery_values)
-    if _near(text_chance, float(np.mean([(gallery_values == t).mean() for t in targets])), 1e-6):
-        return ("that is the mean share of relevant gallery items, close to chance but not the expected AP of a "
-                "random ranking: use metrics.chance_map(query labels, gallery labels)")
-    if not _near(text_chance, exp_chance, 1e-6):
-        return "chance: metrics.chance_map with the requested values as query labels and the gallery's values"
-    if not _near(text_map, expected, 1e-4):
-        return ("the query embeddings are the prototypes of the requested values, one per query; the query "
-                "labels are the targets and the gallery labels the gallery's values of the changed attribute")
+    per = report["per_seed"]
+    expected = [per[str(s)]["dynamic"]["recall_at_10"] - per[str(s)]["dynamic_no_sd"]["recall_at_10"] for s in seeds]
+    try:
+        got = [float(x) for x in answer]
+    except TypeError:
+        return "give a list of numbers, one per seed, in the order of SEEDS"
+    if len(got) != len(expected):
+        return f"one difference per seed: {len(expected)} numbers"
+    if np.allclose(got, [-x for x in expected], atol=1e-9) and not np.allclose(expected, 0):
+        return "dynamic minus dynamic_no_sd, not the other way round"
+    if not np.allclose(got, expected, atol=1e-9):
+        return ("for each seed s: report['per_seed'][str(s)]['dynamic']['recall_at_10'] minus the same for "
+                "'dynamic_no_sd'")
     return None
+
+
+@exercise("09.quiz")
+def _quiz_09(answer):
+    return _choices(answer, {1: "a", 2: "b", 3: "a", 4: "b"},
+                    {1: "static: is the operation the same for every query?",
+                     2: "look at Composer.routing in mclfir_lite.composed",
+                     3: "one target among N: where does a random ranking put it?",
+                     4: "what does differs() compare the gap with?"})
 
 # --- notebook 10
 @exercise("10.1")

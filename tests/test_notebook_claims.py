@@ -25,7 +25,7 @@ def _nb(prefix):
     return nbformat.read(next(NOTEBOOKS.glob(f"{prefix}_*.ipynb")), as_version=4)
 
 
-@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "10", "11"])
+@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "08", "09", "10", "11"])
 def test_notebooks_that_state_results_check_them(prefix):
     code = "\n".join(c.source for c in _nb(prefix).cells if c.cell_type == "code")
     assert "claim(" in code or "claim_greater(" in code, f"notebook {prefix} states results without claim()"
@@ -106,3 +106,73 @@ def test_breaking_a_claim_fails_the_executed_notebook(tmp_path, monkeypatch):
                                 resources={"metadata": {"path": str(work)}}).execute()
     executed = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     assert executed[-1] is target, "the notebook should stop at the broken claim"
+
+
+# --- notebooks 08 and 09: their claim cells, executed on stubbed reports ------------------------
+
+def _code_cell(prefix, marker):
+    return next(c.source for c in _nb(prefix).cells if c.cell_type == "code" and marker in c.source)
+
+
+XM_NAMES = ["finetune", "lwf", "mclfir", "bct"]
+BCT_SEEN = {"finetune": -0.68, "lwf": -0.18, "mclfir": -0.02, "bct": -0.70}      # image -> text, as measured
+
+
+def _run_08_bct(i2t, t2i=0.0):
+    report = {"strategies": {st: {"bct_criterion": {"pairs": [{"margin": t2i}]},
+                                  "bct_criterion_image_to_text": {"pairs": [{"margin": i2t[st]}]}}
+                             for st in XM_NAMES}}
+    exec(_code_cell("08", "worst = {}"), {"report": report, "names": XM_NAMES, "claim": claim,
+                                          "claim_greater": claim_greater})
+
+
+def test_08_bct_claims_hold_as_measured(capsys):
+    _run_08_bct(BCT_SEEN)
+    assert capsys.readouterr().out.count("✓") == 4
+
+
+@pytest.mark.parametrize("broken", [{"finetune": 0.0}, {"bct": -0.1}, {"mclfir": -0.5}])
+def test_08_bct_claims_fail_when_the_numbers_change(broken):
+    with pytest.raises(ClaimError):
+        _run_08_bct({**BCT_SEEN, **broken})
+
+
+def test_08_bct_claims_fail_when_text_side_drifts():
+    with pytest.raises(ClaimError, match="within 0.01"):
+        _run_08_bct(BCT_SEEN, t2i=-0.05)
+
+
+def _run_09(recall10):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mclfir_lite import composed as cp
+    seeds = [0, 1, 2]
+    methods = list(recall10)
+    ci = lambda v: {"mean": float(np.mean(v)), "ci95": 0.05, "n": 3}
+    report = {"recall_at_10": {m: float(np.mean(v)) for m, v in recall10.items()},
+              "chance_recall_at_10": 10 / 3800, "chance_recall_at_50": 50 / 3800,
+              "recall_at_10_ci": {m: ci(v) for m, v in recall10.items()},
+              "recall_at_50_ci": {m: ci(np.minimum(1, 2 * np.array(v))) for m, v in recall10.items()},
+              "per_seed": {str(s): {m: {"recall_at_10": recall10[m][k], "recall_at_50": min(1.0, 2 * recall10[m][k])}
+                                    for m in methods} for k, s in enumerate(seeds)}}
+    try:
+        exec(_code_cell("09", 'methods = list(report["recall_at_10"])'),
+             {"report": report, "SEEDS": seeds, "np": np, "plt": plt, "cp": cp, "claim": claim})
+    finally:
+        plt.close("all")
+
+
+METHODS_09 = ["sum", "tirg", "concat_mlp", "film", "dynamic", "dynamic_no_sd"]
+
+
+def test_09_claim_holds_far_above_chance(capsys):
+    _run_09({m: [0.3, 0.25, 0.28] for m in METHODS_09})
+    assert "✓ every method reaches at least 20 x chance" in capsys.readouterr().out
+
+
+def test_09_claim_fails_when_one_method_is_near_chance_on_one_seed():
+    recall = {m: [0.3, 0.25, 0.28] for m in METHODS_09}
+    recall["tirg"] = [0.3, 0.01, 0.28]
+    with pytest.raises(ClaimError, match="20 x chance"):
+        _run_09(recall)
