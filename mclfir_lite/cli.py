@@ -337,7 +337,7 @@ def run_demo(args) -> dict:
         table = per_increment_pools(table, increments, seed=args.seed)
     caps = {"max_queries": preset["max_queries"], "max_candidates": preset["max_candidates"],
             "query_fraction": QUERY_FRACTION}
-    protocol = make_protocol(table, seed=args.seed, **caps)
+    protocol = make_protocol(table, seed=args.seed, attributes=[a for g in increments for a in g], **caps)
     overrides = {k: v for k, v in (("steps_per_attribute", args.steps), ("joint_steps", args.joint_steps),
                                    ("ema_decay", args.ema_decay), ("ema_every", args.ema_every)) if v is not None}
     if recipe:

@@ -390,9 +390,11 @@ class AttributeSplit:
 
 def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int = 0,
                   max_queries: int | None = None, max_candidates: int | None = None,
-                  min_train_per_value: int = 2) -> dict[str, AttributeSplit]:
+                  min_train_per_value: int = 2, attributes=None) -> dict[str, AttributeSplit]:
     """The ASEN protocol: per attribute, train rows and a random disjoint query/candidate split
     of its annotated test rows. ``max_*`` cap evaluation cost (a random subset is kept).
+    ``attributes``: only these (default: all of the table's; each attribute's split is the same
+    either way), so that an attribute a run does not use cannot stop it.
 
     Raises ValueError when an attribute has no training doublet (no value with at least
     ``min_train_per_value`` training rows), no query / candidate rows, or candidates that all
@@ -401,8 +403,12 @@ def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int =
     """
     if not 0 < query_fraction < 1:
         raise ValueError(f"query_fraction must be in (0, 1), got {query_fraction}")
+    if attributes is not None:
+        check_attributes(list(attributes), table.attributes)
     out = {}
     for k, attr in enumerate(table.attributes):
+        if attributes is not None and attr not in attributes:
+            continue
         lab = table.labels[attr]
         train = np.flatnonzero((table.split == "train") & (lab >= 0))
         test = np.flatnonzero((table.split == "test") & (lab >= 0))
