@@ -84,15 +84,15 @@ def machine() -> dict:
 def train_overrides(device: str) -> tuple[dict, str | None]:
     """``(Config overrides, note)`` for training on ``device``.
 
-    The package is CPU-first: while ``mclfir_lite.continual.Config`` has no ``device``
+    The package is CPU-first: while ``mclfir_lite.training.continual.Config`` has no ``device``
     field, training runs on the CPU whatever was asked, and the note says so.
     """
-    from mclfir_lite.continual import Config
+    from mclfir_lite.training.continual import Config
     if device == "cpu":
         return {}, None
     if "device" in Config.__dataclass_fields__:
         return {"device": device}, None
-    return {}, (f"--device {device} was asked, but mclfir_lite.continual has no device switch yet "
+    return {}, (f"--device {device} was asked, but mclfir_lite.training.continual has no device switch yet "
                 "(Config has no 'device' field): training ran on the CPU")
 
 
@@ -106,7 +106,7 @@ QUICK_SYNTH = {"increments": "synth3", "steps_per_attribute": 10, "batch_size": 
 def synth_lab(quick: bool, seed: int, **config):
     """SynthFashion at the lesson's default preset, or the smoke-test size in quick mode; the
     lab's checkpoints go to the benchmarks' own cache."""
-    from mclfir_lite.lab import Lab
+    from mclfir_lite.lab.lab import Lab
     kw = {**(QUICK_SYNTH if quick else {}), **config}
     lab = Lab.synthfashion(quick=quick, seed=seed, **kw)
     lab.runs_dir = bench_cache() / "runs"

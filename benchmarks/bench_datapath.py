@@ -1,10 +1,10 @@
-"""datapath: the lazy image data path (``mclfir_lite.imagedata``): images/s and peak memory.
+"""datapath: the lazy image data path (``mclfir_lite.data.imagedata``): images/s and peak memory.
 
 * Throughput: a generated table (SynthFashion rendered at ``jpeg_size`` px, written as
   JPEG files; see ``imagedata.write_jpeg_table``) is read once in order, decoded,
   letterboxed to ``size`` px and batched, with 0, 1 and 2 DataLoader workers, then once
   more with the training augmentation (transforms v2 flip + random resized crop). Each
-  pass runs in a fresh process (``python -m mclfir_lite.imagedata``), so the OS file cache
+  pass runs in a fresh process (``python -m mclfir_lite.data.imagedata``), so the OS file cache
   is warm for all but the first and no pass inherits another's memory.
 * Peak RSS: the same pass on tables of growing size (the largest is the issue's
   "100k images at 224 px" when ``rss_n`` says so; the default stops at 20k to fit a few
@@ -34,7 +34,7 @@ SIZES = {
 
 def _pass(csv: Path, size: int, workers: int, augment: bool = False) -> dict:
     env = {**os.environ, "PYTHONPATH": str(C.REPO)}
-    cmd = [sys.executable, "-m", "mclfir_lite.imagedata", str(csv), str(size), "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "mclfir_lite.data.imagedata", str(csv), str(size), "--workers", str(workers)]
     if augment:
         cmd.append("--augment")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
@@ -44,7 +44,7 @@ def _pass(csv: Path, size: int, workers: int, augment: bool = False) -> dict:
 
 
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
-    from mclfir_lite.imagedata import write_jpeg_table
+    from mclfir_lite.data.imagedata import write_jpeg_table
     p = SIZES["quick" if quick else "default"]
     out = {"params": p, "device": "cpu (decoding runs on the CPU whatever the training device)",
            "throughput": [], "rss": []}

@@ -33,7 +33,7 @@ LOSSES = ("infonce", "triplet")
 def _val_split(lab, seed: int):
     """A validation protocol from the attribute's *training* rows: 20% of them, split into
     queries and candidates; the model then trains on the other 80%."""
-    from mclfir_lite.data import AttributeSplit
+    from mclfir_lite.data.table import AttributeSplit
     split = lab.protocol[ATTRIBUTE]
     rng = np.random.default_rng([seed, 4242])
     rows = rng.permutation(split.train)
@@ -48,8 +48,8 @@ def _val_split(lab, seed: int):
 def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> dict:
     """Train one model ``s["steps"]`` steps; its validation and test curves."""
     import torch
-    from mclfir_lite.continual import Config, ContinualRunner, evaluate
-    from mclfir_lite.data import PairSampler
+    from mclfir_lite.training.continual import Config, ContinualRunner, evaluate
+    from mclfir_lite.data.table import PairSampler
     test_prot, val_prot = _val_split(lab, seed)
     cfg = dataclasses.replace(lab.config, loss=loss, lr=lr, seed=seed, **overrides)
     runner = ContinualRunner("finetune", lab.images, lab.table.labels, test_prot, [[ATTRIBUTE]], cfg, progress=False)
@@ -75,7 +75,7 @@ def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> di
 
 
 def run(quick: bool, seed: int, device: str = "cpu", out_dir: Path = C.RESULTS_DIR, **_) -> dict:
-    from mclfir_lite.metrics import chance_map
+    from mclfir_lite.core.metrics import chance_map
     s = SETTINGS["quick" if quick else "default"]
     overrides, note = C.train_overrides(device)
     seeds = [seed + k for k in s["seeds"]]

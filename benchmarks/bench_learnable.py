@@ -1,6 +1,6 @@
 """learnable: is every SynthFashion attribute learnable at the lesson's default size?
 
-For a renderer style (``mclfir_lite.synth.STYLES``), an increment plan and seeds, trains
+For a renderer style (``mclfir_lite.data.synth.STYLES``), an increment plan and seeds, trains
 ``isolated`` (one encoder per attribute: the single-task control) and ``joint`` (one
 shared encoder on mixed batches of every attribute seen so far: the upper bound) at the
 default preset (6000 images, 48 px, smallcnn width 16, 400 steps per attribute, 400 joint
@@ -18,7 +18,7 @@ tests/test_synth_style.py).
     python benchmarks/bench_learnable.py --style v2 --plan synth6 --seeds 1 2 --out benchmarks/results/learnable.json
 
 Each call adds (or replaces) one entry per (style, plan, size, seed, strategy) in the JSON
-file, with the wall time and the code digest (``mclfir_lite.checkpoint.code_digest()``).
+file, with the wall time and the code digest (``mclfir_lite.training.checkpoint.code_digest()``).
 Not run by ``run_all.py`` (minutes per seed): run it by hand.
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ MARGINS = {"isolated": ISOLATED_MARGIN, "joint": JOINT_MARGIN}
 def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: float = 1 / 3):
     """SynthFashion rendered with ``style``, dealt into one pool per increment as
     ``datasets.synthfashion_table(..., pools="per_increment")`` does."""
-    from mclfir_lite import synth
-    from mclfir_lite.data import FashionTable, parse_increments
+    from mclfir_lite.data.table import synth
+    from mclfir_lite.data.table import FashionTable, parse_increments
     plan = parse_increments(plan, list(synth.ATTRIBUTES))
     pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
     images, labels = synth.render(n, size=size, seed=seed, style=style)
@@ -56,9 +56,9 @@ def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: f
 
 
 def make_lab(style: str, plan, seed: int, image_size: int | None = None, n_images: int | None = None, **config):
-    """A :class:`~mclfir_lite.lab.Lab` at the default preset, with the table of :func:`style_table`."""
-    from mclfir_lite.continual import Config
-    from mclfir_lite.lab import Lab, preset, preset_config
+    """A :class:`~mclfir_lite.lab.lab.Lab` at the default preset, with the table of :func:`style_table`."""
+    from mclfir_lite.training.continual import Config
+    from mclfir_lite.lab.lab import Lab, preset, preset_config
     p = preset(quick=False)
     size, n = image_size or p["image_size"], n_images or p["n_images"]
     table = style_table(n, size, seed, plan, style)
@@ -78,7 +78,7 @@ def score(result: dict, strategy: str) -> dict:
 
 
 def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_images=None, **config) -> dict:
-    from mclfir_lite.checkpoint import code_digest
+    from mclfir_lite.training.checkpoint import code_digest
     t0 = time.perf_counter()
     lab = make_lab(style, plan, seed, image_size, n_images, **config)
     t_data = time.perf_counter() - t0
@@ -113,7 +113,7 @@ def save(entries: list[dict], path) -> None:
 def render(entries: list[dict]) -> str:
     """A markdown table: one row per attribute, one column per (strategy, seed)."""
     cols = [(e["strategy"], e["seed"]) for e in entries]
-    from mclfir_lite.synth import ATTRIBUTES
+    from mclfir_lite.data.synth import ATTRIBUTES
     seen = {a for e in entries for a in e["attributes"]}
     attrs = [a for a in ATTRIBUTES if a in seen] + sorted(seen - set(ATTRIBUTES))
     rows = []

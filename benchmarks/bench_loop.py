@@ -33,10 +33,10 @@ def _timed(fn, n: int) -> float:
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
     import numpy as np
     import torch
-    from mclfir_lite.continual import Config, ContinualRunner
-    from mclfir_lite.data import PairSampler, load_images, make_protocol
-    from mclfir_lite.datasets import synthfashion_table
-    from mclfir_lite.losses import doublet_infonce
+    from mclfir_lite.training.continual import Config, ContinualRunner
+    from mclfir_lite.data.table import PairSampler, load_images, make_protocol
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.core.losses import doublet_infonce
     p = SIZES["quick" if quick else "default"]
     table = synthfashion_table(n=p["n_images"], size=p["size"], seed=seed)
     attrs = table.attributes[:2]

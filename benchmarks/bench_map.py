@@ -68,7 +68,7 @@ def _data(n_q, n_c, dim, n_values, seed):
 
 def speed_and_agreement(p: dict, seed: int, device: str) -> dict:
     import numpy as np
-    from mclfir_lite import metrics
+    from mclfir_lite.core import metrics
     q, c, ql, cl = _data(p["n_queries"], p["n_candidates"], p["dim"], p["n_values"], seed)
     qd, cd, qld, cld = (t.to(device) for t in (q, c, ql, cl))
     metrics.average_precision_per_query(qd[:8], cd, qld[:8], cld)  # warm-up (lazy imports, allocator)
@@ -118,8 +118,8 @@ def speed_and_agreement(p: dict, seed: int, device: str) -> dict:
 def _memory_worker(n: int, n_processed: int, chunk: int, dim: int, seed: int, device: str) -> dict:
     import gc
     import torch
-    from mclfir_lite import metrics
-    from mclfir_lite.imagedata import peak_rss_mb
+    from mclfir_lite.core import metrics
+    from mclfir_lite.data.imagedata import peak_rss_mb
 
     def rss_peak_mib():
         """Peak RSS since the last reset_peak() (Linux VmHWM), else since the process started."""
@@ -247,7 +247,7 @@ def sort_ratio(sizes, dim: int, n_values: int, seed: int, device: str, reps: int
     medians compared."""
     import numpy as np
     import torch
-    from mclfir_lite import metrics
+    from mclfir_lite.core import metrics
     out = []
     cores = torch.get_num_threads() if device != "cpu" else max(1, len(os.sched_getaffinity(0)))
     for n_q, n_c in sizes:

@@ -30,8 +30,8 @@ SEEDS = {"default": [0, 1, 2], "quick": [0, 1]}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
-    from mclfir_lite.lab import preset
-    from mclfir_lite.report import over_seeds
+    from mclfir_lite.lab.lab import preset
+    from mclfir_lite.lab.report import over_seeds
     seeds = [seed + k for k in SEEDS["quick" if quick else "default"]]
     overrides, note = C.train_overrides(device)
     jobs = [(s, strat, dict(overrides), {}) for strat in STRATEGIES for s in seeds]
@@ -103,7 +103,7 @@ def cost_ratios(summary: dict) -> dict:
 
 
 def render(r: dict) -> str:
-    from mclfir_lite.report import strategy_table
+    from mclfir_lite.lab.report import strategy_table
     out = [f"SynthFashion, default preset, increments {r['increments']}, seeds {r['seeds']} "
            "(each increment brings its own images).", "", strategy_table(r["summary"]), "",
            f"Upper bound: joint with {r['joint_steps']} mixed steps per increment; with twice that, its MeanAP is "

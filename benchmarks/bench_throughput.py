@@ -3,7 +3,7 @@
 * Feature extraction, eval mode, no gradients, batches of 128 random uint8 images at the
   encoder's input size: ``smallcnn`` at 64 px (random weights: speed does not depend on
   them), and the frozen ImageNet ``efficientnet_lite0`` at 224 and 128 px.
-* The feature cache (``mclfir_lite.features.encode_dataset``): a first call encodes and
+* The feature cache (``mclfir_lite.retrieval.features.encode_dataset``): a first call encodes and
   writes the cache (cold), a second call reads it (warm); both in a temporary cache
   folder. Without ``features.py`` only raw extraction is measured, and that is said.
 * Notebook wall times: every ``notebooks/*.ipynb`` executed by ``jupyter nbconvert
@@ -37,7 +37,7 @@ def _images(n: int, size: int, seed: int):
 
 
 def _encoder(name: str, device: str):
-    from mclfir_lite.encoders import build_encoder
+    from mclfir_lite.core.encoders import build_encoder
     if name == "smallcnn":
         return build_encoder("smallcnn", trainable=False).to(device), 64
     size = int(name.split("@")[1])
@@ -58,10 +58,10 @@ def _raw(encoder, images, device: str) -> float:
 
 def extraction(quick: bool, seed: int, device: str) -> tuple[list[dict], str | None]:
     try:
-        from mclfir_lite import features
+        from mclfir_lite.retrieval import features
         encode_dataset = features.encode_dataset
     except (ImportError, AttributeError) as err:
-        encode_dataset, reason = None, f"mclfir_lite.features.encode_dataset is not available ({err})"
+        encode_dataset, reason = None, f"mclfir_lite.retrieval.features.encode_dataset is not available ({err})"
     else:
         reason = None
     rows = []

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mclfir_lite import synth
-from mclfir_lite.data import FashionTable, write_table
+from mclfir_lite.data.table import synth
+from mclfir_lite.data.table import FashionTable, write_table
 
 
 def main(argv=None) -> int:

@@ -3,11 +3,11 @@
     python data_scripts/prepare_fashionai.py --data-dir PATH --out DIR [--min-count N] [--no-verify]
 
 Prints what it read, per attribute value, and everything it left out (see
-mclfir_lite/realdata.py). Run with --help for the options and where to get the data.
+mclfir_lite/data/realdata.py). Run with --help for the options and where to get the data.
 """
 import sys
 
-from mclfir_lite.realdata import main
+from mclfir_lite.data.realdata import main
 
 if __name__ == "__main__":
     sys.exit(main("fashionai", sys.argv[1:]))

@@ -45,11 +45,11 @@ CASES = [
     ("zero-byte image in a table", f"{TAB} --data-dir t_empty/table.csv --increments colour --out r1",
      "listed by path", 2, "t_empty/img/3.png"),
     ("download with a wrong checksum",
-     f"{SNIP} 'from mclfir_lite.realdata import download; download(\"file://'$PWD'/evil.zip\", \"dl/x.zip\", sha256=\"0\"*64)'"
+     f"{SNIP} 'from mclfir_lite.data.realdata import download; download(\"file://'$PWD'/evil.zip\", \"dl/x.zip\", sha256=\"0\"*64)'"
      " ; ls dl", "file removed", 0, "checksum mismatch"),
-    ("zip-slip archive", f"{SNIP} 'from mclfir_lite.realdata import safe_extract; safe_extract(\"evil.zip\", \"unz\")'",
+    ("zip-slip archive", f"{SNIP} 'from mclfir_lite.data.realdata import safe_extract; safe_extract(\"evil.zip\", \"unz\")'",
      "refused", 1, "outside unz"),
-    ("no DNS", f"{SNIP} 'from mclfir_lite.realdata import download; download(\"http://no-such-host.invalid/a.zip\", \"dl/a.zip\")'",
+    ("no DNS", f"{SNIP} 'from mclfir_lite.data.realdata import download; download(\"http://no-such-host.invalid/a.zip\", \"dl/a.zip\")'",
      "fails in 3 s", 1, "local path"),
     ("corrupt checkpoint", f"mkdir -p r2/checkpoints && echo garbage > r2/checkpoints/finetune.pt && {DEMO} --out r2",
      "named", 2, "checkpoint r2/checkpoints/finetune.pt cannot be read safely"),
@@ -117,7 +117,7 @@ COLOURS = {"Black": (0, 0, 0), "Blue": (0, 0, 255), "White": (250, 250, 250), "R
 
 PROBE = """
 import os
-from mclfir_lite.cli import main
+from mclfir_lite.cli.main import main
 os.makedirs('s0', exist_ok=True)
 os.symlink(os.path.abspath('victim'), f's0/.write-probe-{os.getpid()}')  # the name the probe had: its PID
 argv = 'demo --quick --n-images 240 --steps 2 --image-size 16 --strategies finetune --no-progress --out s0'
@@ -126,9 +126,9 @@ print('exit', main(argv.split()))
 
 LAB_TEMP = """
 import time
-from mclfir_lite.continual import Config
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.lab import Lab
+from mclfir_lite.training.continual import Config
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
 lab = Lab.from_table(t, [['colour'], ['pattern']], Config(steps_per_attribute=2, batch_size=16, encoder_width=8), True, 16)
 lab.runs_dir = 'labruns_t'
@@ -142,10 +142,10 @@ except ValueError as err:
 WIDGET = """
 import matplotlib
 matplotlib.use('Agg')
-from mclfir_lite.continual import Config
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.lab import Lab
-from mclfir_lite.widgets import ForgettingCurves
+from mclfir_lite.training.continual import Config
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.lab.lab import Lab
+from mclfir_lite.lab.widgets import ForgettingCurves
 t = synthfashion_table(n=240, size=16)
 lab = Lab.from_table(t, [['colour'], ['pattern']], Config(steps_per_attribute=2, batch_size=16, encoder_width=8), True, 16)
 try:
@@ -157,7 +157,7 @@ except ValueError as err:
 LINKED = """
 from pathlib import Path
 from PIL import Image
-from mclfir_lite.realdata import load_prepared
+from mclfir_lite.data.realdata import load_prepared
 names = lambda t: {Path(p).name for p in t.images}
 before = '100104.jpg' in names(load_prepared('fashion-product-images', 'fpi_l', quiet=True, min_count=2))
 Image.new('RGB', (12, 16), (255, 0, 0)).save('disk/images/100104.jpg')  # behind the symlinked images/
@@ -310,9 +310,9 @@ class P:
 """
 
 LAB_CAPS = """
-from mclfir_lite.continual import Config
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.lab import Lab
+from mclfir_lite.training.continual import Config
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
 cfg = Config(steps_per_attribute=2, batch_size=16, encoder_width=8, embed_dim=16)
 a, b = (Lab.from_table(t, [['colour'], ['pattern']], cfg, True, 16, max_queries=q, max_candidates=c)
@@ -328,9 +328,9 @@ print('same numbers as uncached', full == b.run('finetune', cache=False, progres
 
 VERSION = """
 import mclfir_lite
-from mclfir_lite.continual import Config
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.lab import Lab
+from mclfir_lite.training.continual import Config
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
 lab = Lab.from_table(t, [['colour']], Config(steps_per_attribute=2, batch_size=16, encoder_width=8), True, 16)
 r = lab.runner('finetune', cache=False, progress=False)
@@ -348,7 +348,7 @@ except ValueError as err:
 REPAIR = """
 from pathlib import Path
 from PIL import Image
-from mclfir_lite.realdata import load_prepared
+from mclfir_lite.data.realdata import load_prepared
 names = lambda t: {Path(p).name for p in t.images}
 before = '100104.jpg' in names(load_prepared('fashion-product-images', 'fpi_r', quiet=True, min_count=2))
 Image.new('RGB', (12, 16), (255, 0, 0)).save('fpi_r/images/100104.jpg')

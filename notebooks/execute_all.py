@@ -91,7 +91,7 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
 
 
 def main(prefixes: list[str]) -> int:
-    # a reference solution that fails its exercise check fails the notebook (see mclfir_lite.exercises.strict)
+    # a reference solution that fails its exercise check fails the notebook (see mclfir_lite.lab.exercises.strict)
     os.environ.setdefault("MCLFIR_STRICT_EXERCISES", "1")
     paths = [p for p in numbered_notebooks() if not prefixes or p.name.startswith(tuple(prefixes))]
     if not paths:

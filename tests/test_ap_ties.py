@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import metrics as M
+from mclfir_lite.core import metrics as M
 
 
 def _exact_data(n_q, n_c, dim, grid, n_values, seed, duplicates=0):
@@ -117,7 +117,7 @@ def test_a_single_non_finite_entry_is_named(where, value):
 def test_without_numba_the_full_ranking_gives_the_same_aps(monkeypatch):
     """Where numba cannot be imported the AP ranks every query in full with torch, says so
     once, and gives the same numbers."""
-    from mclfir_lite import rankloops
+    from mclfir_lite.core import rankloops
     q, c, ql, cl = _exact_data(30, 400, 8, 16, 4, seed=6, duplicates=12)
     fast = M.average_precision_per_query(q, c, ql, cl)
     monkeypatch.setattr(rankloops, "available", lambda: False)

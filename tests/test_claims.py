@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mclfir_lite.claims import ClaimError, claim, claim_greater, claim_no_difference, differs, spread
+from mclfir_lite.lab.claims import ClaimError, claim, claim_greater, claim_no_difference, differs, spread
 
 
 def test_true_claim_prints_the_sentence(capsys):
@@ -101,8 +101,8 @@ def test_claim_accepts_torch_boolean_tensors():
 
 def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_path, monkeypatch):
     import json
-    from mclfir_lite import lab
-    from mclfir_lite.checkpoint import code_digest
+    from mclfir_lite.lab.lab import lab
+    from mclfir_lite.training.checkpoint import code_digest
     root = tmp_path / "repo"
     (root / "benchmarks" / "results").mkdir(parents=True)
     (root / "mclfir_lite").mkdir()

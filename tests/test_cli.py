@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mclfir_lite.cli import main
+from mclfir_lite.cli.main import main
 
 
 def test_demo_writes_results_and_figures(tmp_path, monkeypatch):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import composed
-from mclfir_lite.captions import Tokenizer
-from mclfir_lite.cli import main
+from mclfir_lite.retrieval import composed
+from mclfir_lite.retrieval.captions import Tokenizer
+from mclfir_lite.cli.main import main
 
 TINY = ["--steps", "3", "--n-train", "64", "--n-test", "6", "--image-size", "16", "--methods", "sum", "dynamic"]
 

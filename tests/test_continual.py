@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite.continual import STRATEGIES, Config, ContinualRunner
-from mclfir_lite.data import load_images, make_protocol, parse_increments
-from mclfir_lite.datasets import fingerprint, synthfashion_table
+from mclfir_lite.training.continual import STRATEGIES, Config, ContinualRunner
+from mclfir_lite.data.table import load_images, make_protocol, parse_increments
+from mclfir_lite.data.datasets import fingerprint, synthfashion_table
 
 PLAN = [["sleeve_length"], ["colour"]]
 

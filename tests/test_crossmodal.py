@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import captions as cap
-from mclfir_lite.cli import main
-from mclfir_lite.compatibility import chance_recall
-from mclfir_lite.texttower import clip_loss
+from mclfir_lite.retrieval import captions as cap
+from mclfir_lite.cli.main import main
+from mclfir_lite.retrieval.compatibility import chance_recall
+from mclfir_lite.retrieval.texttower import clip_loss
 
 TINY = ["--steps", "3", "--n-train", "64", "--n-gallery", "40", "--image-size", "16"]
 
@@ -85,8 +85,8 @@ def test_crossmodal_refuses_bad_options(tmp_path, capsys, extra, message):
 
 
 def test_clip_text_tower_falls_back_and_says_so(monkeypatch):
-    from mclfir_lite import zeroshot
-    from mclfir_lite.texttower import TextTower, build_text_tower
+    from mclfir_lite.retrieval import zeroshot
+    from mclfir_lite.retrieval.texttower import TextTower, build_text_tower
     monkeypatch.setattr(zeroshot, "load_clip", lambda *a, **k: (None, None, "no weights here"))
     tower, info = build_text_tower("clip")
     assert isinstance(tower, TextTower) and "no weights here" in info["why"]

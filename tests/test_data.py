@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mclfir_lite.data import (FashionTable, PairSampler, load_images, make_protocol, parse_increments,
+from mclfir_lite.data.table import (FashionTable, PairSampler, load_images, make_protocol, parse_increments,
                               read_table, write_table)
 
 
@@ -137,14 +137,14 @@ def test_parse_increments():
 
 
 def test_every_dataset_default_plan_exists():
-    from mclfir_lite.data import PLANS
-    from mclfir_lite.datasets import DEFAULT_PLAN
+    from mclfir_lite.data.table import PLANS
+    from mclfir_lite.data.datasets import DEFAULT_PLAN
     for dataset, plan in DEFAULT_PLAN.items():
         assert plan in PLANS, (dataset, plan)
 
 
 def test_validation_protocol_holds_out_training_rows_only():
-    from mclfir_lite.data import AttributeSplit, validation_protocol
+    from mclfir_lite.data.table import AttributeSplit, validation_protocol
     prot = {"a": AttributeSplit(np.arange(100), np.arange(100, 120), np.arange(120, 200))}
     val = validation_protocol(prot, fraction=0.2, seed=1)["a"]
     assert len(val.query) + len(val.candidate) == 20 and len(val.train) == 80

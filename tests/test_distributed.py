@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import distributed as dist
+from mclfir_lite.training import distributed as dist
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def _helpers(rank: int, out: Path) -> dict:
     except ValueError as err:
         res["uneven"] = str(err)
     from types import SimpleNamespace
-    from mclfir_lite.strategies import Replay
+    from mclfir_lite.methods.strategies import Replay
     try:
         Replay(SimpleNamespace(config=SimpleNamespace(batch_size=6))).rehearsed()
     except ValueError as err:
@@ -139,9 +139,9 @@ def _step_gradients() -> dict:
     metric loss plus a half batch rehearsed from a replay buffer (replay), a mixed batch of
     two attributes (joint), EWC's Fisher, and the two triplet losses (semi-hard in-batch and
     random negatives); the gradients after the all-reduce."""
-    from mclfir_lite.continual import Config, ContinualRunner
-    from mclfir_lite.data import AttributeSplit, PairSampler
-    from mclfir_lite.strategies import STRATEGY_CLASSES
+    from mclfir_lite.training.continual import Config, ContinualRunner
+    from mclfir_lite.data.table import AttributeSplit, PairSampler
+    from mclfir_lite.methods.strategies import STRATEGY_CLASSES
     g = np.random.default_rng(0)
     n = 240
     images = torch.as_tensor(g.integers(0, 256, (n, 3, 32, 32)), dtype=torch.uint8)
@@ -288,7 +288,7 @@ def test_torchrun_demo_matches_single_process_and_resumes_after_a_kill(tmp_path)
         time.sleep(0.2)
     assert ckpt.exists(), "no checkpoint before the run ended"
     _kill_tree(killed)
-    from mclfir_lite import checkpoint
+    from mclfir_lite.training import checkpoint
     assert checkpoint.load(ckpt)["done"] < 3  # it really was cut short
     again = _torchrun(tmp_path / "resumed", cache)
     log = again.communicate(timeout=900)[0]

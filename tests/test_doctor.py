@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mclfir_lite import cli, doctor
+from mclfir_lite.cli.main import main as cli
+from mclfir_lite.cli.main import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ def test_cache_directory(tmp_path, monkeypatch):
 @pytest.mark.parametrize("found, word, ok", [(True, "found", True), (False, "not on disk", False),
                                              (None, "cannot tell", False)])
 def test_clip_weights_messages(monkeypatch, found, word, ok):
-    from mclfir_lite import encoders
+    from mclfir_lite.core import encoders
     monkeypatch.setattr(encoders, "clip_weights_cached", lambda model, tag: found)
     c = doctor.check_clip_weights()
     assert c.ok is ok and word in c.detail and not c.required

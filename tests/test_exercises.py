@@ -10,8 +10,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite import exercises
-from mclfir_lite.data import FashionTable
+from mclfir_lite.lab.lab import exercises
+from mclfir_lite.data.table import FashionTable
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 spec = importlib.util.spec_from_file_location("make_student_copies", NOTEBOOKS / "make_student_copies.py")
@@ -131,7 +131,7 @@ def test_multiple_choice_hints_never_give_the_letter(capsys):
 
 
 def test_numeric_checks():
-    from mclfir_lite.metrics import chance_map
+    from mclfir_lite.core.metrics import chance_map
     assert exercises.CHECKS["11.1"](chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) is None
     assert "exact" in exercises.CHECKS["11.1"](0.3)            # the fraction is only the rule of thumb
     assert exercises.CHECKS["11.2"]((0.15, -0.1)) is None and exercises.CHECKS["11.2"]((0.25, -0.2))
@@ -269,7 +269,7 @@ def test_03_3_wants_the_measured_fractions(monkeypatch):
 
 
 def test_04_3_wants_every_value_and_its_mean_aps(monkeypatch):
-    import mclfir_lite.widgets as widgets
+    import mclfir_lite.lab.widgets as widgets
     values = ["short", "long", "mid"]
 
     def fake_view(lab, runners, strategy, attribute, increment, q, k=8, cache=None):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import compatibility as compat, composed as cp, exercises
+from mclfir_lite.retrieval import compatibility as compat
+from mclfir_lite.retrieval import composed as cp
+from mclfir_lite.lab.lab import exercises
 
 
 @pytest.fixture(autouse=True)

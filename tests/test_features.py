@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import encoders, features
-from mclfir_lite.continual import Config, ContinualRunner
-from mclfir_lite.data import load_images, make_protocol
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.model import seeded
+from mclfir_lite.core import encoders
+from mclfir_lite.retrieval import features
+from mclfir_lite.training.continual import Config, ContinualRunner
+from mclfir_lite.data.table import load_images, make_protocol
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.core.model import seeded
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")

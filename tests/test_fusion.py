@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import fusion as fu
-from mclfir_lite import metrics
-from mclfir_lite.encoders import SmallCNN
-from mclfir_lite.model import RetrievalModel
+from mclfir_lite.retrieval import fusion as fu
+from mclfir_lite.core import metrics
+from mclfir_lite.core.encoders import SmallCNN
+from mclfir_lite.core.model import RetrievalModel
 
 VALUES = ["red", "blue", "green"]
 
@@ -95,7 +95,7 @@ def test_multi_positive_nce_by_hand():
 
 class _FakeParser:
     def parse(self, text):
-        from mclfir_lite.textquery import ParsedQuery
+        from mclfir_lite.retrieval.textquery import ParsedQuery
         return ParsedQuery(keep=["length"] if "same" in text else [], change={"colour": "blue"} if "blue" in text else {})
 
 
@@ -108,7 +108,7 @@ def test_parse_weights_and_fixed_queries():
 
 
 def test_name_conditioned_is_the_wrapped_model_at_start_and_gates_after():
-    from mclfir_lite.textquery import TextEncoder
+    from mclfir_lite.retrieval.textquery import TextEncoder
     m = RetrievalModel(lambda: SmallCNN(width=8), embed_dim=8, seed=0)
     m.add_attribute("colour")
     m.eval()

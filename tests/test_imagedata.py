@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import imagedata
-from mclfir_lite.data import load_images, read_table
-from mclfir_lite.datasets import synthfashion_table
+from mclfir_lite.data.table import imagedata
+from mclfir_lite.data.table import load_images, read_table
+from mclfir_lite.data.datasets import synthfashion_table
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_errors_name_the_culprit(tmp_path):
 
 def _peak(csv: Path, size: int, workers: int, cache: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "mclfir_lite.imagedata", str(csv), str(size), "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "mclfir_lite.data.imagedata", str(csv), str(size), "--workers", str(workers)]
     res = subprocess.run(cmd + (["--cache"] if cache else []), capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -131,7 +131,7 @@ def test_batches_from_workers_leave_no_trace_in_torch_shared_cache(jpeg_table):
 
 
 def test_demo_trains_on_lazy_images(tmp_path):
-    from mclfir_lite.cli import main
+    from mclfir_lite.cli.main import main
     csv = imagedata.write_jpeg_table(tmp_path / "jpegs", n=160, size=32, pool=64)
     out = tmp_path / "run"
     assert main(["demo", "--quick", "--dataset", "table", "--data-dir", str(csv), "--lazy-images",
@@ -149,7 +149,7 @@ def test_peak_rss_is_the_programs_own_not_its_parents():
         import json, os, subprocess, sys
         import numpy as np
         held = np.ones(3 * 2 ** 26); del held          # 1.5 GiB touched, then freed
-        code = "import json; from mclfir_lite.imagedata import peak_rss_mb; print(json.dumps(peak_rss_mb()))"
+        code = "import json; from mclfir_lite.data.imagedata import peak_rss_mb; print(json.dumps(peak_rss_mb()))"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         print(out.stdout.strip().splitlines()[-1])
     """)

@@ -2,12 +2,12 @@
 import numpy as np
 import torch
 
-from mclfir_lite import metrics
-from mclfir_lite.continual import embed
-from mclfir_lite.encoders import SmallCNN
-from mclfir_lite.index import (GalleryIndex, compare_indexing, draw_reindexing, drift, index_map, paired_gap,
+from mclfir_lite.core import metrics
+from mclfir_lite.training.continual import embed
+from mclfir_lite.core.encoders import SmallCNN
+from mclfir_lite.retrieval.index import (GalleryIndex, compare_indexing, draw_reindexing, drift, index_map, paired_gap,
                                 reindex_cost, separation)
-from mclfir_lite.model import RetrievalModel
+from mclfir_lite.core.model import RetrievalModel
 
 
 def _model(seed):
@@ -84,7 +84,7 @@ def test_draw_reindexing_draws():
 
 
 def test_keep_or_reindex_verdicts():
-    from mclfir_lite.index import keep_or_reindex
+    from mclfir_lite.retrieval.index import keep_or_reindex
     rng = np.random.default_rng(0)
     base = rng.random(200)
     assert keep_or_reindex(base + 0.1, base)[0] == "keep"
@@ -94,7 +94,7 @@ def test_keep_or_reindex_verdicts():
 
 
 def test_exercise_08_2_check(capsys):
-    from mclfir_lite import exercises
+    from mclfir_lite.lab.lab import exercises
     inc, sizes = [["a"], ["b"], ["c"]], {"a": 10, "b": 5, "c": 7}
     assert exercises.check("08.2", 25, inc, sizes)              # 10 after inc 2, 15 after inc 3
     assert not exercises.check("08.2", 44, inc, sizes)          # every gallery after every increment

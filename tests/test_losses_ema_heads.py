@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from mclfir_lite.ema import EMATeacher
-from mclfir_lite.heads import AttributeHead, MultiHead
-from mclfir_lite.losses import doublet_infonce, embedding_distillation, feature_distillation, triplet_loss
-from mclfir_lite.model import RetrievalModel
-from mclfir_lite.encoders import SmallCNN
+from mclfir_lite.core.ema import EMATeacher
+from mclfir_lite.core.heads import AttributeHead, MultiHead
+from mclfir_lite.core.losses import doublet_infonce, embedding_distillation, feature_distillation, triplet_loss
+from mclfir_lite.core.model import RetrievalModel
+from mclfir_lite.core.encoders import SmallCNN
 
 E1, E2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
 
@@ -124,7 +124,7 @@ def test_isolated_model_has_one_encoder_per_attribute():
 
 def test_semi_hard_triplet_picks_the_semi_hard_negative():
     import torch.nn.functional as F
-    from mclfir_lite.losses import semi_hard_triplet_loss
+    from mclfir_lite.core.losses import semi_hard_triplet_loss
     # one anchor (label 0) with its positive at cos 0.8; negatives (label 1) at cos 0.9 (hard),
     # 0.7 (semi-hard: within the 0.2 margin below the positive) and 0.0 (easy)
     def unit(c):
@@ -150,7 +150,7 @@ def test_semi_hard_triplet_picks_the_semi_hard_negative():
 
 
 def test_ema_averages_batchnorm_statistics_instead_of_copying():
-    from mclfir_lite.ema import EMATeacher
+    from mclfir_lite.core.ema import EMATeacher
     student = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
     teacher = EMATeacher(student, decay=0.5)
     with torch.no_grad():

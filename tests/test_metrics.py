@@ -1,10 +1,10 @@
-"""Tests for mclfir_lite.metrics: hand-worked rankings, ties, edge cases, and the
+"""Tests for mclfir_lite.core.metrics: hand-worked rankings, ties, edge cases, and the
 vectorised AP checked against the plain reference loop."""
 import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import metrics as M
+from mclfir_lite.core import metrics as M
 
 NAN = float("nan")
 

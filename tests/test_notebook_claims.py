@@ -14,8 +14,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite import metrics
-from mclfir_lite.claims import ClaimError, claim, claim_greater
+from mclfir_lite.core import metrics
+from mclfir_lite.lab.claims import ClaimError, claim, claim_greater
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MINE = ["00", "01", "02", "03", "04", "10", "11"]
@@ -146,7 +146,7 @@ def _run_09(recall10):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from mclfir_lite import composed as cp
+    from mclfir_lite.retrieval import composed as cp
     seeds = [0, 1, 2]
     methods = list(recall10)
     ci = lambda v: {"mean": float(np.mean(v)), "ci95": 0.05, "n": 3}

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mclfir_lite import realdata
-from mclfir_lite.data import read_table
-from mclfir_lite.realdata import DatasetLayoutError, DownloadError
+from mclfir_lite.data.table import realdata
+from mclfir_lite.data.table import read_table
+from mclfir_lite.data.realdata import DatasetLayoutError, DownloadError
 
 SHARED_FPI = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-product-images-small"
 COLOURS = {"Black": (0, 0, 0), "Blue": (0, 0, 255), "White": (250, 250, 250), "Red": (255, 0, 0)}
@@ -335,7 +335,7 @@ def test_load_prepared_prepares_once_then_reads(tmp_path, monkeypatch):
 
 
 def test_demo_runs_on_a_real_dataset_name_with_its_default_plan(tmp_path, capsys):
-    from mclfir_lite.cli import main
+    from mclfir_lite.cli.main import main
     root = tmp_path / "fpi"
     write_fpi(root, n=456)  # 152 images per colour: above the default min_count of 150
     out = tmp_path / "run"
@@ -425,7 +425,7 @@ def test_make_synthfashion_writes_pngs_and_a_table(tmp_path):
     out = tmp_path / "synth"
     assert main(["--out", str(out), "--n", "12", "--size", "16", "--seed", "3"]) == 0
     table = read_table(out / "table.csv")
-    from mclfir_lite import synth
+    from mclfir_lite.data.table import synth
     images, labels = synth.render(12, size=16, seed=3)
     assert len(table) == 12 and list(table.split).count("test") == 4
     for a, names in synth.ATTRIBUTES.items():  # same values, whatever the order of the codes
@@ -506,7 +506,7 @@ def test_strict_stops_on_any_problem_and_the_report_lists_everything(tmp_path):
 
 
 def test_demo_strict_and_a_removed_attribute_are_named(tmp_path, capsys):
-    from mclfir_lite.cli import main
+    from mclfir_lite.cli.main import main
     root = tmp_path / "fpi"
     write_fpi(root, n=456)
     base = ["demo", "--quick", "--dataset", "fashion-product-images", "--data-dir", str(root), "--no-progress",

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import realdata
-from mclfir_lite.continual import ContinualRunner
-from mclfir_lite.data import FashionTable, make_protocol
-from mclfir_lite.encoders import ResNet50Layer3, build_encoder, resnet50_weight_files
-from mclfir_lite.heads import AttentionHead, MultiHead
-from mclfir_lite.imagedata import FileImages, open_images
-from mclfir_lite.recipes import RECIPES, recipe_config, steps_per_attribute
+from mclfir_lite.data.table import realdata
+from mclfir_lite.training.continual import ContinualRunner
+from mclfir_lite.data.table import FashionTable, make_protocol
+from mclfir_lite.core.encoders import ResNet50Layer3, build_encoder, resnet50_weight_files
+from mclfir_lite.core.heads import AttentionHead, MultiHead
+from mclfir_lite.data.imagedata import FileImages, open_images
+from mclfir_lite.training.recipes import RECIPES, recipe_config, steps_per_attribute
 from test_realdata import write_darn, write_deepfashion, write_fashionai
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")

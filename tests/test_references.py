@@ -1,12 +1,12 @@
 """One bibliography: every notebook of the series that has a references section renders it from
-mclfir_lite.references, with working-looking links."""
+mclfir_lite.lab.references, with working-looking links."""
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from mclfir_lite import references
+from mclfir_lite.lab.lab import references
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MINE = ["00", "01", "02", "03", "04", "08", "09", "10", "11"]

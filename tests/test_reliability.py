@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import checkpoint
-from mclfir_lite.checkpoint import CheckpointError, FolderLockedError
-from mclfir_lite.cli import main
+from mclfir_lite.training import checkpoint
+from mclfir_lite.training.checkpoint import CheckpointError, FolderLockedError
+from mclfir_lite.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,14 +117,14 @@ def test_code_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
 
 
 def _tiny_protocol(table, **caps):
-    from mclfir_lite.data import make_protocol
+    from mclfir_lite.data.table import make_protocol
     return make_protocol(table, seed=0, **caps)
 
 
 def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatch):
-    from mclfir_lite.continual import Config
-    from mclfir_lite.data import load_images
-    from mclfir_lite.datasets import synthfashion_table
+    from mclfir_lite.training.continual import Config
+    from mclfir_lite.data.table import load_images
+    from mclfir_lite.data.datasets import synthfashion_table
     table = synthfashion_table(n=120, size=16, seed=0)
     images = load_images(table, 16)
     fp = lambda imgs=images, caps=None, cfg=Config(), **extra: checkpoint.run_fingerprint(
@@ -148,7 +148,7 @@ def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatc
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from mclfir_lite.checkpoint import lock_folder
+    from mclfir_lite.training.checkpoint import lock_folder
     with lock_folder(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(60)
@@ -183,7 +183,7 @@ def test_a_second_process_on_the_same_folder_stops_at_once(locked_by_other_proce
 
 def test_demo_on_a_folder_in_use_names_the_running_pid(locked_by_other_process, capsys, monkeypatch):
     folder, proc = locked_by_other_process
-    monkeypatch.setattr("mclfir_lite.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("mclfir_lite.cli.main.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     assert main(["demo", *TINY, "--out", str(folder)]) == 2
     assert f"pid {proc.pid}" in capsys.readouterr().err
 
@@ -206,7 +206,7 @@ def test_demo_on_a_folder_in_use_names_the_running_pid(locked_by_other_process, 
     (["--dataset", "fashionai", "--n-images", "10"], "--n-images applies to synthfashion only"),
 ])
 def test_bad_demo_arguments_are_refused_before_any_data_loads(tmp_path, capsys, monkeypatch, args, message):
-    monkeypatch.setattr("mclfir_lite.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("mclfir_lite.cli.main.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     base = ["demo", "--quick", "--no-progress", "--out", str(tmp_path / "run")]
     assert main([*base, *args]) == 2
     err = capsys.readouterr().err
@@ -214,7 +214,7 @@ def test_bad_demo_arguments_are_refused_before_any_data_loads(tmp_path, capsys, 
 
 
 def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("mclfir_lite.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("mclfir_lite.cli.main.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for out in (a_file, a_file / "sub"):
@@ -243,14 +243,14 @@ def test_zero_is_not_a_default_and_results_record_what_ran(tmp_path):
 
 
 def test_results_name_the_encoder_that_ran_after_a_fallback(tmp_path, monkeypatch):
-    from mclfir_lite import encoders
+    from mclfir_lite.core import encoders
     real_build = encoders.build_encoder
 
     def fake(name, **kw):  # what build_encoder does when open_clip has no weights, without timm's cost
         enc = real_build("smallcnn", width=kw.get("width", 32))
         enc.description, enc.fallback = "efficientnet_lite0 (stand-in)", "open_clip weights 'x' not found: EfficientNet-Lite0 used"
         return enc
-    monkeypatch.setattr("mclfir_lite.continual.build_encoder", fake)
+    monkeypatch.setattr("mclfir_lite.training.continual.build_encoder", fake)
     out = tmp_path / "run"
     assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", "open_clip:ViT-B-32:x", "--out", str(out)]) == 0
     enc = json.loads((out / "results.json").read_text())["encoder"]
@@ -260,7 +260,7 @@ def test_results_name_the_encoder_that_ran_after_a_fallback(tmp_path, monkeypatc
 
 def test_build_encoder_says_why_it_fell_back():
     pytest.importorskip("open_clip")
-    from mclfir_lite.encoders import build_encoder
+    from mclfir_lite.core.encoders import build_encoder
     with pytest.warns(UserWarning, match="unavailable"):
         enc = build_encoder("open_clip:no-such-model:none", trainable=False)
     assert enc.description.startswith("efficientnet_lite0") and "EfficientNet-Lite0 used" in enc.fallback
@@ -268,7 +268,7 @@ def test_build_encoder_says_why_it_fell_back():
 
 
 def test_ctrl_c_prints_one_line_with_what_finished(tmp_path, capsys, monkeypatch):
-    from mclfir_lite.continual import ContinualRunner
+    from mclfir_lite.training.continual import ContinualRunner
     real = ContinualRunner.train_increment
 
     def interrupted(self, i):
@@ -308,9 +308,9 @@ def test_demo_refuses_a_checkpoint_of_another_image_size(tmp_path, capsys):
 
 
 def test_notebook_cache_keys_include_the_protocol_caps(tmp_path):
-    from mclfir_lite.continual import Config
-    from mclfir_lite.datasets import synthfashion_table
-    from mclfir_lite.lab import Lab
+    from mclfir_lite.training.continual import Config
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)
     cfg = Config(steps_per_attribute=2, batch_size=16, encoder_width=8, embed_dim=16)
     labs = [Lab.from_table(table, [["colour"], ["pattern"]], cfg, True, 16, max_queries=q, max_candidates=c)
@@ -325,9 +325,9 @@ def test_notebook_cache_keys_include_the_protocol_caps(tmp_path):
 
 
 def test_notebook_cache_recomputes_a_damaged_file(tmp_path):
-    from mclfir_lite.continual import Config
-    from mclfir_lite.datasets import synthfashion_table
-    from mclfir_lite.lab import Lab
+    from mclfir_lite.training.continual import Config
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)
     lab = Lab.from_table(table, [["colour"]], Config(steps_per_attribute=2, batch_size=16, encoder_width=8,
                                                       embed_dim=16), True, 16)

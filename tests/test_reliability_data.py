@@ -13,9 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from mclfir_lite import data, datasets, features, imagedata, realdata
-from mclfir_lite.cli import main
-from mclfir_lite.data import load_images, make_protocol, read_table
+from mclfir_lite.data.table import table as data
+from mclfir_lite.data.table import datasets
+from mclfir_lite.retrieval import features
+from mclfir_lite.data.table import imagedata
+from mclfir_lite.data.table import realdata
+from mclfir_lite.cli.main import main
+from mclfir_lite.data.table import load_images, make_protocol, read_table
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 
@@ -200,7 +204,7 @@ def test_a_damaged_render_cache_is_named_and_rendered_again(tmp_path, capsys, da
 
 @pytest.mark.parametrize("damage", ["wrong shape", "nan"])
 def test_a_damaged_feature_cache_is_recomputed(tmp_path, capsys, damage):
-    from mclfir_lite.encoders import SmallCNN
+    from mclfir_lite.core.encoders import SmallCNN
     torch.manual_seed(0)
     enc = SmallCNN(width=8)
     x = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)

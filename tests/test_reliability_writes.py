@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import checkpoint, cli, settings
-from mclfir_lite.checkpoint import CheckpointError, UnsafeFileError
-from mclfir_lite.cli import main
-from mclfir_lite.continual import Config
+from mclfir_lite import settings
+from mclfir_lite.training import checkpoint
+from mclfir_lite.cli.main import main as cli
+from mclfir_lite.training.checkpoint import CheckpointError, UnsafeFileError
+from mclfir_lite.cli.main import main
+from mclfir_lite.training.continual import Config
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 TINY = ["--quick", "--n-images", "240", "--steps", "2", "--image-size", "16", "--no-progress"]
@@ -23,7 +25,7 @@ VICTIM = b"precious bytes that are not ours\n"
 
 
 def _no_data(monkeypatch):
-    monkeypatch.setattr("mclfir_lite.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("mclfir_lite.cli.main.load_dataset", lambda *a, **k: pytest.fail("data loaded"))
 
 
 def _one_line(capsys, *parts):
@@ -138,7 +140,7 @@ def test_results_name_the_recipes_encoder_and_its_random_weights():
 def test_the_recipes_encoder_is_what_results_record(tmp_path, monkeypatch):
     """--recipe paper with no --encoder: results.json says the recipe chose resnet50_layer3,
     not "smallcnn as asked" (a smallcnn stands in for the ResNet here, to stay quick)."""
-    from mclfir_lite import encoders
+    from mclfir_lite.core import encoders
     real = encoders.build_encoder
     asked = []
 
@@ -147,7 +149,7 @@ def test_the_recipes_encoder_is_what_results_record(tmp_path, monkeypatch):
         enc = real("smallcnn", width=8)
         enc.description = "resnet50_layer3 (random init)"
         return enc
-    monkeypatch.setattr("mclfir_lite.continual.build_encoder", fake)
+    monkeypatch.setattr("mclfir_lite.training.continual.build_encoder", fake)
     out = tmp_path / "run"
     assert main(["demo", *TINY, "--recipe", "paper", "--steps", "1", "--increments", "colour", "--out", str(out)]) == 0
     rep = json.loads((out / "results.json").read_text())
@@ -290,9 +292,9 @@ def test_config_fields_are_checked_before_any_training(field, value):
 
 
 def test_lab_run_with_a_bad_value_fails_before_training(tmp_path, monkeypatch):
-    from mclfir_lite.continual import ContinualRunner
-    from mclfir_lite.datasets import synthfashion_table
-    from mclfir_lite.lab import Lab
+    from mclfir_lite.training.continual import ContinualRunner
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)
     lab = Lab.from_table(table, [["colour"]], Config(steps_per_attribute=2, batch_size=16, encoder_width=8,
                                                       embed_dim=16), True, 16)
@@ -306,9 +308,9 @@ def test_a_widget_given_a_never_run_runner_says_run_it_first(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
     pytest.importorskip("ipywidgets")
-    from mclfir_lite.datasets import synthfashion_table
-    from mclfir_lite.lab import Lab
-    from mclfir_lite.widgets import ForgettingCurves, forgetting_view
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.lab.lab import Lab
+    from mclfir_lite.lab.widgets import ForgettingCurves, forgetting_view
     table = synthfashion_table(n=240, size=16, seed=0)
     lab = Lab.from_table(table, [["colour"], ["pattern"]], Config(steps_per_attribute=2, batch_size=16,
                                                                   encoder_width=8, embed_dim=16), True, 16)
@@ -361,7 +363,7 @@ def _predictable_temp_names(monkeypatch):
 
 
 def test_render_cache_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite import datasets
+    from mclfir_lite.data.table import datasets
     datasets._rendered(8, 16, 0, None)
     (path,) = (settings.cache_dir() / "synthfashion").glob("*.npz")
     path.unlink()
@@ -379,8 +381,8 @@ def test_render_cache_never_writes_through_a_link(tmp_path, victim, monkeypatch)
 
 
 def test_image_cache_build_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite import imagedata
-    from mclfir_lite.data import image_cache_problem, read_table
+    from mclfir_lite.data.table import imagedata
+    from mclfir_lite.data.table import image_cache_problem, read_table
     table = read_table(imagedata.write_jpeg_table(tmp_path / "t", 12, size=16, pool=4))
     path = tmp_path / "c.npy"
     old = tmp_path / "c.tmp.npy"      # the fixed temp name build_cache used before
@@ -402,7 +404,7 @@ def test_image_cache_build_never_writes_through_a_link(tmp_path, victim, monkeyp
 
 
 def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
-    from mclfir_lite import imagedata
+    from mclfir_lite.data.table import imagedata
     (tmp_path / "t" / "images").mkdir(parents=True)
     (tmp_path / "t" / "images" / "0000001.jpg").symlink_to(victim)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
@@ -411,7 +413,7 @@ def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
 
 
 def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite import realdata
+    from mclfir_lite.data.table import realdata
     src = tmp_path / "file.bin"
     src.write_bytes(b"payload")
     dl = tmp_path / "dl"
@@ -434,7 +436,7 @@ def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
 def test_unpacking_never_writes_through_a_link(tmp_path, victim):
     import hashlib
     import zipfile
-    from mclfir_lite import realdata
+    from mclfir_lite.data.table import realdata
     archive = tmp_path / "fpi.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("myntradataset/styles.csv", "id,gender\n1,Men\n")
@@ -459,7 +461,7 @@ def test_unpacking_never_writes_through_a_link(tmp_path, victim):
 
 def test_safe_extract_is_public_and_refuses_a_member_outside(tmp_path):
     import zipfile
-    from mclfir_lite.realdata import safe_extract
+    from mclfir_lite.data.realdata import safe_extract
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:
         z.writestr("ok.txt", "x")
         z.writestr("../evil.txt", "x")
@@ -469,7 +471,7 @@ def test_safe_extract_is_public_and_refuses_a_member_outside(tmp_path):
 
 
 def test_doctor_write_probe_never_truncates_a_planted_link(tmp_path, victim):
-    from mclfir_lite import doctor
+    from mclfir_lite.cli.main import doctor
     cache = settings.cache_dir()
     (cache / ".doctor-write-test").symlink_to(victim)    # the old, fixed name
     assert doctor.check_cache(min_free_gib=0).ok
@@ -479,15 +481,16 @@ def test_doctor_write_probe_never_truncates_a_planted_link(tmp_path, victim):
 
 @pytest.mark.parametrize("writer", ["write_table", "features", "image cache", "prepared report"])
 def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer):
-    from mclfir_lite import data, imagedata
+    from mclfir_lite.data.table import table as data
+    from mclfir_lite.data.table import imagedata
     table = data.read_table(imagedata.write_jpeg_table(tmp_path / "t", 8, size=16, pool=2))
     if writer == "write_table":
         link = tmp_path / "copy.csv"
         link.symlink_to(victim)
         call = lambda: data.write_table(table, link)
     elif writer == "features":
-        from mclfir_lite import features
-        from mclfir_lite.encoders import build_encoder
+        from mclfir_lite.retrieval import features
+        from mclfir_lite.core.encoders import build_encoder
         enc, images = build_encoder("smallcnn", width=8), torch.zeros(2, 3, 16, 16, dtype=torch.uint8)
         link = features.feature_path(features.feature_key(enc, images))
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -499,7 +502,7 @@ def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer
         link.symlink_to(victim)
         call = lambda: data.load_images(table, 16)
     else:
-        from mclfir_lite import realdata
+        from mclfir_lite.data.table import realdata
         link = tmp_path / "prep" / "report.json"
         link.parent.mkdir()
         link.symlink_to(victim)

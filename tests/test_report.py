@@ -1,7 +1,7 @@
 """Tables with controls: seeds aggregated as mean ± std, a chance row, attributes at chance marked."""
 import pytest
 
-from mclfir_lite.report import mean_std, over_seeds, strategy_table
+from mclfir_lite.lab.report import mean_std, over_seeds, strategy_table
 
 
 def result(seed, final, chance, forgetting=0.1, samples=100):

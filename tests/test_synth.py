@@ -1,9 +1,9 @@
-"""Tests of the SynthFashion renderer (mclfir_lite/synth.py)."""
+"""Tests of the SynthFashion renderer (mclfir_lite/data/synth.py)."""
 import numpy as np
 import pytest
 
-from mclfir_lite import synth
-from mclfir_lite.synth import ATTRIBUTES, render, render_one
+from mclfir_lite.data.table import synth
+from mclfir_lite.data.synth import ATTRIBUTES, render, render_one
 
 
 def test_attribute_table():
@@ -161,7 +161,7 @@ def test_argument_validation():
 # ---------------------------------------------------------------- pools and domains
 
 def test_each_increment_brings_its_own_images(tmp_path, monkeypatch):
-    from mclfir_lite.datasets import synthfashion_table
+    from mclfir_lite.data.datasets import synthfashion_table
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
     plan = [["length"], ["pattern", "colour"]]
     t = synthfashion_table(n=60, size=24, seed=1, increments=plan)
@@ -181,7 +181,7 @@ def test_each_increment_brings_its_own_images(tmp_path, monkeypatch):
 
 
 def test_domain_shift_changes_the_backdrop_not_the_labels(tmp_path, monkeypatch):
-    from mclfir_lite.datasets import synthfashion_table
+    from mclfir_lite.data.datasets import synthfashion_table
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
     plan = [["length"], ["colour"], ["pattern"]]
     a = synthfashion_table(n=90, size=24, seed=2, increments=plan)
@@ -196,7 +196,7 @@ def test_domain_shift_changes_the_backdrop_not_the_labels(tmp_path, monkeypatch)
 
 
 def test_rendered_images_are_cached_on_disk(tmp_path, monkeypatch):
-    from mclfir_lite.datasets import synthfashion_table
+    from mclfir_lite.data.datasets import synthfashion_table
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
     first = synthfashion_table(n=20, size=24, seed=3)
     files = list((tmp_path / "synthfashion").glob("*.npz"))

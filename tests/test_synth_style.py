@@ -1,4 +1,4 @@
-"""The renderer's styles (mclfir_lite.synth.STYLES): v1 unchanged, every style deterministic,
+"""The renderer's styles (mclfir_lite.data.synth.STYLES): v1 unchanged, every style deterministic,
 and each attribute's values visibly different in v2 (a cheap counterfactual check)."""
 import hashlib
 import itertools
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mclfir_lite import synth
-from mclfir_lite.synth import ATTRIBUTES, STYLES, render, render_one
+from mclfir_lite.data.table import synth
+from mclfir_lite.data.synth import ATTRIBUTES, STYLES, render, render_one
 
 # sha256 of the images and labels below, computed with the renderer as it was before styles
 # existed (commit f504eb2): style "v1" must keep drawing exactly these bytes.
@@ -99,7 +99,7 @@ def test_bench_style_table_matches_load_dataset_for_v1(isolated_cache):
         import bench_learnable
     finally:
         sys.path.pop(0)
-    from mclfir_lite.datasets import load_dataset
+    from mclfir_lite.data.datasets import load_dataset
     ref = load_dataset("synthfashion", n=60, size=24, seed=3, increments="synth6")
     mine = bench_learnable.style_table(60, 24, 3, "synth6", "v1")
     assert np.array_equal(ref.images, mine.images)

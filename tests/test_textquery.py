@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import metrics, textquery as tq
-from mclfir_lite.encoders import SmallCNN
-from mclfir_lite.model import RetrievalModel
+from mclfir_lite.core import metrics
+from mclfir_lite.retrieval import textquery as tq
+from mclfir_lite.core.encoders import SmallCNN
+from mclfir_lite.core.model import RetrievalModel
 
 VALUES = {"neckline": ["round", "v_neck", "boat"], "colour": ["red", "blue", "black"],
           "sleeve_length": ["short", "long"]}

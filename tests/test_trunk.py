@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import encoders
-from mclfir_lite.continual import Config, ContinualRunner
-from mclfir_lite.data import FashionTable, make_protocol
-from mclfir_lite.datasets import per_increment_pools, synthfashion_table
-from mclfir_lite.features import encode_dataset
+from mclfir_lite.core import encoders
+from mclfir_lite.training.continual import Config, ContinualRunner
+from mclfir_lite.data.table import FashionTable, make_protocol
+from mclfir_lite.data.datasets import per_increment_pools, synthfashion_table
+from mclfir_lite.retrieval.features import encode_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

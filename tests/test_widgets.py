@@ -6,13 +6,13 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from mclfir_lite import metrics
-from mclfir_lite.continual import Config, embed
-from mclfir_lite.datasets import synthfashion_table
-from mclfir_lite.lab import Lab
+from mclfir_lite.core import metrics
+from mclfir_lite.training.continual import Config, embed
+from mclfir_lite.data.datasets import synthfashion_table
+from mclfir_lite.lab.lab import Lab
 import torch
 
-from mclfir_lite.widgets import (MEAN, EmbeddingDrift, ForgettingCurves, ForgottenQueries, NeighbourBrowser,
+from mclfir_lite.lab.widgets import (MEAN, EmbeddingDrift, ForgettingCurves, ForgottenQueries, NeighbourBrowser,
                                  SideBySideBrowser, chance_map, compare_view, draw_ap_histograms,
                                  draw_compare_view, draw_drift_view, draw_forgetting_view, draw_forgotten_view,
                                  draw_neighbour_view, drift_view, forgetting_view, forgotten_queries, forgotten_view,
@@ -198,8 +198,8 @@ def test_neighbour_rows_are_at_natural_size_with_thumbnails_of_64_px(lab, runner
 
     from PIL import Image
 
-    from mclfir_lite import plots
-    from mclfir_lite.widgets import _png
+    from mclfir_lite.lab.lab import plots
+    from mclfir_lite.lab.widgets import _png
     v = compare_view(lab, runners, ["finetune", "frozen"], "sleeve_length", 1, 0, k=4)
     fig = draw_compare_view(v, lab)
     assert min(b[4] for b in fig.boxes) >= 64 and min(b[5] for b in fig.boxes) >= 64
@@ -232,7 +232,7 @@ def test_neighbour_rows_are_at_natural_size_with_thumbnails_of_64_px(lab, runner
 def test_a_candidate_without_a_value_is_never_relevant(lab, runners):
     import dataclasses
 
-    from mclfir_lite.data import FashionTable
+    from mclfir_lite.data.table import FashionTable
     split = lab.protocol["colour"]
     v = neighbour_view(lab, runners, "finetune", "colour", 1, 0, k=3)
     labels = {a: l.copy() for a, l in lab.table.labels.items()}
@@ -303,7 +303,7 @@ def test_drift_view_projects_every_increment_with_the_pca_of_the_first(lab, runn
 # ---------------------------------------------------------------------------- curves with chance and seeds
 
 def test_forgetting_view_with_seeds_chance_and_no_forgetting(runners):
-    from mclfir_lite import plots
+    from mclfir_lite.lab.lab import plots
     seeds = [r.result() for r in runners.values()]          # two "seeds" of one strategy
     joint = dict(seeds[1], forgetting=None, bwt=None)        # retrained from scratch: no forgetting
     chance = {"sleeve_length": 0.2, "colour": 0.15}

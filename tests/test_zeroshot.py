@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite import encoders, zeroshot
-from mclfir_lite.data import AttributeSplit, load_images, make_protocol
-from mclfir_lite.datasets import synthfashion_table
+from mclfir_lite.core import encoders
+from mclfir_lite.retrieval import zeroshot
+from mclfir_lite.data.table import AttributeSplit, load_images, make_protocol
+from mclfir_lite.data.datasets import synthfashion_table
 
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")

@@ -1,0 +1,180 @@
+"""One-line set-up for notebooks and the demo: data, protocol, presets and cached runs.
+
+``lab = Lab.synthfashion()`` renders SynthFashion at the size of the current mode
+(quick when ``MCLFIR_QUICK=1``), splits it with the ASEN protocol and picks the
+increment plan. ``lab.run("mclfir")`` trains a strategy, or, when it has been trained
+before with the same configuration, loads it from the cache (the UvA-notebook pattern:
+slow steps are cached under ``MCLFIR_CACHE`` and recomputed when missing).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..training.checkpoint import CheckpointError
+from ..training.continual import Config, ContinualRunner
+from ..data.table import AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
+from ..data.datasets import fingerprint, load_dataset
+from ..settings import cache_dir, quick_mode
+
+# Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
+PRESETS = {
+    # The lesson at full size: three increments, each bringing its own 2000 images; a smallcnn of
+    # width 16. joint (the upper bound: all data seen so far, mixed batches) has a budget measured
+    # to converge: doubling it moves its MeanAP by less than 0.01 (benchmarks/bench_strategies.py,
+    # README). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
+    "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
+                "joint_steps": 400, "ewc_lambda": 10.0,
+                "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
+    # tests, and a first look: seconds per strategy
+    "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
+              "joint_steps": 90, "ewc_lambda": 10.0,
+              "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
+}
+# Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
+# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
+# last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
+# start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
+PRETRAINED = {
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
+    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
+}
+
+
+def preset(quick: bool | None = None) -> dict:
+    """The preset of the current mode (``quick=None`` reads ``MCLFIR_QUICK``)."""
+    return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
+
+
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda")
+
+
+def preset_config(p: dict) -> dict:
+    """The :class:`Config` fields a preset sets (steps, the joint budget, tuned values)."""
+    return {k: p[k] for k in CONFIG_KEYS if k in p}
+
+
+@dataclass
+class Lab:
+    table: FashionTable
+    images: torch.Tensor
+    protocol: dict[str, AttributeSplit]
+    increments: list[list[str]]
+    config: Config
+    quick: bool
+    runs_dir: Path = field(default=None)
+    # the protocol's caps (max_queries, max_candidates, query_fraction): part of the cache key
+    caps: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, table: FashionTable, increments, config: Config, quick: bool, image_size: int,
+                   max_queries=None, max_candidates=None, seed: int = 0, progress: bool = False,
+                   query_fraction: float = 0.25) -> "Lab":
+        caps = {"max_queries": max_queries, "max_candidates": max_candidates, "query_fraction": query_fraction}
+        protocol = make_protocol(table, seed=seed, **caps)
+        images = load_images(table, image_size, progress=progress)
+        return cls(table, images, protocol, parse_increments(increments, table.attributes), config, quick,
+                   caps=caps)
+
+    @classmethod
+    def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, pools: str = "per_increment",
+                     domain_shift: bool = False, **config) -> "Lab":
+        """SynthFashion at the current mode's size; each increment brings its own images unless
+        ``pools="shared"``; ``config`` overrides :class:`Config` fields."""
+        p = preset(quick)
+        plan = increments or p["increments"]
+        table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed, increments=plan,
+                             pools=pools, domain_shift=domain_shift)
+        cfg = Config(**{**preset_config(p), "seed": seed, **config})
+        return cls.from_table(table, plan, cfg, quick_mode() if quick is None else quick,
+                              p["image_size"], p["max_queries"], p["max_candidates"], seed)
+
+    @property
+    def attributes(self) -> list[str]:
+        return [a for g in self.increments for a in g]
+
+    @property
+    def data_fingerprint(self) -> dict:
+        """The data part of a run's fingerprint: the table and the protocol caps (the runner
+        adds digests of the images, labels and protocol rows, the config and the code)."""
+        return {"data": fingerprint(self.table), **self.caps}
+
+    def trunk_features(self, trainable_blocks: int, progress: bool = False) -> torch.Tensor:
+        """The outputs of the pretrained encoder's frozen trunk (all but its last ``trainable_blocks``
+        stages) for every image, computed once and cached on disk (:mod:`mclfir_lite.retrieval.features`):
+        what a run with ``Config.trainable_blocks`` trains its encoder's last stages on."""
+        from ..core.encoders import split_encoder
+        from ..retrieval.features import encode_dataset
+        trunk = split_encoder(self.config.encoder, trainable_blocks)[0]
+        return encode_dataset(trunk, self.images, [fingerprint(self.table)], progress=progress)
+
+    def runner(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
+        """A runner for ``strategy`` (``overrides`` change config fields for this run only)."""
+        cfg = dataclasses.replace(self.config, **overrides)
+        ckpt = None
+        if cache:
+            key = hashlib.sha1(f"{fingerprint(self.table)}:{self.images.shape[-1]}px".encode()).hexdigest()[:12]
+            ckpt = Path(self.runs_dir or cache_dir() / "runs") / key
+        features = None if cfg.trainable_blocks is None else self.trunk_features(cfg.trainable_blocks, progress)
+        runner = ContinualRunner(strategy, self.images, self.table.labels, self.protocol, self.increments, cfg,
+                                 checkpoint_dir=ckpt, progress=progress, data_fingerprint=self.data_fingerprint,
+                                 features=features)
+        if runner.checkpoint is not None:  # one file per fingerprint: another configuration, another file
+            runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
+        return runner
+
+    def run(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
+        """Train ``strategy`` over the increments (or load it from the cache) and return the runner;
+        ``runner.result()`` has the numbers, ``runner.model`` the final model."""
+        runner = self.runner(strategy, cache, progress, **overrides)
+        try:
+            runner.run(resume=True)
+        except CheckpointError as err:  # a cache file made by other code, damaged or foreign: recompute
+            warnings.warn(f"{err}; recomputing it", stacklevel=2)
+            runner.checkpoint.unlink(missing_ok=True)
+            runner = self.runner(strategy, cache, progress, **overrides)
+            runner.run(resume=True)
+        return runner
+
+    def pixels(self, rows) -> np.ndarray:
+        """Images of ``rows`` as (n, H, W, 3) uint8, for plotting."""
+        return self.images[torch.as_tensor(np.atleast_1d(rows))].permute(0, 2, 3, 1).numpy()
+
+
+class StaleResultError(RuntimeError):
+    """A benchmark result measured with other numeric code than this checkout's."""
+
+
+def benchmark_result(name: str, require_fresh: bool = False) -> dict:
+    """The committed result of benchmark ``name`` (``benchmarks/results/results.json`` of this
+    checkout, written by ``make benchmarks``): the multi-seed numbers a notebook quotes when
+    one seed is not enough to make a claim. Raises FileNotFoundError (saying how to make it)
+    when the checkout has no such result.
+
+    The result carries ``_code``, the code digest it was measured with
+    (:func:`mclfir_lite.training.checkpoint.code_digest`; None for results older than the digest), and
+    ``_fresh``, whether that is this checkout's. With ``require_fresh`` a stale result is a
+    :class:`StaleResultError` that says how to refresh it."""
+    import json
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `make benchmarks` (or python benchmarks/run_all.py "
+                                f"--only {name}) in a checkout of mclfir_lite")
+    entry = json.loads(path.read_text()).get("benchmarks", {}).get(name)
+    if not entry or entry.get("status") != "ok":
+        raise FileNotFoundError(f"benchmark {name!r} has no result in {path}: run "
+                                f"python benchmarks/run_all.py --only {name}")
+    from ..training.checkpoint import code_digest
+    code = entry.get("code")
+    if require_fresh and code != code_digest():
+        raise StaleResultError(f"benchmark {name!r} in {path} was measured with code {code or '(not recorded)'}, "
+                               f"this checkout's numeric code is {code_digest()}: refresh it with "
+                               f"python benchmarks/run_all.py --only {name}")
+    return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {}),
+            "_code": code, "_fresh": code == code_digest()}

@@ -1,0 +1,576 @@
+"""The continual runner: attributes arrive in increments; train, evaluate, checkpoint.
+
+One generic loop serves every strategy; a strategy (:mod:`mclfir_lite.methods.strategies`, one
+small class each) only adds its pieces: what happens before an increment, the extra
+loss at a step, what happens after a step and after an increment. See that module for
+the list (``joint``, ``retrain``, ``finetune``, ``frozen``, ``isolated``, ``released``,
+``lwf``, ``ewc``, ``replay``, ``mclfir``).
+
+After each increment every attribute seen so far is evaluated (mAP on its query and
+candidate sets), and the state is checkpointed atomically, so a run can resume from
+the last finished increment and give the same numbers as an uninterrupted one.
+
+The cost ledger counts what a strategy pays: ``train_samples`` (images forwarded *and*
+back-propagated, Fisher passes included), ``teacher_samples`` (images forwarded through
+a teacher), ``optimizer_steps`` and ``train_seconds``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from ..core import metrics
+from . import distributed as dist
+from ..data.table import AttributeSplit, PairSampler, check_attributes
+from ..core.encoders import build_encoder
+from ..core.losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
+from ..core.model import RetrievalModel, count_parameters
+from .recipes import mixed_precision
+from ..methods.strategies import STRATEGY_CLASSES
+
+STRATEGIES = tuple(STRATEGY_CLASSES)
+LOSSES = ("infonce", "ntxent", "triplet")
+SEED_MAX = 2**32 - 1   # numpy's and torch's seeds are 32 and 64 bit; the runner multiplies them
+
+
+@dataclass
+class Config:
+    """Everything that decides the numbers of a run (and so the checkpoint fingerprint)."""
+
+    encoder: str = "smallcnn"
+    encoder_width: int = 32
+    encoder_trainable: bool = True
+    trainable_blocks: int | None = None  # pretrained encoders: train the last N stages on cached trunk
+                                    # features (0: frozen features, heads only); None: the whole encoder
+    embed_dim: int = 64
+    head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
+    amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
+    steps_per_attribute: int = 300
+    joint_steps: int = 600          # joint: mixed steps per increment, each with batch_size doublets
+                                    # of every seen attribute (measured to converge)
+    joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
+    batch_size: int = 64
+    lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
+    weight_decay: float = 1e-4
+    loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
+    temperature: float = 0.1
+    margin: float = 0.2             # triplet: margin on cosine similarity (ASEN's range)
+    triplet_mining: str = "semihard"  # semihard (in-batch, as ASEN) | random (sampled negatives)
+    ema_decay: float = 0.999
+    ema_every: int = 1              # mclfir: update the EMA teacher every this many steps
+    distill_weight: float = 1.0     # old heads' embeddings, student vs teacher (mclfir, lwf)
+    feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
+    ewc_lambda: float = 100.0
+    ewc_batches: int = 10
+    replay_per_attribute: int = 64
+    flip: bool = True               # random horizontal flips while training
+    seed: int = 0
+    no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
+    device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
+
+    def __post_init__(self):
+        self.validate(device=False)   # a wrong value fails here, before any training
+
+    def validate(self, device: bool = True) -> None:
+        """Check every field (type and range), raising ValueError naming the field; with
+        ``device``, also that the device is there (checked when a runner is made, so that a
+        Config for a GPU can be written on a laptop)."""
+        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
+        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),
+                         ("batch_size", 1), ("ema_every", 1), ("ewc_batches", 1), ("replay_per_attribute", 1),
+                         ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"config.{name} must be an integer, got {v!r}")
+            if v < lo:
+                raise ValueError(f"config.{name} must be >= {lo}, got {v}")
+        if self.seed > SEED_MAX:
+            raise ValueError(f"config.seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}")
+        for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
+                                     ("weight_decay", 0, False, None), ("margin", 0, False, None),
+                                     ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
+                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v > hi):
+                rng = f"in [{lo}, {hi}]" if hi is not None else f"{'>' if strict else '>='} {lo}"
+                raise ValueError(f"config.{name} must be a finite number {rng}, got {v!r}")
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
+        if self.trainable_blocks is not None:
+            from ..core.encoders import check_trainable_blocks
+            if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
+                raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
+            check_trainable_blocks(self.encoder, self.trainable_blocks)
+        if self.head not in ("se", "asen"):
+            raise ValueError(f"unknown head {self.head!r}; choose se or asen")
+        if self.triplet_mining not in ("semihard", "random"):
+            raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
+        if self.no_relevant not in metrics.NO_RELEVANT:
+            raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
+        if device and str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
+
+
+def check_strategies(names) -> list[str]:
+    unknown = [s for s in names if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategy(ies) {unknown}; choose from {list(STRATEGIES)}")
+    if not names:
+        raise ValueError("no strategy given")
+    return list(names)
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribute: str,
+          batch_size: int = 512, features: dict | None = None) -> torch.Tensor:
+    """Embeddings of ``images[rows]`` through ``attribute``'s head (eval mode, no grad).
+
+    ``features`` may hold encoder outputs already computed for a shared encoder
+    (``{"rows": rows, "feats": tensor}``), so that evaluating several attributes encodes
+    each image once.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if features is not None and not model.isolated and np.array_equal(features["rows"], rows):
+            return model.heads(features["feats"], attribute)
+        enc, dev = model.encoder_for(attribute), _device(model)
+        out = [model.heads(enc(images[torch.as_tensor(rows[s:s + batch_size])].to(dev)), attribute)
+               for s in range(0, len(rows), batch_size)]
+        return torch.cat(out) if out else torch.empty(0, model.heads.embed_dim)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.ndarray],
+             protocol: dict[str, AttributeSplit], attributes: list[str],
+             features: torch.Tensor | None = None, no_relevant: str = "zero") -> dict[str, float]:
+    """mAP per attribute on its query and candidate rows. ``features``: cached outputs of a
+    frozen encoder (or of a pretrained encoder's frozen trunk, when the model's encoder is its
+    trainable :class:`~mclfir_lite.core.encoders.Tail`) for every row (see
+    :mod:`mclfir_lite.retrieval.features`), used instead of the images."""
+    result = {}
+    cache = None
+    inputs = images if features is None else features
+    done = features is not None and not model.on_features   # the features are the encoder's output
+    if not model.isolated or done:
+        rows = np.unique(np.concatenate([np.concatenate([protocol[a].query, protocol[a].candidate])
+                                         for a in attributes]))
+        was_training = model.training
+        model.eval()
+        dev = _device(model)
+        feats = inputs[torch.as_tensor(rows)].to(dev) if done else \
+            torch.cat([model.encoder(inputs[torch.as_tensor(rows[s:s + 512])].to(dev)) for s in range(0, len(rows), 512)])
+        model.train(was_training)
+        cache = {"rows": rows, "feats": feats}
+    for attr in attributes:
+        split = protocol[attr]
+        if cache is not None:
+            pos = {r: i for i, r in enumerate(cache["rows"])}
+            q = model.heads(cache["feats"][[pos[r] for r in split.query]], attr)
+            c = model.heads(cache["feats"][[pos[r] for r in split.candidate]], attr)
+        else:
+            q = embed(model, inputs, split.query, attr)
+            c = embed(model, inputs, split.candidate, attr)
+        result[attr] = metrics.mean_average_precision(q, c, labels[attr][split.query],
+                                                      labels[attr][split.candidate], no_relevant=no_relevant)
+    return result
+
+
+# ---------------------------------------------------------------------------- the runner
+
+class ContinualRunner:
+    """Runs one strategy over an increment plan (see the module docstring).
+
+    ``images``: uint8 tensor ``(N, 3, S, S)``; ``labels``: ``{attribute: int array (N,)}``;
+    ``protocol``: :func:`mclfir_lite.data.table.make_protocol`'s output.
+    """
+
+    def __init__(self, strategy: str, images: torch.Tensor, labels: dict[str, np.ndarray],
+                 protocol: dict[str, AttributeSplit], increments: list[list[str]],
+                 config: Config | None = None, checkpoint_dir: str | Path | None = None,
+                 progress: bool = True, data_fingerprint: str | dict = "", features: torch.Tensor | None = None):
+        check_strategies([strategy])
+        cls = STRATEGY_CLASSES[strategy]
+        self.config = dataclasses.replace(config or Config(), **cls.config_overrides)
+        self.config.validate()
+        # Cached features (mclfir_lite.retrieval.features.encode_dataset), one row per image: a frozen
+        # encoder's outputs (only the heads train), or with Config.trainable_blocks a pretrained
+        # encoder's frozen trunk's outputs (the model's encoder is then the trainable tail). Where
+        # the loop would index images it indexes these instead (random flips do not apply).
+        # None: run the encoder on images.
+        tail = self.config.trainable_blocks is not None
+        if features is not None and ((self.config.encoder_trainable and not tail) or len(features) != len(images)):
+            raise ValueError("cached features need Config.encoder_trainable=False (or Config.trainable_blocks) "
+                             f"and one row per image (got {len(features)} rows for {len(images)} images)")
+        if tail and features is None:
+            raise ValueError(f"Config.trainable_blocks={self.config.trainable_blocks}: the tail trains on the "
+                             "trunk's cached features; pass features=encode_dataset(trunk, images)")
+        self.features = features
+        for i, group in enumerate(increments):
+            if not group:
+                raise ValueError(f"increment {i} is empty: every increment needs an attribute")
+            check_attributes(group, list(protocol))
+        self.strategy, self.images, self.labels = strategy, images, labels
+        self.protocol, self.increments = protocol, [list(g) for g in increments]
+        self.attributes = [a for g in self.increments for a in g]
+        self.progress = progress
+        self.checkpoint = Path(checkpoint_dir) / f"{strategy}.pt" if checkpoint_dir else None
+        # everything that decides the numbers: config, plan, digests of the images, labels and
+        # protocol rows, package version and code, and what the caller adds (dataset, caps)
+        extra = dict(data_fingerprint) if isinstance(data_fingerprint, dict) else {"data": data_fingerprint}
+        if features is not None:
+            extra.setdefault("features", "x".join(map(str, features.shape)))
+        self.fingerprint = checkpoint.run_fingerprint(self.config, strategy, self.increments, images, labels,
+                                                      protocol, extra)
+        self._reset_state()
+
+    # -- state ---------------------------------------------------------------
+    def _reset_state(self):
+        self.encoder_frozen = False
+        self.strat = STRATEGY_CLASSES[self.strategy](self)
+        self.model = self.new_model(0)
+        self.history: list[dict[str, float]] = []
+        self.snapshots: list[dict] = []      # model state after each increment (for browsing)
+        self.costs = {"train_samples": 0, "teacher_samples": 0, "optimizer_steps": 0, "train_seconds": 0.0}
+        self.peak_extra_params = 0           # a teacher that lives only while training
+        self.done = 0  # finished increments
+
+    def new_model(self, increment: int) -> RetrievalModel:
+        """A fresh model (a strategy retrained from scratch gets a new seed per increment)."""
+        c = self.config
+        factory = lambda: build_encoder(c.encoder, trainable=c.encoder_trainable, width=c.encoder_width,
+                                        trainable_blocks=c.trainable_blocks)
+        seed = c.seed * 1000 + (increment if self.strat.from_scratch else 0)
+        self.encoder_frozen = False
+        return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed,
+                              head=c.head).to(c.device)
+
+    def freeze_encoder(self) -> None:
+        """Freeze the shared encoder: no gradients, and evaluation mode (BatchNorm statistics fixed)."""
+        self.model.encoder.requires_grad_(False)
+        self.model.encoder.eval()
+        self.encoder_frozen = True
+
+    # -- checkpoints ---------------------------------------------------------
+    def save(self) -> None:
+        """Checkpoint the finished increments (:func:`mclfir_lite.training.checkpoint.save`: tensors and
+        plain data only, written atomically under a unique temp name)."""
+        if self.checkpoint is None:
+            return
+        state = {"done": self.done, "attributes": self.model.attributes,
+                 "model": self.model.state_dict(), "strategy": self.strat.state(),
+                 "history": self.history, "costs": self.costs, "peak_extra_params": self.peak_extra_params,
+                 "snapshots": self.snapshots}
+        checkpoint.save(self.checkpoint, state, self.fingerprint)
+
+    def load(self) -> bool:
+        """Resume from the checkpoint if there is one. A file that is not a safe checkpoint, or
+        one made with another fingerprint, is a :class:`~mclfir_lite.training.checkpoint.CheckpointError`
+        naming the file (and the fields that differ); nothing in it is ever executed."""
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return False
+        state = checkpoint.load(self.checkpoint, self.fingerprint)
+        self._check_state(state)
+        self.done = state["done"]
+        try:
+            self.model = self.new_model(self.done - 1)
+            for a in state["attributes"]:
+                self.model.add_attribute(a)
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            self._reset_state()
+            self._bad(f"field 'model' does not fit this model ({type(err).__name__}: "
+                      f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''})")
+        self.history, self.costs = state["history"], state["costs"]
+        self.peak_extra_params = state.get("peak_extra_params", 0)
+        self.snapshots = state.get("snapshots", [])
+        try:
+            self.strat.load_state(state.get("strategy", {}))
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+            self._reset_state()
+            self._bad(f"field 'strategy' does not fit the {self.strategy} strategy ({type(err).__name__}: {err})")
+        return True
+
+    def _bad(self, why: str):
+        raise checkpoint.CheckpointError(f"checkpoint {self.checkpoint}: {why}; it was cut or edited by hand. "
+                                         "Delete it (or use --fresh) to start over")
+
+    def _check_state(self, state) -> None:
+        """The structure of a checkpoint's state, before any of it is used: a file that was
+        cut or edited by hand is a CheckpointError naming the file and the field."""
+        if not isinstance(state, dict):
+            self._bad(f"its state is a {type(state).__name__}, not a dict")
+        for key in ("done", "attributes", "model", "history", "costs"):
+            if key not in state:
+                self._bad(f"field {key!r} is missing")
+        done, n = state["done"], len(self.increments)
+        if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= n:
+            self._bad(f"field 'done' is {done!r}; this plan has {n} increments (0..{n} can be finished)")
+        history = state["history"]
+        if not isinstance(history, list) or len(history) != done:
+            what = f"{len(history)} entries" if isinstance(history, list) else f"a {type(history).__name__}"
+            self._bad(f"field 'history' has {what} for done={done} finished increments")
+        for i, h in enumerate(history):
+            seen = {a for g in self.increments[: i + 1] for a in g}
+            # (NaN is a real value: no query with a relevant candidate, no_relevant="skip")
+            ok = isinstance(h, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             for v in h.values())
+            if not ok or not (set(h) == seen or (not h and self.strat.skips(i))):
+                self._bad(f"field 'history[{i}]' should hold an mAP for each of {sorted(seen)}, "
+                          f"it holds {h!r:.160}")
+        if not isinstance(state["attributes"], list) or \
+                not all(isinstance(a, str) and a in self.attributes for a in state["attributes"]):
+            self._bad(f"field 'attributes' is {state['attributes']!r:.160}; the plan's attributes are {self.attributes}")
+        if not isinstance(state["model"], dict) or not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+            self._bad("field 'model' is not a dict of tensors")
+        costs = state["costs"]
+        if not isinstance(costs, dict) or any(
+                not isinstance(costs.get(k), (int, float)) or isinstance(costs.get(k), bool)
+                or not np.isfinite(costs.get(k)) or costs.get(k) < 0
+                for k in ("train_samples", "teacher_samples", "optimizer_steps", "train_seconds")):
+            self._bad(f"field 'costs' should hold train_samples, teacher_samples, optimizer_steps and "
+                      f"train_seconds (numbers >= 0), it holds {costs!r:.160}")
+        snapshots = state.get("snapshots", [])
+        if not isinstance(snapshots, list) or len(snapshots) not in (0, done) \
+                or not all(s is None or isinstance(s, dict) for s in snapshots):
+            what = f"{len(snapshots)} entries" if isinstance(snapshots, list) else f"a {type(snapshots).__name__}"
+            self._bad(f"field 'snapshots' has {what} for done={done} finished increments")
+        peak = state.get("peak_extra_params", 0)
+        if isinstance(peak, bool) or not isinstance(peak, int) or peak < 0:
+            self._bad(f"field 'peak_extra_params' is {peak!r}, not a count")
+        if not isinstance(state.get("strategy", {}), dict):
+            self._bad(f"field 'strategy' is a {type(state.get('strategy')).__name__}, not a dict")
+
+    # -- one training step -----------------------------------------------------
+    def _images(self, rows: np.ndarray, rng: np.random.Generator, keep: np.ndarray | None = None) -> torch.Tensor:
+        """The (flipped) training images of ``rows``; only those at positions ``keep`` when
+        given (this rank's part of rows drawn for the whole global batch; the flips are drawn
+        for all of them, as in one process)."""
+        flip = rng.random(len(rows)) < 0.5 if self.config.flip and self.features is None else None
+        if keep is not None:
+            rows, flip = rows[keep], (None if flip is None else flip[keep])
+        if self.features is not None:  # cached encoder outputs stand in for the images
+            return self.features[torch.as_tensor(rows)].to(self.config.device)
+        x = self.images[torch.as_tensor(rows)]
+        if flip is not None:
+            flip = torch.as_tensor(flip)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x.to(self.config.device)
+
+    def encoder_of(self, model: RetrievalModel, attr: str):
+        """What turns the loop's inputs into ``model``'s features for ``attr``: its encoder (on
+        images, or on cached trunk features), or the identity for a frozen encoder's cached outputs."""
+        return model.encoder_for(attr) if self.features is None or model.on_features else (lambda f: f)
+
+    def _encode(self, attr: str):
+        return self.encoder_of(self.model, attr)
+
+    def teacher_features(self, teacher: RetrievalModel, x: torch.Tensor, attr: str | None = None) -> torch.Tensor:
+        """A teacher's encoder features of the inputs ``x`` (a frozen encoder's cached features pass through)."""
+        return self.encoder_of(teacher, attr)(x)
+
+    def _pair_loss(self, attr: str, za, zp, anchors) -> torch.Tensor:
+        """InfoNCE / NT-Xent of the doublets (``za``, ``zp``); under torchrun over the doublets
+        of every rank (:func:`~mclfir_lite.training.distributed.gather`), as in one process."""
+        c = self.config
+        za, zp = dist.gather(za), dist.gather(zp)
+        # labels on the embeddings' device: NCCL gathers CUDA tensors only
+        y = dist.gather(torch.as_tensor(self.labels[attr][anchors], device=za.device)) if c.loss == "infonce" else None
+        return dist.global_loss(doublet_infonce(za, zp, y, c.temperature))
+
+    def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
+        """Loss of one global batch of ``batch`` samples of ``attr``; returns (loss, images
+        forwarded, student features). Under torchrun this rank forwards its part of the batch
+        (:func:`~mclfir_lite.training.distributed.shard`). Counts the images in ``costs["train_samples"]``."""
+        c = self.config
+        self.current_attribute = attr
+        enc = self._encode(attr)
+        b, n = dist.shard(batch), dist.draw_size(batch)   # this rank's part; how many to draw
+        if c.loss == "triplet" and c.triplet_mining == "random":
+            a, p, neg = sampler.triplets(n, rng)
+            x = self._images(np.concatenate([a, p, neg]), rng, dist.local_part(n, 3))
+            feats = enc(x)
+            za, zp, zn = self.model.heads(feats, attr).split(b)
+            loss = triplet_loss(za, zp, zn, 2 * c.margin)  # squared distance = 2 - 2 cos; a mean over triplets
+            self.costs["train_samples"] += len(x) * dist.world_size()
+            return loss, x, feats
+        a, p = sampler.doublets(n, rng)
+        keep = dist.local_part(n, 2)
+        x = self._images(np.concatenate([a, p]), rng, keep)
+        a = a[keep[:b]]     # this rank's anchors
+        feats = enc(x)
+        za, zp = self.model.heads(feats, attr).split(b)
+        if c.loss == "triplet":   # semi-hard negatives from the whole global batch
+            y = dist.gather(torch.as_tensor(self.labels[attr][a], device=za.device))
+            loss = dist.global_loss(semi_hard_triplet_loss(dist.gather(za), dist.gather(zp), y, c.margin))
+        else:
+            loss = self._pair_loss(attr, za, zp, a)
+        self.costs["train_samples"] += len(x) * dist.world_size()
+        return loss, x, feats
+
+    def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng):
+        """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
+        pass, each attribute's loss through its own head; the losses are summed."""
+        b, n = dist.shard(batch), dist.draw_size(batch)
+        pairs = [samplers[a].doublets(n, rng) for a in attrs]
+        rows = np.concatenate([np.concatenate(p) for p in pairs])
+        x = self._images(rows, rng, dist.local_part(n, 2 * len(attrs)))
+        feats = self._encode(attrs[0])(x)
+        mine = dist.local_part(n)
+        loss = 0.0
+        for k, (a, (anchor, _)) in enumerate(zip(attrs, pairs)):
+            f = feats[2 * b * k: 2 * b * (k + 1)]
+            za, zp = self.model.heads(f, a).split(b)
+            loss = loss + self._pair_loss(a, za, zp, anchor[mine])
+        self.costs["train_samples"] += len(x) * dist.world_size()
+        return loss, x, feats
+
+    # -- one increment -------------------------------------------------------
+    def train_increment(self, i: int) -> None:
+        c, strat = self.config, self.strat
+        new = self.increments[i]
+        seen = [a for g in self.increments[: i + 1] for a in g]
+        old = [a for a in seen if a not in new]
+        torch.manual_seed(c.seed * 7919 + strat.rng_id * 101 + i)
+        rng = dist.rank_rng([c.seed, strat.rng_id, i])   # under torchrun: this rank's own stream
+        if not strat.from_scratch:
+            for a in new:
+                self.model.add_attribute(a)
+        strat.before_increment(i, new, old)
+        train_attrs = strat.train_attributes(new, seen)
+        samplers = {a: PairSampler(self.labels[a], self.protocol[a].train) for a in train_attrs}
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        steps = strat.steps(train_attrs)
+        self.model.train()
+        if not c.encoder_trainable or self.encoder_frozen:  # a frozen encoder keeps its BatchNorm statistics
+            for enc in ([self.model.encoder] if self.model.encoder is not None else self.model.encoders.values()):
+                enc.eval()
+        self.peak_extra_params = max(self.peak_extra_params, strat.peak_extra_parameters())
+        start = time.perf_counter()
+        from tqdm.auto import tqdm
+        bar = tqdm(range(steps), desc=f"{self.strategy} increment {i + 1}/{len(self.increments)}",
+                   disable=not self.progress, leave=False)
+        autocast, scaler = mixed_precision(c.device, c.amp)
+        for step in bar:
+            with autocast():
+                loss, x, feats = strat.metric_loss(step, train_attrs, samplers, rng)
+                extra = strat.extra_loss(step, x, feats, old, rng)
+                if extra is not None:
+                    loss = loss + extra
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            dist.sync_gradients(params)                  # under torchrun: average over the ranks
+            scaler.step(opt)
+            scaler.update()
+            self.costs["optimizer_steps"] += 1
+            strat.after_step()
+            if step % 25 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        strat.after_increment(i, new, train_attrs, samplers, rng)
+        if dist.active():   # under torchrun: every rank continues from rank 0's Fisher / buffer
+            strat.load_state(dist.broadcast(strat.state()))
+        self.costs["train_seconds"] += time.perf_counter() - start
+
+    # -- the whole plan --------------------------------------------------------
+    def run(self, resume: bool = True, stop_after: int | None = None) -> dict:
+        """Train every increment not yet done, evaluating and checkpointing after each.
+
+        ``stop_after`` stops after that many finished increments (to show resuming).
+        Returns :meth:`result`.
+        """
+        if resume:
+            self.load()
+        elif self.checkpoint is not None and self.checkpoint.exists():
+            raise FileExistsError(f"checkpoint {self.checkpoint} exists; pass resume=True or delete it")
+        while self.done < len(self.increments):
+            if stop_after is not None and self.done >= stop_after:
+                break
+            i = self.done
+            if self.strat.skips(i):   # joint with joint_last_only: nothing to train or evaluate yet
+                self.history.append({})
+                self.snapshots.append(None)
+            else:
+                self.train_increment(i)
+                seen = [a for g in self.increments[: i + 1] for a in g]
+                self.history.append(dist.on_main(evaluate, self.model, self.images, self.labels, self.protocol,
+                                                 seen, features=self.features, no_relevant=self.config.no_relevant))
+                self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+            self.done = i + 1
+            dist.on_main(self.save)   # rank 0 writes, the others wait
+        return self.result()
+
+    def model_after(self, increment: int) -> RetrievalModel:
+        """The model as it was after ``increment`` (0-based) finished."""
+        if not 0 <= increment < len(self.snapshots):
+            raise ValueError(f"increment {increment} not available: {len(self.snapshots)} finished")
+        if self.snapshots[increment] is None:
+            raise ValueError(f"increment {increment} was not trained by {self.strategy} "
+                             "(joint_last_only: the upper bound is trained after the last increment only)")
+        model = self.new_model(increment)
+        for a in [a for g in self.increments[: increment + 1] for a in g]:
+            model.add_attribute(a)
+        model.load_state_dict(self.snapshots[increment])
+        model.eval()
+        return model
+
+    def stored_parameters(self) -> int:
+        """Parameters kept between increments: the model, and what the strategy keeps (EWC's
+        Fisher and anchors). A teacher rebuilt at every increment is not stored: it is in
+        ``peak_training_params``."""
+        return count_parameters(self.model) + self.strat.stored_parameters()
+
+    def result(self) -> dict:
+        R = metrics.accuracy_matrix(self.history, self.attributes)
+        final = {a: float(R[-1, j]) for j, a in enumerate(self.attributes)} if self.done == len(self.increments) else {}
+        chance = metrics.chance_map_per_attribute(self.labels, self.protocol, self.attributes, self.config.no_relevant)
+        n_queries = {a: int(len(self.protocol[a].query)) for a in self.attributes}
+        scratch = self.strat.from_scratch  # independently trained models: "forgetting" would compare two models
+        return {
+            "strategy": self.strategy,
+            "increments": self.increments,
+            "attributes": self.attributes,
+            "map_matrix": [[None if np.isnan(v) else float(v) for v in row] for row in R],
+            "final_map": final,
+            "mean_final_map": float(np.mean(list(final.values()))) if final else None,
+            "final_meanap": metrics.query_weighted_mean(final, n_queries) if final else None,
+            "chance_map": chance,
+            "at_chance": [a for a in final if final[a] < chance[a] + metrics.AT_CHANCE_MARGIN],
+            "forgetting": None if scratch else _none_if_nan(metrics.average_forgetting(R)),
+            "bwt": None if scratch else _none_if_nan(metrics.backward_transfer(R)),
+            "forgetting_note": "retrained from scratch at every increment: no forgetting or BWT" if scratch else "",
+            "note": self.strat.note() if hasattr(self.strat, "note") else "",
+            "train_samples": int(self.costs["train_samples"]),
+            "teacher_samples": int(self.costs["teacher_samples"]),
+            "optimizer_steps": int(self.costs["optimizer_steps"]),
+            "train_seconds": round(float(self.costs["train_seconds"]), 2),
+            "params": {"trainable": count_parameters(self.model, trainable_only=True),
+                       "stored": self.stored_parameters(),
+                       "peak_training": count_parameters(self.model) + self.peak_extra_params,
+                       "replay_rows": self.strat.replay_rows() if hasattr(self.strat, "replay_rows") else 0},
+            "config": dataclasses.asdict(self.config),
+            "finished_increments": self.done,
+        }
+
+
+def _none_if_nan(x: float):
+    return None if x is None or np.isnan(x) else float(x)
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
