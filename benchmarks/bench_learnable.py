@@ -39,7 +39,7 @@ MARGINS = {"isolated": ISOLATED_MARGIN, "joint": JOINT_MARGIN}
 def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: float = 1 / 3):
     """SynthFashion rendered with ``style``, dealt into one pool per increment as
     ``datasets.synthfashion_table(..., pools="per_increment")`` does."""
-    from mclfir_lite.data.table import synth
+    from mclfir_lite.data import synth
     from mclfir_lite.data.table import FashionTable, parse_increments
     plan = parse_increments(plan, list(synth.ATTRIBUTES))
     pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)

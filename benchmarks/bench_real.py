@@ -33,7 +33,7 @@ DOC = C.REPO / "docs" / "results_real.md"
 
 
 def _demo(out: Path, seed: int, quick: bool, device: str, *extra) -> dict:
-    from mclfir_lite.cli.main import main as cli
+    from mclfir_lite.cli import main as cli
     argv = ["demo", "--dataset", "fashion-product-images", "--data-dir", str(C.FPI_DIR), "--encoder",
             "efficientnet_lite0", "--pools", "per_increment", "--seed", str(seed), "--device", device,
             "--no-progress", "--out", str(out), *(["--quick"] if quick else []), *extra]

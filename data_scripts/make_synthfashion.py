@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mclfir_lite.data.table import synth
+from mclfir_lite.data import synth
 from mclfir_lite.data.table import FashionTable, write_table
 
 

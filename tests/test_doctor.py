@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mclfir_lite.cli.main import main as cli
-from mclfir_lite.cli.main import doctor
+from mclfir_lite.cli import main as cli
+from mclfir_lite.cli import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 

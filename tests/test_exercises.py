@@ -10,7 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite.lab.lab import exercises
+from mclfir_lite.lab import exercises
 from mclfir_lite.data.table import FashionTable
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

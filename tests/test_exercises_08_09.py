@@ -6,7 +6,7 @@ import torch
 
 from mclfir_lite.retrieval import compatibility as compat
 from mclfir_lite.retrieval import composed as cp
-from mclfir_lite.lab.lab import exercises
+from mclfir_lite.lab import exercises
 
 
 @pytest.fixture(autouse=True)

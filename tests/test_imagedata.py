@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite.data.table import imagedata
+from mclfir_lite.data import imagedata
 from mclfir_lite.data.table import load_images, read_table
 from mclfir_lite.data.datasets import synthfashion_table
 

@@ -94,7 +94,7 @@ def test_keep_or_reindex_verdicts():
 
 
 def test_exercise_08_2_check(capsys):
-    from mclfir_lite.lab.lab import exercises
+    from mclfir_lite.lab import exercises
     inc, sizes = [["a"], ["b"], ["c"]], {"a": 10, "b": 5, "c": 7}
     assert exercises.check("08.2", 25, inc, sizes)              # 10 after inc 2, 15 after inc 3
     assert not exercises.check("08.2", 44, inc, sizes)          # every gallery after every increment

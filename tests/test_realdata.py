@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mclfir_lite.data.table import realdata
+from mclfir_lite.data import realdata
 from mclfir_lite.data.table import read_table
 from mclfir_lite.data.realdata import DatasetLayoutError, DownloadError
 
@@ -425,7 +425,7 @@ def test_make_synthfashion_writes_pngs_and_a_table(tmp_path):
     out = tmp_path / "synth"
     assert main(["--out", str(out), "--n", "12", "--size", "16", "--seed", "3"]) == 0
     table = read_table(out / "table.csv")
-    from mclfir_lite.data.table import synth
+    from mclfir_lite.data import synth
     images, labels = synth.render(12, size=16, seed=3)
     assert len(table) == 12 and list(table.split).count("test") == 4
     for a, names in synth.ATTRIBUTES.items():  # same values, whatever the order of the codes

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite.data.table import realdata
+from mclfir_lite.data import realdata
 from mclfir_lite.training.continual import ContinualRunner
 from mclfir_lite.data.table import FashionTable, make_protocol
 from mclfir_lite.core.encoders import ResNet50Layer3, build_encoder, resnet50_weight_files

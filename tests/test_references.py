@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mclfir_lite.lab.lab import references
+from mclfir_lite.lab import references
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MINE = ["00", "01", "02", "03", "04", "08", "09", "10", "11"]

@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mclfir_lite.data.table import table as data
-from mclfir_lite.data.table import datasets
+from mclfir_lite.data import table as data
+from mclfir_lite.data import datasets
 from mclfir_lite.retrieval import features
-from mclfir_lite.data.table import imagedata
-from mclfir_lite.data.table import realdata
+from mclfir_lite.data import imagedata
+from mclfir_lite.data import realdata
 from mclfir_lite.cli.main import main
 from mclfir_lite.data.table import load_images, make_protocol, read_table
 

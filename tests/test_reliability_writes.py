@@ -14,7 +14,7 @@ import torch
 
 from mclfir_lite import settings
 from mclfir_lite.training import checkpoint
-from mclfir_lite.cli.main import main as cli
+from mclfir_lite.cli import main as cli
 from mclfir_lite.training.checkpoint import CheckpointError, UnsafeFileError
 from mclfir_lite.cli.main import main
 from mclfir_lite.training.continual import Config
@@ -363,7 +363,7 @@ def _predictable_temp_names(monkeypatch):
 
 
 def test_render_cache_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite.data.table import datasets
+    from mclfir_lite.data import datasets
     datasets._rendered(8, 16, 0, None)
     (path,) = (settings.cache_dir() / "synthfashion").glob("*.npz")
     path.unlink()
@@ -381,7 +381,7 @@ def test_render_cache_never_writes_through_a_link(tmp_path, victim, monkeypatch)
 
 
 def test_image_cache_build_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite.data.table import imagedata
+    from mclfir_lite.data import imagedata
     from mclfir_lite.data.table import image_cache_problem, read_table
     table = read_table(imagedata.write_jpeg_table(tmp_path / "t", 12, size=16, pool=4))
     path = tmp_path / "c.npy"
@@ -404,7 +404,7 @@ def test_image_cache_build_never_writes_through_a_link(tmp_path, victim, monkeyp
 
 
 def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
-    from mclfir_lite.data.table import imagedata
+    from mclfir_lite.data import imagedata
     (tmp_path / "t" / "images").mkdir(parents=True)
     (tmp_path / "t" / "images" / "0000001.jpg").symlink_to(victim)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
@@ -413,7 +413,7 @@ def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
 
 
 def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite.data.table import realdata
+    from mclfir_lite.data import realdata
     src = tmp_path / "file.bin"
     src.write_bytes(b"payload")
     dl = tmp_path / "dl"
@@ -436,7 +436,7 @@ def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
 def test_unpacking_never_writes_through_a_link(tmp_path, victim):
     import hashlib
     import zipfile
-    from mclfir_lite.data.table import realdata
+    from mclfir_lite.data import realdata
     archive = tmp_path / "fpi.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("myntradataset/styles.csv", "id,gender\n1,Men\n")
@@ -471,7 +471,7 @@ def test_safe_extract_is_public_and_refuses_a_member_outside(tmp_path):
 
 
 def test_doctor_write_probe_never_truncates_a_planted_link(tmp_path, victim):
-    from mclfir_lite.cli.main import doctor
+    from mclfir_lite.cli import doctor
     cache = settings.cache_dir()
     (cache / ".doctor-write-test").symlink_to(victim)    # the old, fixed name
     assert doctor.check_cache(min_free_gib=0).ok
@@ -481,8 +481,8 @@ def test_doctor_write_probe_never_truncates_a_planted_link(tmp_path, victim):
 
 @pytest.mark.parametrize("writer", ["write_table", "features", "image cache", "prepared report"])
 def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer):
-    from mclfir_lite.data.table import table as data
-    from mclfir_lite.data.table import imagedata
+    from mclfir_lite.data import table as data
+    from mclfir_lite.data import imagedata
     table = data.read_table(imagedata.write_jpeg_table(tmp_path / "t", 8, size=16, pool=2))
     if writer == "write_table":
         link = tmp_path / "copy.csv"
@@ -502,7 +502,7 @@ def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer
         link.symlink_to(victim)
         call = lambda: data.load_images(table, 16)
     else:
-        from mclfir_lite.data.table import realdata
+        from mclfir_lite.data import realdata
         link = tmp_path / "prep" / "report.json"
         link.parent.mkdir()
         link.symlink_to(victim)

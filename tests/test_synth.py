@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mclfir_lite.data.table import synth
+from mclfir_lite.data import synth
 from mclfir_lite.data.synth import ATTRIBUTES, render, render_one
 
 

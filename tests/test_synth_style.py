@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mclfir_lite.data.table import synth
+from mclfir_lite.data import synth
 from mclfir_lite.data.synth import ATTRIBUTES, STYLES, render, render_one
 
 # sha256 of the images and labels below, computed with the renderer as it was before styles

@@ -198,7 +198,7 @@ def test_neighbour_rows_are_at_natural_size_with_thumbnails_of_64_px(lab, runner
 
     from PIL import Image
 
-    from mclfir_lite.lab.lab import plots
+    from mclfir_lite.lab import plots
     from mclfir_lite.lab.widgets import _png
     v = compare_view(lab, runners, ["finetune", "frozen"], "sleeve_length", 1, 0, k=4)
     fig = draw_compare_view(v, lab)
@@ -303,7 +303,7 @@ def test_drift_view_projects_every_increment_with_the_pca_of_the_first(lab, runn
 # ---------------------------------------------------------------------------- curves with chance and seeds
 
 def test_forgetting_view_with_seeds_chance_and_no_forgetting(runners):
-    from mclfir_lite.lab.lab import plots
+    from mclfir_lite.lab import plots
     seeds = [r.result() for r in runners.values()]          # two "seeds" of one strategy
     joint = dict(seeds[1], forgetting=None, bwt=None)        # retrained from scratch: no forgetting
     chance = {"sleeve_length": 0.2, "colour": 0.15}
