@@ -105,8 +105,8 @@ def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_
     from mclfir_lite.training.checkpoint import code_digest
     root = tmp_path / "repo"
     (root / "benchmarks" / "results").mkdir(parents=True)
-    (root / "mclfir_lite").mkdir()
-    fake = root / "mclfir_lite" / "lab.py"
+    (root / "mclfir_lite" / "lab").mkdir(parents=True)
+    fake = root / "mclfir_lite" / "lab" / "lab.py"
     monkeypatch.setattr(lab, "__file__", str(fake))
     entries = {"fresh": {"status": "ok", "code": code_digest(), "result": {"x": 1}},
                "stale": {"status": "ok", "code": "0" * 12, "result": {"x": 2}},
