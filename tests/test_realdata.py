@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mclfir_lite.data import realdata
+from mclfir_lite.data import darn, fashion_product_images, fashionai, realdata, realutils, zappos50k
 from mclfir_lite.data.table import read_table
-from mclfir_lite.data.realdata import DatasetLayoutError, DownloadError
+from mclfir_lite.data.realutils import DatasetLayoutError, DownloadError
 
 SHARED_FPI = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-product-images-small"
 COLOURS = {"Black": (0, 0, 0), "Blue": (0, 0, 255), "White": (250, 250, 250), "Red": (255, 0, 0)}
@@ -184,7 +184,7 @@ def test_fashionai_label_strings(tmp_path):
     table = realdata.prepare_fashionai(root, out, min_count=1, seed=0, quiet=True)
     rep = report_of(out)
     assert len(table) == 16 and set(table.attributes) == {"skirt_length", "collar_design"}
-    assert rep["removed_attributes"].keys() == set(realdata.FASHIONAI_VALUES) - {"skirt_length", "collar_design"}
+    assert rep["removed_attributes"].keys() == set(fashionai.FASHIONAI_VALUES) - {"skirt_length", "collar_design"}
     skipped = " | ".join(rep["skipped_lines"])
     assert "line 17" in skipped and "2 'y'" in skipped
     assert "line 18" in skipped and "line 19" in skipped and "hat_labels" in skipped
@@ -222,8 +222,8 @@ def write_darn(root: Path, with_meta: bool) -> None:
     (root / "query_test.txt").write_text("\n".join(f"{i} 0 {i % 2}" for i in range(4)) + "\n")
     (root / "candidate_test.txt").write_text("\n".join(f"{i} 2 {i % 3}" for i in range(8)) + "\nx y z\n")
     if with_meta:
-        meta = {"DARN": {"ATTRIBUTES": list(realdata.DARN_ATTRIBUTES),
-                         "ATTRIBUTES_NUM": list(realdata.DARN_ATTRIBUTES.values()),
+        meta = {"DARN": {"ATTRIBUTES": list(darn.DARN_ATTRIBUTES),
+                         "ATTRIBUTES_NUM": list(darn.DARN_ATTRIBUTES.values()),
                          "ATTRIBUTES_VALUES": {"clothes category": [f"cat{k}" for k in range(20)]}}}
         (root.parent / "meta.json").write_text(json.dumps(meta))
 
@@ -310,7 +310,7 @@ def test_zappos50k_layout(tmp_path):
     write_zappos(root)
     table = realdata.prepare_zappos50k(root, out, min_count=1, quiet=True)
     rep = report_of(out)
-    assert len(table) == 24 and table.attributes == list(realdata.ZAPPOS_ATTRIBUTES)
+    assert len(table) == 24 and table.attributes == list(zappos50k.ZAPPOS_ATTRIBUTES)
     assert table.values["Closure"] == ["Lace up", "Zipper"]
     assert (table.labels["Closure"] == -1).sum() == 8 and any("several Closure" in n for n in rep["notes"])
     assert len(rep["missing_images"]) == 1 and rep["missing_images"][0].endswith("7999999.1.jpg")
@@ -367,7 +367,7 @@ def test_shared_fashion_product_images_subset(tmp_path, capsys):
     assert rep["counts"]["usage"] == {"Casual": 7477, "Ethnic": 456, "Formal": 857, "Sports": 773}
     assert min(min(v.values()) for v in rep["counts"].values()) >= 150
     assert "Topwear 4423" in capsys.readouterr().out
-    assert table.attributes == list(realdata.FPI_ATTRIBUTES)
+    assert table.attributes == list(fashion_product_images.FPI_ATTRIBUTES)
 
 
 def _zip_with_styles(tmp_path: Path) -> tuple[Path, str]:
@@ -387,22 +387,22 @@ def test_download_is_verified_and_never_repeated(tmp_path, monkeypatch):
     folder = realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest)
     assert (folder / "styles.csv").is_file() and folder.name == "myntradataset"
     # second time: no network call at all, and no re-extraction
-    monkeypatch.setattr(realdata.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded twice"))
-    monkeypatch.setattr(realdata, "safe_extract", lambda *a, **k: pytest.fail("extracted twice"))
+    monkeypatch.setattr(realutils.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded twice"))
+    monkeypatch.setattr(fashion_product_images, "safe_extract", lambda *a, **k: pytest.fail("extracted twice"))
     assert realdata.fetch_fashion_product_images(archive.as_uri(), sha, dest=dest) == folder
     # a file already there with another checksum is an error, not an overwrite
     with pytest.raises(ValueError, match="delete it"):
-        realdata.download(archive.as_uri(), dest / archive.name, sha256="0" * 64)
+        realutils.download(archive.as_uri(), dest / archive.name, sha256="0" * 64)
 
 
 def test_download_checksum_mismatch_and_no_network(tmp_path):
     archive, sha = _zip_with_styles(tmp_path)
     with pytest.raises(ValueError, match="checksum mismatch"):
-        realdata.download(archive.as_uri(), tmp_path / "x.zip", sha256="0" * 64)
+        realutils.download(archive.as_uri(), tmp_path / "x.zip", sha256="0" * 64)
     assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
     t0 = time.perf_counter()
     with pytest.raises(DownloadError, match="local path"):
-        realdata.download("http://mclfir-no-such-host.invalid/data.zip", tmp_path / "y.zip", timeout=5)
+        realutils.download("http://mclfir-no-such-host.invalid/data.zip", tmp_path / "y.zip", timeout=5)
     assert time.perf_counter() - t0 < 20
     with pytest.raises(DownloadError, match="kaggle"):
         realdata.fetch_fashion_product_images(url=None, dest=tmp_path)

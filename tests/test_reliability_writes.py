@@ -413,7 +413,7 @@ def test_jpeg_table_never_writes_through_a_link(tmp_path, victim):
 
 
 def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
-    from mclfir_lite.data import realdata
+    from mclfir_lite.data import realutils
     src = tmp_path / "file.bin"
     src.write_bytes(b"payload")
     dl = tmp_path / "dl"
@@ -422,14 +422,14 @@ def test_download_never_writes_through_a_link(tmp_path, victim, monkeypatch):
     _predictable_temp_names(monkeypatch)
     (dl / f".x.bin.{os.getpid()}.deadbeef.tmp").symlink_to(victim)
     with pytest.raises(FileExistsError):
-        realdata.download(src.as_uri(), dl / "x.bin", progress=False)
+        realutils.download(src.as_uri(), dl / "x.bin", progress=False)
     (dl / f".x.bin.{os.getpid()}.deadbeef.tmp").unlink()
-    assert realdata.download(src.as_uri(), dl / "x.bin", progress=False).read_bytes() == b"payload"
+    assert realutils.download(src.as_uri(), dl / "x.bin", progress=False).read_bytes() == b"payload"
     assert victim.read_bytes() == VICTIM and (dl / "x.bin.part").is_symlink()
     gone = tmp_path / "would-be-created"
     (dl / "y.bin").symlink_to(gone)             # a dangling link at the destination
     with pytest.raises(UnsafeFileError, match="symbolic link"):
-        realdata.download(src.as_uri(), dl / "y.bin", progress=False)
+        realutils.download(src.as_uri(), dl / "y.bin", progress=False)
     assert not gone.exists()
 
 
@@ -461,7 +461,7 @@ def test_unpacking_never_writes_through_a_link(tmp_path, victim):
 
 def test_safe_extract_is_public_and_refuses_a_member_outside(tmp_path):
     import zipfile
-    from mclfir_lite.data.realdata import safe_extract
+    from mclfir_lite.data.realutils import safe_extract
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:
         z.writestr("ok.txt", "x")
         z.writestr("../evil.txt", "x")
@@ -502,11 +502,11 @@ def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer
         link.symlink_to(victim)
         call = lambda: data.load_images(table, 16)
     else:
-        from mclfir_lite.data import realdata
+        from mclfir_lite.data import realutils
         link = tmp_path / "prep" / "report.json"
         link.parent.mkdir()
         link.symlink_to(victim)
-        call = lambda: realdata._write_report(realdata.PrepareReport("x", "y"), link.parent)
+        call = lambda: realutils.write_report(realutils.PrepareReport("x", "y"), link.parent)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
         call()
     assert victim.read_bytes() == VICTIM and link.is_symlink()
