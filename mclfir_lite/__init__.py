@@ -7,4 +7,4 @@ AP's compiled loops), ``continual`` (the
 runner and strategies), ``index`` (gallery index, neighbours), ``plots``, ``widgets``,
 ``cli``.
 """
-__version__ = "0.1.0"
+from .settings import __version__  # noqa: F401  (one place: settings, the base layer)

@@ -17,6 +17,7 @@ import os
 import warnings
 from pathlib import Path
 
+__version__ = "0.1.0"   # the package's version (mclfir_lite.__version__ is this)
 QUICK_ON = ("1", "true", "yes", "on")
 QUICK_OFF = ("", "0", "false", "no", "off")
 _warned: set = set()

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from mclfir_lite import files
 from mclfir_lite.training import checkpoint
-from mclfir_lite.training.checkpoint import CheckpointError, FolderLockedError
+from mclfir_lite.files import FolderLockedError
+from mclfir_lite.training.checkpoint import CheckpointError
 from mclfir_lite.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
@@ -99,10 +101,10 @@ def test_a_fingerprint_mismatch_names_the_fields(tmp_path):
 def test_temp_files_are_unique_per_process_and_call(tmp_path):
     names = []
     for _ in range(2):
-        checkpoint.atomic_write(tmp_path / "x.pt", lambda tmp: (names.append(tmp.name), tmp.write_bytes(b"1")))
+        files.atomic_write(tmp_path / "x.pt", lambda tmp: (names.append(tmp.name), tmp.write_bytes(b"1")))
     assert names[0] != names[1] and all(str(os.getpid()) in n for n in names)
     with pytest.raises(ZeroDivisionError):  # a failed write leaves the old file and no temp file
-        checkpoint.atomic_write(tmp_path / "x.pt", lambda tmp: (tmp.write_bytes(b"half"), 1 / 0))
+        files.atomic_write(tmp_path / "x.pt", lambda tmp: (tmp.write_bytes(b"half"), 1 / 0))
     assert [p.name for p in tmp_path.iterdir()] == ["x.pt"] and (tmp_path / "x.pt").read_bytes() == b"1"
 
 
@@ -113,7 +115,7 @@ def test_code_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
     a.write_text('"""Doc."""\ndef f(x):\n    """Say."""\n    return x + 1\n')
     b.write_text('"""Other doc."""\n# a comment\ndef f(x):\n    return x + 1  # same code\n')
     c.write_text('def f(x):\n    return x + 2\n')
-    assert checkpoint.source_digest(a) == checkpoint.source_digest(b) != checkpoint.source_digest(c)
+    assert files.source_digest(a) == files.source_digest(b) != files.source_digest(c)
 
 
 def _tiny_protocol(table, **caps):
@@ -137,10 +139,10 @@ def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatc
     assert "protocol" in checkpoint.differing_fields(base, fp(caps={"max_queries": 3}))
     assert checkpoint.differing_fields(base, fp(cfg=Config(lr=0.1))) == ["lr"]
     assert fp(cfg=Config(device="cpu:0"))["hash"] == base["hash"]  # resume on another device
-    import mclfir_lite
-    monkeypatch.setattr(mclfir_lite, "__version__", "9.9")
+    from mclfir_lite import settings
+    monkeypatch.setattr(settings, "__version__", "9.9")
     assert checkpoint.differing_fields(base, fp()) == ["version"]
-    monkeypatch.setattr(checkpoint, "code_digest", lambda: "changed")
+    monkeypatch.setattr(files, "code_digest", lambda: "changed")
     assert "code" in checkpoint.differing_fields(base, fp())
 
 
@@ -148,7 +150,7 @@ def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatc
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from mclfir_lite.training.checkpoint import lock_folder
+    from mclfir_lite.files import lock_folder
     with lock_folder(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(60)
@@ -172,12 +174,12 @@ def test_a_second_process_on_the_same_folder_stops_at_once(locked_by_other_proce
     folder, proc = locked_by_other_process
     t0 = time.perf_counter()
     with pytest.raises(FolderLockedError, match=f"in use by another run \\(pid {proc.pid}\\)"):
-        with checkpoint.lock_folder(folder):
+        with files.lock_folder(folder):
             pass
     assert time.perf_counter() - t0 < 2
     proc.kill()
     proc.wait()  # the lock dies with its process: no stale lock
-    with checkpoint.lock_folder(folder):
+    with files.lock_folder(folder):
         assert (folder / ".lock").read_text() == str(os.getpid())
 
 

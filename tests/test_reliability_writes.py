@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from mclfir_lite import settings
+from mclfir_lite import files
 from mclfir_lite.training import checkpoint
 from mclfir_lite.cli import main as cli
-from mclfir_lite.training.checkpoint import CheckpointError, UnsafeFileError
+from mclfir_lite.files import UnsafeFileError
+from mclfir_lite.training.checkpoint import CheckpointError
 from mclfir_lite.cli.main import main
 from mclfir_lite.training.continual import Config
 
@@ -60,13 +62,13 @@ def test_a_symlink_planted_in_out_is_refused_and_its_target_untouched(tmp_path, 
 def test_the_lock_never_writes_through_a_link(tmp_path, victim):
     (tmp_path / ".lock").symlink_to(victim)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
-        with checkpoint.lock_folder(tmp_path):
+        with files.lock_folder(tmp_path):
             pass
     assert victim.read_bytes() == VICTIM
     (tmp_path / ".lock").unlink()
     os.mkfifo(tmp_path / ".lock")   # not a regular file either
     with pytest.raises(UnsafeFileError, match="not a regular file"):
-        with checkpoint.lock_folder(tmp_path):
+        with files.lock_folder(tmp_path):
             pass
 
 
@@ -80,11 +82,11 @@ def test_the_write_probe_never_truncates_a_planted_link(tmp_path, victim):
 
 
 def test_atomic_write_never_follows_a_link_at_its_temp_name(tmp_path, victim, monkeypatch):
-    monkeypatch.setattr(checkpoint.secrets, "token_hex", lambda n: "deadbeef")
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: "deadbeef")
     target = tmp_path / "x.json"
     (tmp_path / f".x.json.{os.getpid()}.deadbeef.tmp").symlink_to(victim)
     with pytest.raises(FileExistsError):
-        checkpoint.atomic_write(target, lambda tmp: tmp.write_text("new"))
+        files.atomic_write(target, lambda tmp: tmp.write_text("new"))
     assert victim.read_bytes() == VICTIM and not target.exists()
 
 
@@ -274,7 +276,7 @@ def test_a_bare_write_error_names_the_file(tmp_path):
     def full(tmp):
         raise OSError(errno.ENOSPC, "No space left on device")
     with pytest.raises(OSError, match="no space left on device") as info:
-        checkpoint.atomic_write(tmp_path / "results.json", full)
+        files.atomic_write(tmp_path / "results.json", full)
     assert info.value.filename == str(tmp_path / "results.json")
 
 
