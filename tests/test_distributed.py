@@ -139,7 +139,8 @@ def _step_gradients() -> dict:
     metric loss plus a half batch rehearsed from a replay buffer (replay), a mixed batch of
     two attributes (joint), EWC's Fisher, and the two triplet losses (semi-hard in-batch and
     random negatives); the gradients after the all-reduce."""
-    from mclfir_lite.training.continual import Config, ContinualRunner
+    from mclfir_lite.config import Config
+    from mclfir_lite.training.continual import ContinualRunner
     from mclfir_lite.data.table import AttributeSplit, PairSampler
     from mclfir_lite.methods.strategies import STRATEGY_CLASSES
     g = np.random.default_rng(0)

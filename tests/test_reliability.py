@@ -124,7 +124,7 @@ def _tiny_protocol(table, **caps):
 
 
 def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatch):
-    from mclfir_lite.training.continual import Config
+    from mclfir_lite.config import Config
     from mclfir_lite.data.table import load_images
     from mclfir_lite.data.datasets import synthfashion_table
     table = synthfashion_table(n=120, size=16, seed=0)
@@ -310,7 +310,7 @@ def test_demo_refuses_a_checkpoint_of_another_image_size(tmp_path, capsys):
 
 
 def test_notebook_cache_keys_include_the_protocol_caps(tmp_path):
-    from mclfir_lite.training.continual import Config
+    from mclfir_lite.config import Config
     from mclfir_lite.data.datasets import synthfashion_table
     from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)
@@ -327,7 +327,7 @@ def test_notebook_cache_keys_include_the_protocol_caps(tmp_path):
 
 
 def test_notebook_cache_recomputes_a_damaged_file(tmp_path):
-    from mclfir_lite.training.continual import Config
+    from mclfir_lite.config import Config
     from mclfir_lite.data.datasets import synthfashion_table
     from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)

@@ -19,7 +19,7 @@ from mclfir_lite.cli import main as cli
 from mclfir_lite.files import UnsafeFileError
 from mclfir_lite.training.checkpoint import CheckpointError
 from mclfir_lite.cli.main import main
-from mclfir_lite.training.continual import Config
+from mclfir_lite.config import Config
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "one_thread")
 TINY = ["--quick", "--n-images", "240", "--steps", "2", "--image-size", "16", "--no-progress"]

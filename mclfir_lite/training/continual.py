@@ -33,95 +33,9 @@ from ..core.losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
 from ..core.model import RetrievalModel, count_parameters
 from .recipes import mixed_precision
 from ..methods.strategies import STRATEGY_CLASSES
+from ..config import LOSSES, SEED_MAX, Config  # noqa: F401  (re-exported until the split)
 
 STRATEGIES = tuple(STRATEGY_CLASSES)
-LOSSES = ("infonce", "ntxent", "triplet")
-SEED_MAX = 2**32 - 1   # numpy's and torch's seeds are 32 and 64 bit; the runner multiplies them
-
-
-@dataclass
-class Config:
-    """Everything that decides the numbers of a run (and so the checkpoint fingerprint)."""
-
-    encoder: str = "smallcnn"
-    encoder_width: int = 32
-    encoder_trainable: bool = True
-    trainable_blocks: int | None = None  # pretrained encoders: train the last N stages on cached trunk
-                                    # features (0: frozen features, heads only); None: the whole encoder
-    embed_dim: int = 64
-    head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
-    amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
-    steps_per_attribute: int = 300
-    joint_steps: int = 600          # joint: mixed steps per increment, each with batch_size doublets
-                                    # of every seen attribute (measured to converge)
-    joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
-    batch_size: int = 64
-    lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
-    weight_decay: float = 1e-4
-    loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
-    temperature: float = 0.1
-    margin: float = 0.2             # triplet: margin on cosine similarity (ASEN's range)
-    triplet_mining: str = "semihard"  # semihard (in-batch, as ASEN) | random (sampled negatives)
-    ema_decay: float = 0.999
-    ema_every: int = 1              # mclfir: update the EMA teacher every this many steps
-    distill_weight: float = 1.0     # old heads' embeddings, student vs teacher (mclfir, lwf)
-    feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
-    ewc_lambda: float = 100.0
-    ewc_batches: int = 10
-    replay_per_attribute: int = 64
-    flip: bool = True               # random horizontal flips while training
-    seed: int = 0
-    no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
-    device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
-
-    def __post_init__(self):
-        self.validate(device=False)   # a wrong value fails here, before any training
-
-    def validate(self, device: bool = True) -> None:
-        """Check every field (type and range), raising ValueError naming the field; with
-        ``device``, also that the device is there (checked when a runner is made, so that a
-        Config for a GPU can be written on a laptop)."""
-        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
-        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),
-                         ("batch_size", 1), ("ema_every", 1), ("ewc_batches", 1), ("replay_per_attribute", 1),
-                         ("seed", 0)):
-            v = getattr(self, name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise ValueError(f"config.{name} must be an integer, got {v!r}")
-            if v < lo:
-                raise ValueError(f"config.{name} must be >= {lo}, got {v}")
-        if self.seed > SEED_MAX:
-            raise ValueError(f"config.seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}")
-        for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
-                                     ("weight_decay", 0, False, None), ("margin", 0, False, None),
-                                     ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
-                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None)):
-            v = getattr(self, name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not np.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v > hi):
-                rng = f"in [{lo}, {hi}]" if hi is not None else f"{'>' if strict else '>='} {lo}"
-                raise ValueError(f"config.{name} must be a finite number {rng}, got {v!r}")
-        if not isinstance(self.encoder, str) or not self.encoder:
-            raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
-        if self.trainable_blocks is not None:
-            from ..core.encoders import check_trainable_blocks
-            if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
-                raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
-            check_trainable_blocks(self.encoder, self.trainable_blocks)
-        if self.head not in ("se", "asen"):
-            raise ValueError(f"unknown head {self.head!r}; choose se or asen")
-        if self.triplet_mining not in ("semihard", "random"):
-            raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
-        if self.no_relevant not in metrics.NO_RELEVANT:
-            raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
-        if device and str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
-
-
 def check_strategies(names) -> list[str]:
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:

@@ -62,7 +62,7 @@ def recipe_config(name: str, **overrides):
     """A :class:`~mclfir_lite.training.continual.Config` with the recipe's values, then ``overrides``
     (any Config field). Recipe keys that are not Config fields of this version
     (``image_size``, ``strategy``, ``optimizer``, ...) are read by the caller."""
-    from .continual import Config
+    from ..config import Config
     recipe = get_recipe(name)
     fields = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(overrides) - fields)

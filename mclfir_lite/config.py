@@ -1,0 +1,146 @@
+"""A run's configuration, and the presets of the lesson: one source of truth.
+
+* :class:`Config`: every field that decides the numbers of a continual run (and so its
+  checkpoint fingerprint), checked when it is made.
+* :data:`PRESETS`: the sizes of the lesson ("quick" for tests and a first look, "default"
+  for the lesson at full size); :data:`PRETRAINED`: overlays for a pretrained encoder.
+  The ``Config`` fields a preset sets (:data:`CONFIG_KEYS`) default to the "default"
+  preset's values, so ``Config()`` and the default preset never disagree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .core import metrics
+from .settings import quick_mode
+
+# Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
+PRESETS = {
+    # The lesson at full size: three increments, each bringing its own 2000 images; a smallcnn of
+    # width 16. joint (the upper bound: all data seen so far, mixed batches) has a budget measured
+    # to converge: doubling it moves its MeanAP by less than 0.01 (benchmarks/bench_strategies.py,
+    # README). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
+    "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
+                "joint_steps": 400, "ewc_lambda": 10.0,
+                "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
+    # tests, and a first look: seconds per strategy
+    "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
+              "joint_steps": 90, "ewc_lambda": 10.0,
+              "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
+}
+# Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
+# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
+# last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
+# start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
+PRETRAINED = {
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
+    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
+}
+
+
+def preset(quick: bool | None = None) -> dict:
+    """The preset of the current mode (``quick=None`` reads ``MCLFIR_QUICK``)."""
+    return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
+
+
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda")
+DEFAULT = PRESETS["default"]   # what Config's fields in CONFIG_KEYS default to
+
+
+def preset_config(p: dict) -> dict:
+    """The :class:`Config` fields a preset sets (steps, the joint budget, tuned values)."""
+    return {k: p[k] for k in CONFIG_KEYS if k in p}
+
+
+LOSSES = ("infonce", "ntxent", "triplet")
+SEED_MAX = 2**32 - 1   # numpy's and torch's seeds are 32 and 64 bit; the runner multiplies them
+
+
+@dataclass
+class Config:
+    """Everything that decides the numbers of a run (and so the checkpoint fingerprint).
+
+    The fields a preset sets (:data:`CONFIG_KEYS`) default to the ``"default"`` preset's
+    values: ``Config()`` is the lesson at full size. Which strategy reads which field is
+    written in each strategy's docstring (:mod:`mclfir_lite.methods`)."""
+
+    encoder: str = "smallcnn"
+    encoder_width: int = DEFAULT["encoder_width"]
+    encoder_trainable: bool = True
+    trainable_blocks: int | None = None  # pretrained encoders: train the last N stages on cached trunk
+                                    # features (0: frozen features, heads only); None: the whole encoder
+    embed_dim: int = 64
+    head: str = "se"                # se (AttributeHead) | asen (AttentionHead, the paper recipe)
+    amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
+    steps_per_attribute: int = DEFAULT["steps_per_attribute"]
+    joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
+                                    # of every seen attribute (measured to converge)
+    joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
+    batch_size: int = 64
+    lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
+    weight_decay: float = 1e-4
+    loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
+    temperature: float = 0.1
+    margin: float = 0.2             # triplet: margin on cosine similarity (ASEN's range)
+    triplet_mining: str = "semihard"  # semihard (in-batch, as ASEN) | random (sampled negatives)
+    ema_decay: float = 0.999
+    ema_every: int = 1              # mclfir: update the EMA teacher every this many steps
+    distill_weight: float = 1.0     # old heads' embeddings, student vs teacher (mclfir, lwf)
+    feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
+    ewc_lambda: float = DEFAULT["ewc_lambda"]  # tuned on a validation split (benchmarks/bench_tuning.py)
+    ewc_batches: int = 10
+    replay_per_attribute: int = 64
+    flip: bool = True               # random horizontal flips while training
+    seed: int = 0
+    no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
+    device: str = "cpu"             # "cuda" on a GPU; not part of the fingerprint (resume anywhere)
+
+    def __post_init__(self):
+        self.validate(device=False)   # a wrong value fails here, before any training
+
+    def validate(self, device: bool = True) -> None:
+        """Check every field (type and range), raising ValueError naming the field; with
+        ``device``, also that the device is there (checked when a runner is made, so that a
+        Config for a GPU can be written on a laptop)."""
+        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
+        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),
+                         ("batch_size", 1), ("ema_every", 1), ("ewc_batches", 1), ("replay_per_attribute", 1),
+                         ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"config.{name} must be an integer, got {v!r}")
+            if v < lo:
+                raise ValueError(f"config.{name} must be >= {lo}, got {v}")
+        if self.seed > SEED_MAX:
+            raise ValueError(f"config.seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}")
+        for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
+                                     ("weight_decay", 0, False, None), ("margin", 0, False, None),
+                                     ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
+                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None)):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v > hi):
+                rng = f"in [{lo}, {hi}]" if hi is not None else f"{'>' if strict else '>='} {lo}"
+                raise ValueError(f"config.{name} must be a finite number {rng}, got {v!r}")
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
+        if self.trainable_blocks is not None:
+            from ..core.encoders import check_trainable_blocks
+            if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
+                raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
+            check_trainable_blocks(self.encoder, self.trainable_blocks)
+        if self.head not in ("se", "asen"):
+            raise ValueError(f"unknown head {self.head!r}; choose se or asen")
+        if self.triplet_mining not in ("semihard", "random"):
+            raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
+        if self.no_relevant not in metrics.NO_RELEVANT:
+            raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
+        if device and str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU here; use device='cpu'")
