@@ -20,14 +20,16 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..training.continual import SEED_MAX, STRATEGIES, Config, ContinualRunner, check_strategies
-from ..training.checkpoint import atomic_write_file, create_exclusive, difference_text, lock_folder, refuse_link, run_identity
-from ..data.table import PLANS, load_images, make_protocol, parse_increments
+from ..config import SEED_MAX, Config
+from ..training.continual import STRATEGIES, ContinualRunner, check_strategies
+from ..files import atomic_write_file, create_exclusive, lock_folder, refuse_link
+from ..training.checkpoint import difference_text, run_identity
+from ..data.table import PLANS, QUERY_FRACTION, load_images, make_protocol, parse_increments
 from ..data.imagedata import open_images
 from ..core.metrics import chance_map_per_attribute
 from ..data.datasets import DEFAULT_PLAN, DATASETS, fingerprint, load_dataset, per_increment_pools
 from ..training import distributed as dist
-from ..lab.lab import PRESETS, PRETRAINED, preset_config
+from ..config import PRESETS, PRETRAINED, preset_config
 from ..training.recipes import RECIPES, get_recipe, recipe_config
 
 # the demo's strategies: the upper bound, the cost reference, the baselines and MCL-FIR as described
@@ -37,7 +39,6 @@ DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf
 # efficientnet_lite0 trains its last stage(s) on cached trunk features by default (issue 21)
 DEFAULT_TRAINABLE_BLOCKS = 1
 
-QUERY_FRACTION = 0.25  # of each attribute's test rows; the rest are candidates
 RESULTS = "results.json"
 RESULTS_FORMAT = "mclfir_lite.results"
 FIGURES = ("forgetting.png", "accuracy_matrices.png", "neighbours.png")

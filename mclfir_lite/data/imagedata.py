@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..training.checkpoint import NOFOLLOW, atomic_write_file, refuse_link
-from .table import FashionTable, _load_one, cache_notice, image_cache_path, image_cache_problem, load_images
+from ..files import NOFOLLOW, atomic_write_file, refuse_link
+from .table import FashionTable, cache_notice, image_cache_path, image_cache_problem, load_image, load_images
 
 
 class ImageSet(Dataset):
@@ -109,7 +109,7 @@ class FileImages(ImageSet):
         return len(self.paths)
 
     def item(self, i):
-        return torch.from_numpy(_load_one(self.paths[i], self.size).transpose(2, 0, 1).copy())
+        return torch.from_numpy(load_image(self.paths[i], self.size).transpose(2, 0, 1).copy())
 
 
 class MappedImages(ImageSet):

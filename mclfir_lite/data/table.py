@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..training.checkpoint import atomic_write_file
+from ..files import atomic_write_file
 from ..settings import cache_dir
 
 SPLITS = ("train", "test")
+QUERY_FRACTION = 0.25  # of each attribute's test rows are queries; the rest are candidates
 
 
 @dataclass
@@ -239,7 +240,8 @@ def images_stamp(paths) -> str:
 
 # ---------------------------------------------------------------------------- pixels
 
-def _load_one(path: str, size: int) -> np.ndarray:
+def load_image(path: str, size: int) -> np.ndarray:
+    """One image file as ``(size, size, 3)`` uint8 RGB, letterboxed onto a white square."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
@@ -300,7 +302,7 @@ def load_images(table: FashionTable, size: int, use_cache: bool = True,
     from tqdm.auto import tqdm
     arr = np.empty(shape, dtype=np.uint8)
     for i, p in enumerate(tqdm(table.images, desc="reading images", disable=not progress)):
-        arr[i] = _load_one(p, size).transpose(2, 0, 1)
+        arr[i] = load_image(p, size).transpose(2, 0, 1)
     if use_cache:
         atomic_write_file(cache, lambda f: np.save(f, arr))
     return torch.from_numpy(arr)
@@ -388,7 +390,7 @@ class AttributeSplit:
     candidate: np.ndarray
 
 
-def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int = 0,
+def make_protocol(table: FashionTable, query_fraction: float = QUERY_FRACTION, seed: int = 0,
                   max_queries: int | None = None, max_candidates: int | None = None,
                   min_train_per_value: int = 2, attributes=None) -> dict[str, AttributeSplit]:
     """The ASEN protocol: per attribute, train rows and a random disjoint query/candidate split
@@ -438,7 +440,7 @@ def make_protocol(table: FashionTable, query_fraction: float = 0.25, seed: int =
 
 
 def validation_protocol(protocol: dict[str, AttributeSplit], fraction: float = 0.2, seed: int = 0,
-                        query_fraction: float = 0.25) -> dict[str, AttributeSplit]:
+                        query_fraction: float = QUERY_FRACTION) -> dict[str, AttributeSplit]:
     """A protocol for tuning: per attribute, ``fraction`` of the *training* rows are held out
     and split into validation queries and candidates; training uses the rest. The test
     queries and candidates are never looked at, so a value chosen on this protocol (a

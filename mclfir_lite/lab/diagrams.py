@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plots import _plt
+from .plots import pyplot
 
 __all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking",
            "compatibility_diagram", "routing_diagram"]
@@ -38,7 +38,7 @@ def _arrow(ax, xy_from, xy_to, color="black", text=None, ls="-", fontsize=7):
 
 
 def _canvas(figsize):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=figsize)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -85,7 +85,7 @@ def doublet_batch(labels=(0, 1, 0, 2, 1, 0), value_names=None):
     column ``k`` what InfoNCE does with ``z_k`` for it: its partner (the positive), a true
     negative, a false negative (same value, not its partner: masked by the masked InfoNCE,
     pushed away by the released NT-Xent) or itself (never compared)."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     labels = np.asarray(labels)
@@ -173,7 +173,7 @@ def gallery_diagram():
 def ap_ranking(relevant=(1, 0, 1, 0, 0, 1)):
     """AP read off one ranking: one square per rank (green = relevant), the precision@k at
     every relevant rank, and their mean, the AP."""
-    plt = _plt()
+    plt = pyplot()
     rel = np.asarray(relevant, dtype=bool)
     if rel.ndim != 1 or not rel.any():
         raise ValueError(f"ap_ranking needs a 1-d ranking with at least one relevant item, got {relevant!r}")
@@ -203,7 +203,7 @@ def compatibility_diagram(T: int = 3):
     criterion compares each such cell with the diagonal cell of its column."""
     if T < 2:
         raise ValueError(f"compatibility_diagram needs T >= 2, got {T}")
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     ax.set_xlim(-0.5, T - 0.5)
     ax.set_ylim(T - 0.5, -0.5)

@@ -18,46 +18,11 @@ import numpy as np
 import torch
 
 from ..training.checkpoint import CheckpointError
-from ..training.continual import Config, ContinualRunner
-from ..data.table import AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
+from ..config import CONFIG_KEYS, PRESETS, PRETRAINED, Config, preset, preset_config  # noqa: F401  (the presets live in config)
+from ..training.continual import ContinualRunner
+from ..data.table import QUERY_FRACTION, AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
 from ..data.datasets import fingerprint, load_dataset
 from ..settings import cache_dir, quick_mode
-
-# Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
-PRESETS = {
-    # The lesson at full size: three increments, each bringing its own 2000 images; a smallcnn of
-    # width 16. joint (the upper bound: all data seen so far, mixed batches) has a budget measured
-    # to converge: doubling it moves its MeanAP by less than 0.01 (benchmarks/bench_strategies.py,
-    # README). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
-    "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
-                "joint_steps": 400, "ewc_lambda": 10.0,
-                "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
-    # tests, and a first look: seconds per strategy
-    "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
-              "joint_steps": 90, "ewc_lambda": 10.0,
-              "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
-}
-# Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
-# (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
-# last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
-# start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
-PRETRAINED = {
-    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
-    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
-}
-
-
-def preset(quick: bool | None = None) -> dict:
-    """The preset of the current mode (``quick=None`` reads ``MCLFIR_QUICK``)."""
-    return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
-
-
-CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda")
-
-
-def preset_config(p: dict) -> dict:
-    """The :class:`Config` fields a preset sets (steps, the joint budget, tuned values)."""
-    return {k: p[k] for k in CONFIG_KEYS if k in p}
 
 
 @dataclass
@@ -75,7 +40,7 @@ class Lab:
     @classmethod
     def from_table(cls, table: FashionTable, increments, config: Config, quick: bool, image_size: int,
                    max_queries=None, max_candidates=None, seed: int = 0, progress: bool = False,
-                   query_fraction: float = 0.25) -> "Lab":
+                   query_fraction: float = QUERY_FRACTION) -> "Lab":
         caps = {"max_queries": max_queries, "max_candidates": max_candidates, "query_fraction": query_fraction}
         protocol = make_protocol(table, seed=seed, **caps)
         images = load_images(table, image_size, progress=progress)
@@ -158,7 +123,7 @@ def benchmark_result(name: str, require_fresh: bool = False) -> dict:
     when the checkout has no such result.
 
     The result carries ``_code``, the code digest it was measured with
-    (:func:`mclfir_lite.training.checkpoint.code_digest`; None for results older than the digest), and
+    (:func:`mclfir_lite.files.code_digest`; None for results older than the digest), and
     ``_fresh``, whether that is this checkout's. With ``require_fresh`` a stale result is a
     :class:`StaleResultError` that says how to refresh it."""
     import json
@@ -170,7 +135,7 @@ def benchmark_result(name: str, require_fresh: bool = False) -> dict:
     if not entry or entry.get("status") != "ok":
         raise FileNotFoundError(f"benchmark {name!r} has no result in {path}: run "
                                 f"python benchmarks/run_all.py --only {name}")
-    from ..training.checkpoint import code_digest
+    from ..files import code_digest
     code = entry.get("code")
     if require_fresh and code != code_digest():
         raise StaleResultError(f"benchmark {name!r} in {path} was measured with code {code or '(not recorded)'}, "

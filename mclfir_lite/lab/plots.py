@@ -20,7 +20,8 @@ DPI = 100              # the dpi figures are drawn and saved at: 1 figure pixel 
 MIN_THUMB_PX = 64      # thumbnails are upscaled (nearest neighbour) to at least this size
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot, on the Agg backend outside a notebook (no window, no display needed)."""
     import matplotlib
     if matplotlib.get_backend().lower() in ("", "agg") or not _interactive():
         matplotlib.use("Agg", force=False)
@@ -118,7 +119,7 @@ def plot_forgetting_curves(results: dict, attribute: str | None = None, ax=None,
     so far. The seeds' spread (mean +- std) is a band. ``chance`` (``{attribute: chance
     mAP}``, default: the results' ``chance_map`` when they have one) is drawn dashed.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.2), dpi=DPI)
     n_inc = 1
     for name, res in results.items():
@@ -156,7 +157,7 @@ def plot_forgetting_curves(results: dict, attribute: str | None = None, ax=None,
 def plot_accuracy_matrix(result, ax=None, title: str | None = None):
     """Heatmap of R[i][j] = mAP on attribute j after increment i (blank: not seen yet).
     ``result`` may be a list of seeds' results (the mean is drawn)."""
-    plt = _plt()
+    plt = pyplot()
     result = aggregate(result)
     R = _matrix(result["map_matrix"])
     if ax is None:
@@ -211,7 +212,7 @@ def matrix_grid(fig, results: dict, titles: dict | None = None, top: float = 0.0
 def plot_strategies(results: dict):
     """Accuracy matrices of several strategies side by side (at most four per row; only the
     first column shows the increment labels)."""
-    plt = _plt()
+    plt = pyplot()
     g = matrix_grid_size(results)
     fig = plt.figure(figsize=(g["width"], g["height"]), dpi=DPI)
     matrix_grid(fig, results)
@@ -230,7 +231,7 @@ def upscale(image: np.ndarray, min_px: int = MIN_THUMB_PX) -> np.ndarray:
 def plot_neighbours(query_image: np.ndarray, neighbour_images: list[np.ndarray], relevant: list[bool],
                     title: str = "", captions: list[str] | None = None, axes=None):
     """The query, then its top-k neighbours framed green (relevant) or red (not)."""
-    plt = _plt()
+    plt = pyplot()
     k = len(neighbour_images)
     if axes is None:
         fig, axes = plt.subplots(1, k + 1, figsize=(1.3 * (k + 1), 1.7), dpi=DPI)
@@ -336,7 +337,7 @@ def plot_neighbour_rows(rows: list[dict], title: str = "", thumb_px: int | None 
     The pixels are drawn with ``imshow`` on one axes that fills the figure: a figure without
     axes (``figimage``) is cropped to nothing by the inline backend's tight bounding box and
     shows as a blank ``<Figure ... with 0 Axes>``."""
-    plt = _plt()
+    plt = pyplot()
     pixels, boxes = neighbour_rows_image(rows, title, thumb_px)
     h, w = pixels.shape[:2]
     fig = plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI)
@@ -353,7 +354,7 @@ def plot_ap_histograms(aps: dict[str, np.ndarray], marked: dict[str, float | Non
                        chance: float | None = None, title: str = ""):
     """Per-query AP histograms, one small panel per strategy (same bins and y-scale), the
     marked query's AP as a red line and chance mAP dashed."""
-    plt = _plt()
+    plt = pyplot()
     n = max(1, len(aps))
     fig, axes = plt.subplots(1, n, figsize=(0.45 + 2.3 * n, 2.1), dpi=DPI, squeeze=False, sharey=True)
     margins(fig, left=0.5, right=0.1, bottom=0.45, top=0.3 + 0.2 * bool(title), wspace=0.12)
@@ -386,7 +387,7 @@ def plot_embedding_scatter(panels: dict[str, dict], value_names: list[str], titl
     "query_xy": (2,), "top_xy": (k, 2), "top_relevant": (k,), "limits": (x0, x1, y0, y1)}``.
     The query is a black star, its top-k neighbours are ringed (green relevant, red not).
     """
-    plt = _plt()
+    plt = pyplot()
     n = max(1, len(panels))
     fig, axes = plt.subplots(1, n, figsize=(1.4 + 3.1 * n, 3.5), dpi=DPI, squeeze=False)
     margins(fig, left=0.3, right=1.4, bottom=0.3, top=0.5, wspace=0.1)

@@ -277,9 +277,9 @@ def _thumbnails(lab, rows) -> list[np.ndarray]:
     rows = np.atleast_1d(rows)
     paths = lab.table.images
     if isinstance(paths, list) and lab.images.shape[-1] < plots.MIN_THUMB_PX:
-        from ..data.table import _load_one
+        from ..data.table import load_image
         try:
-            return [_load_one(paths[int(r)], 2 * plots.MIN_THUMB_PX) for r in rows]
+            return [load_image(paths[int(r)], 2 * plots.MIN_THUMB_PX) for r in rows]
         except ValueError:          # a file moved since the lab was built: use the lab's pixels
             pass
     return list(lab.pixels(rows))
@@ -302,7 +302,7 @@ def draw_neighbour_view(view: dict, lab, axes=None):
     """Draw a :func:`neighbour_view`: the query, then its neighbours framed green (relevant)
     or red (not), captioned with value and similarity (enough decimals to show the order).
     An unavailable view draws its message. ``axes`` (k + 1 axes) draws into a figure of yours."""
-    plt = plots._plt()
+    plt = plots.pyplot()
     if not view["available"]:
         fig, ax = (axes[0].figure, axes[0]) if axes is not None else plt.subplots(figsize=(6, 0.8), dpi=plots.DPI)
         ax.axis("off")
@@ -584,7 +584,7 @@ def forgetting_view(results: dict, attribute: str | None, strategies: list[str],
 def draw_forgetting_view(view: dict, results: dict, chance: dict | None = None):
     """The curves of a :func:`forgetting_view` (chance dashed, seeds' spread as a band) above
     one accuracy-matrix heatmap per strategy (at most four per row)."""
-    plt = plots._plt()
+    plt = plots.pyplot()
     n = len(view["strategies"])
     if n == 0:
         fig, ax = plt.subplots(figsize=(6, 0.8), dpi=plots.DPI)
@@ -620,7 +620,7 @@ def _png(fig) -> bytes:
         Image.fromarray(pixels).save(buf, format="png", compress_level=1)
     else:
         fig.savefig(buf, format="png", dpi=plots.DPI, facecolor="white")
-    plots._plt().close(fig)
+    plots.pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -833,7 +833,7 @@ class ForgottenQueries(_Widget):
             self.view = None
             self.status.value = _status(f"<b>no attribute of {self.strategy.value} was learnt before increment "
                                         f"{self.later.value}</b>" if not self.entries else "pick a query")
-            fig = plots._plt().figure(figsize=(4, 0.5), dpi=plots.DPI)
+            fig = plots.pyplot().figure(figsize=(4, 0.5), dpi=plots.DPI)
             self.figure = fig
             self.image.value = _png(fig)
             return None

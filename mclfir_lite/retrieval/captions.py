@@ -62,7 +62,9 @@ TRAIN_TEMPLATES = ("a {adj} {noun} {with}", "{adj} {noun} {with}", "a photo of a
 TEST_TEMPLATES = ("show me a {adj} one {with}", "i am looking for something {adj} {with}")
 
 
-def _phrase(attr: str, value: int, rng: np.random.Generator, held_out: bool = False) -> str:
+def value_phrase(attr: str, value: int, rng: np.random.Generator, held_out: bool = False) -> str:
+    """A phrase naming value ``value`` of ``attr`` (drawn with ``rng``; a held-out wording when
+    ``held_out`` and the value has one)."""
     name = ATTRIBUTES[attr][value]
     if held_out and name in HELD_OUT_WORDS.get(attr, {}):
         return HELD_OUT_WORDS[attr][name]
@@ -76,7 +78,7 @@ def describe(mentioned: dict[str, int], rng: np.random.Generator, templates=TRAI
     in a random frame from ``templates`` and a random phrasing of each value."""
     adj, with_ = [], []
     for attr in rng.permutation(sorted(mentioned)):       # the order of the words varies too
-        p = _phrase(str(attr), int(mentioned[attr]), rng, held_out_words)
+        p = value_phrase(str(attr), int(mentioned[attr]), rng, held_out_words)
         (with_ if p.startswith("with ") else adj).append(p)
     template = templates[int(rng.integers(len(templates)))]
     text = template.format(adj=" ".join(adj), noun=NOUNS_TRAIN[int(rng.integers(len(NOUNS_TRAIN)))],

@@ -45,8 +45,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .captions import _phrase
-from ..training.checkpoint import atomic_write, fingerprint, load, lock_folder, module_path, save, source_digest
+from .captions import value_phrase
+from ..files import atomic_write, fingerprint, lock_folder, module_path, source_digest
+from ..training.checkpoint import load, save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
 from .texttower import TextTower
@@ -104,7 +105,7 @@ def make_split(n: int, s: Settings, seed: int, part: int, frames, distractors: b
         lab = _labels(rng)
         a = attrs[int(rng.integers(len(attrs)))]
         new = _other(rng, a, [lab[a]])
-        texts.append(frames[int(rng.integers(len(frames)))].format(p=_phrase(a, new, rng)))
+        texts.append(frames[int(rng.integers(len(frames)))].format(p=value_phrase(a, new, rng)))
         ref.append(len(imgs)); photo(lab, i, 0)
         tgt.append(len(imgs)); photo({**lab, a: new}, i, 1)
         n_sib, n_near = (s.siblings, s.near_misses) if distractors else (1, 0)
