@@ -46,7 +46,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from .captions import value_phrase
-from ..files import atomic_write, fingerprint, lock_folder, module_path, source_digest
+from ..files import atomic_write, fingerprint
+from .runs import code_digests, preset_settings, run_folder
 from ..training.checkpoint import load, save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
@@ -252,7 +253,7 @@ def run_seed(seed: int, s: Settings, methods, ckpt: Path, log=print) -> dict:
     A checkpoint after the encoder and after each method; finished methods are not redone."""
     from .captions import Tokenizer
     fp = fingerprint({"settings": dataclasses.asdict(s), "seed": seed,
-                      "code": {m: source_digest(module_path(m)) for m in CODE_MODULES}})
+                      "code": code_digests(CODE_MODULES)})
     path = ckpt / f"seed{seed}.pt"
     state = load(path, fp) if path.exists() else {"methods": {}}
     t0 = time.perf_counter()
@@ -305,12 +306,9 @@ def run(args) -> dict:
     """``python -m mclfir_lite composed``: check the options, lock ``--out``, run, write results.json."""
     s, methods, seeds = check_args(args)
     out = Path(args.out)
-    with lock_folder(out, "composed run"):
+    fresh = [out / "checkpoints" / f"seed{seed}.pt" for seed in seeds] if args.fresh else []
+    with run_folder(out, "composed run", args.quick, fresh):
         t0 = time.perf_counter()
-        torch.set_num_threads(1 if args.quick else max(1, torch.get_num_threads()))
-        if args.fresh:
-            for seed in seeds:
-                (out / "checkpoints" / f"seed{seed}.pt").unlink(missing_ok=True)
         per_seed = {seed: run_seed(seed, s, methods, out / "checkpoints") for seed in seeds}
         report = {"command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", []) or []),
                   "seeds": seeds, "quick": bool(args.quick), "settings": dataclasses.asdict(s),
@@ -371,15 +369,5 @@ def check_args(args) -> tuple[Settings, list[str], list[int]]:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     if len(set(methods)) < len(methods):
         raise ValueError(f"--methods lists a method more than once: {methods}")
-    s = dataclasses.replace(PRESETS["quick" if args.quick else "default"])
-    for flag in ("steps", "n_train", "n_test", "image_size"):
-        v = getattr(args, flag)
-        if v is not None:
-            if v < 1:
-                raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {v}")
-            setattr(s, flag, v)
-    if s.image_size < 16:
-        raise ValueError(f"--image-size must be at least 16 (the renderer's minimum), got {s.image_size}")
-    if s.n_train < s.batch:
-        raise ValueError(f"--n-train must be at least the batch size {s.batch}, got {s.n_train}")
+    s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_test", "image_size")})
     return s, methods, seeds

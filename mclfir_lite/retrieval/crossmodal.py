@@ -48,8 +48,9 @@ import torch
 import torch.nn.functional as F
 
 from . import captions as cap
-from ..training.checkpoint import (atomic_write, check_fingerprint, fingerprint, load, lock_folder, module_path, save,
-                                   source_digest)
+from ..files import atomic_write, fingerprint
+from .runs import code_digests, preset_settings, run_folder
+from ..training.checkpoint import load, save
 from . import compatibility as compat
 from ..core.losses import embedding_distillation
 from ..core.metrics import chance_map
@@ -165,7 +166,7 @@ CODE_MODULES = ("retrieval.captions", "retrieval.texttower", "retrieval.crossmod
 
 def code_digest() -> str:
     """Digest of the code that decides this command's numbers (docstrings and comments excluded)."""
-    return fingerprint({m: source_digest(module_path(m)) for m in CODE_MODULES})["hash"][:12]
+    return fingerprint(code_digests(CODE_MODULES))["hash"][:12]
 
 
 def run_strategy(strategy: str, data, plan, s: Settings, seed: int, text_tower: str, ckpt: Path,
@@ -204,18 +205,15 @@ def run(args) -> dict:
     strategy (resuming), and write ``results.json``."""
     s, strategies = check_args(args)
     out = Path(args.out)
-    with lock_folder(out, "crossmodal run"):
+    fresh = [out / "checkpoints" / f"{st}.pt" for st in STRATEGIES] if args.fresh else []
+    with run_folder(out, "crossmodal run", args.quick, fresh):
         return _run(args, s, strategies, out)
 
 
 def _run(args, s: Settings, strategies, out: Path) -> dict:
     t0 = time.perf_counter()
-    torch.set_num_threads(1 if args.quick else max(1, torch.get_num_threads()))
     plan = PLANS["quick" if args.quick else "default"]
     ckpt = out / "checkpoints"
-    if args.fresh:
-        for st in STRATEGIES:
-            (ckpt / f"{st}.pt").unlink(missing_ok=True)
     data = make_data(plan, s, args.seed)
     fields = {"settings": dataclasses.asdict(s), "seed": args.seed, "plan": plan, "text_tower": args.text_tower,
               "code": code_digest()}
@@ -305,16 +303,5 @@ def check_args(args) -> tuple[Settings, list[str]]:
         raise ValueError(f"--strategies lists a strategy more than once: {strategies}")
     if args.text_tower not in ("bow", "clip"):
         raise ValueError(f"unknown --text-tower {args.text_tower!r}; choose bow or clip")
-    s = dataclasses.replace(PRESETS["quick" if args.quick else "default"])
-    for flag, field in (("steps", "steps"), ("n_train", "n_train"), ("n_gallery", "n_gallery"),
-                        ("image_size", "image_size")):
-        v = getattr(args, flag)
-        if v is not None:
-            if v < 1:
-                raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {v}")
-            setattr(s, field, v)
-    if s.image_size < 16:
-        raise ValueError(f"--image-size must be at least 16 (the renderer's minimum), got {s.image_size}")
-    if s.n_train < s.batch:
-        raise ValueError(f"--n-train must be at least the batch size {s.batch}, got {s.n_train}")
+    s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_gallery", "image_size")})
     return s, strategies

@@ -1,0 +1,51 @@
+"""What the ``crossmodal`` and ``composed`` commands share around their experiment: the
+settings from a preset and the command-line options (checked, with the option named in
+the error), the output folder (locked for the run, its checkpoints removed with
+``--fresh``), and the digest of the code that decides their numbers (a checkpoint made by
+other code is not resumed)."""
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from ..files import lock_folder, module_path, source_digest
+
+
+def preset_settings(presets: dict, args, flags: dict[str, str]):
+    """A copy of ``presets["quick"]`` (``--quick``) or ``presets["default"]``, with every option
+    of ``flags`` (``{argument: settings field}``) that was given; an option below 1, an image
+    size below 16 (the renderer's minimum) or fewer training images than a batch is a
+    ValueError naming the option."""
+    s = dataclasses.replace(presets["quick" if args.quick else "default"])
+    for flag, field in flags.items():
+        v = getattr(args, flag)
+        if v is not None:
+            if v < 1:
+                raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {v}")
+            setattr(s, field, v)
+    if s.image_size < 16:
+        raise ValueError(f"--image-size must be at least 16 (the renderer's minimum), got {s.image_size}")
+    if s.n_train < s.batch:
+        raise ValueError(f"--n-train must be at least the batch size {s.batch}, got {s.n_train}")
+    return s
+
+
+@contextmanager
+def run_folder(out: Path, what: str, quick: bool, fresh_checkpoints=()):
+    """For the ``with`` block: ``out`` locked (:func:`mclfir_lite.files.lock_folder`), torch on
+    one thread when ``quick``, and the checkpoints named in ``fresh_checkpoints`` (paths)
+    removed (``--fresh``)."""
+    with lock_folder(out, what):
+        torch.set_num_threads(1 if quick else max(1, torch.get_num_threads()))
+        for path in fresh_checkpoints:
+            Path(path).unlink(missing_ok=True)
+        yield out
+
+
+def code_digests(modules) -> dict[str, str]:
+    """``{module: digest of its code}`` (:func:`mclfir_lite.files.source_digest`; docstrings and
+    comments do not count) for the package modules a command's numbers depend on."""
+    return {m: source_digest(module_path(m)) for m in modules}
