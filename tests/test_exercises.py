@@ -269,13 +269,13 @@ def test_03_3_wants_the_measured_fractions(monkeypatch):
 
 
 def test_04_3_wants_every_value_and_its_mean_aps(monkeypatch):
-    import mclfir_lite.lab.widgets as widgets
+    import mclfir_lite.lab.views as views
     values = ["short", "long", "mid"]
 
     def fake_view(lab, runners, strategy, attribute, increment, q, k=8, cache=None):
         return {"query_value": values[q % 2], "ap": (0.8 if increment == 0 else 0.3) + 0.01 * (q % 2)}
 
-    monkeypatch.setattr(widgets, "neighbour_view", fake_view)
+    monkeypatch.setattr(views, "neighbour_view", fake_view)
     lab = SimpleNamespace(table=SimpleNamespace(values={"length": values}))
     check = exercises.CHECKS["04.3"]
     right = {"short": (0.8, 0.3), "long": (0.81, 0.31)}

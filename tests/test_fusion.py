@@ -137,5 +137,6 @@ def test_clip_text_with_a_fake_tower():
 def test_draw_fusion():
     import matplotlib
     matplotlib.use("Agg")
-    ax = fu.draw_fusion()
+    from mclfir_lite.lab.diagrams import draw_fusion
+    ax = draw_fusion()
     assert any("router" in t.get_text() for t in ax.texts)

@@ -3,10 +3,11 @@ import numpy as np
 import torch
 
 from mclfir_lite.core import metrics
-from mclfir_lite.training.continual import embed
+from mclfir_lite.training.evaluate import embed
 from mclfir_lite.core.encoders import SmallCNN
-from mclfir_lite.retrieval.index import (GalleryIndex, compare_indexing, draw_reindexing, drift, index_map, paired_gap,
-                                reindex_cost, separation)
+from mclfir_lite.lab.diagrams import draw_reindexing
+from mclfir_lite.retrieval.index import (GalleryIndex, compare_indexing, drift, index_map, paired_gap, reindex_cost,
+                                         separation)
 from mclfir_lite.core.model import RetrievalModel
 
 

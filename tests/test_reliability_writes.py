@@ -312,7 +312,8 @@ def test_a_widget_given_a_never_run_runner_says_run_it_first(tmp_path):
     pytest.importorskip("ipywidgets")
     from mclfir_lite.data.datasets import synthfashion_table
     from mclfir_lite.lab.lab import Lab
-    from mclfir_lite.lab.widgets import ForgettingCurves, forgetting_view
+    from mclfir_lite.lab.views import forgetting_view
+    from mclfir_lite.lab.widgets import ForgettingCurves
     table = synthfashion_table(n=240, size=16, seed=0)
     lab = Lab.from_table(table, [["colour"], ["pattern"]], Config(steps_per_attribute=2, batch_size=16,
                                                                   encoder_width=8, embed_dim=16), True, 16)

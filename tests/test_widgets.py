@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 from mclfir_lite.core import metrics
-from mclfir_lite.training.continual import Config, embed
+from mclfir_lite.config import Config
+from mclfir_lite.training.evaluate import embed
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.lab.lab import Lab
 import torch
 
-from mclfir_lite.lab.widgets import (MEAN, EmbeddingDrift, ForgettingCurves, ForgottenQueries, NeighbourBrowser,
-                                 SideBySideBrowser, chance_map, compare_view, draw_ap_histograms,
-                                 draw_compare_view, draw_drift_view, draw_forgetting_view, draw_forgotten_view,
-                                 draw_neighbour_view, drift_view, forgetting_view, forgotten_queries, forgotten_view,
-                                 neighbour_view, query_aps, similarity_digits)
+from mclfir_lite.lab.figures import (draw_ap_histograms, draw_compare_view, draw_drift_view, draw_forgetting_view,
+                                     draw_forgotten_view, draw_neighbour_view)
+from mclfir_lite.lab.views import (MEAN, compare_view, drift_view, forgetting_view, forgotten_queries, forgotten_view,
+                                   lab_chance_map, neighbour_view, query_aps, similarity_digits)
+from mclfir_lite.lab.widgets import EmbeddingDrift, ForgettingCurves, ForgottenQueries, NeighbourBrowser, SideBySideBrowser
 
 PLAN = [["sleeve_length"], ["colour"]]
 
@@ -151,7 +152,7 @@ def test_chance_ap_matches_simulation_with_the_package_metric():
 
 
 def test_chance_map_is_the_mean_chance_ap_of_the_queries(lab):
-    ch = chance_map(lab)
+    ch = lab_chance_map(lab)
     assert set(ch) == set(lab.attributes)
     split, labels = lab.protocol["colour"], lab.table.labels["colour"]
     cand = labels[split.candidate]
@@ -181,7 +182,7 @@ def test_compare_view_answers_the_same_query_with_each_strategy(lab, runners):
         assert v["views"][s]["query_row"] == v["query_row"]
         assert v["aps"][s][4] == pytest.approx(v["views"][s]["ap"])
         np.testing.assert_allclose(v["aps"][s], query_aps(lab, runners, s, 1, "sleeve_length"))
-    assert v["chance"] == pytest.approx(chance_map(lab)["sleeve_length"])
+    assert v["chance"] == pytest.approx(lab_chance_map(lab)["sleeve_length"])
     # different models rank differently
     assert not np.allclose(v["views"]["finetune"]["similarities"], v["views"]["frozen"]["similarities"])
     fig = draw_compare_view(v, lab)
@@ -341,7 +342,7 @@ def test_widgets_show_images_at_natural_size_and_no_blank_dropdowns(lab, runners
     shared = {}                                         # one cache for all: each snapshot embedded once
     made = [NeighbourBrowser(lab, runners, cache=shared), SideBySideBrowser(lab, runners, cache=shared),
             ForgottenQueries(lab, runners, cache=shared), EmbeddingDrift(lab, runners, cache=shared),
-            ForgettingCurves(results, chance=chance_map(lab))]
+            ForgettingCurves(results, chance=lab_chance_map(lab))]
     for obj in made:
         for img in obj._all_images:
             assert img.layout.align_self == "flex-start" and img.value[:4] == b"\x89PNG"

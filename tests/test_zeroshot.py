@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite.core import encoders
+from mclfir_lite.core import encoders, metrics
 from mclfir_lite.retrieval import zeroshot
 from mclfir_lite.data.table import AttributeSplit, load_images, make_protocol
 from mclfir_lite.data.datasets import synthfashion_table
@@ -37,14 +37,14 @@ def test_one_embedding_serves_one_attribute_not_the_other():
 
 def test_chance_is_the_expected_ap_of_a_random_ranking():
     labels, protocol = hand_made()
-    ch = zeroshot.chance_map(labels, protocol)
+    ch = metrics.chance_map_per_attribute(labels, protocol, list(protocol))
     # a: query 0 (a=0) has 3 of 6 candidates relevant (1, 2, 3), query 5 (a=1) 3 (4, 6, 7);
     # b: query 0 (b=0) 3 (2, 4, 6), query 5 (b=1) 3 (1, 3, 7). With R = 3 of N = 6 and
     # H_6 = 49/20: E[AP] = H_6 / 6 + (R - 1)(6 - H_6) / 30 = 0.6450
     h6 = 49 / 20
     assert ch == {"a": pytest.approx(h6 / 6 + 2 * (6 - h6) / 30), "b": pytest.approx(h6 / 6 + 2 * (6 - h6) / 30)}
     with pytest.raises(ValueError, match="not in the protocol"):
-        zeroshot.chance_map(labels, protocol, ["c"])
+        zeroshot.embedding_map(torch.zeros(8, 2), labels, protocol, ["c"])
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ import torch
 
 from .. import __version__
 from ..config import SEED_MAX, Config
-from ..training.continual import STRATEGIES, ContinualRunner, check_strategies
+from ..methods import STRATEGIES, check_strategies
+from ..training.runner import ContinualRunner
 from ..files import atomic_write_file, create_exclusive, lock_folder, refuse_link
 from ..training.checkpoint import difference_text, run_identity
 from ..data.table import PLANS, QUERY_FRACTION, load_images, make_protocol, parse_increments
@@ -227,7 +228,7 @@ def validate_demo_args(args) -> None:
 def _check_options_apply(args, recipe: dict | None, strategies: list[str], real: bool) -> None:
     """Refuse an option that would be silently ignored or overridden by the recipe, the
     strategies or the dataset (results.json must record what ran)."""
-    from ..methods.strategies import STRATEGY_CLASSES
+    from ..methods import STRATEGY_CLASSES
     if recipe:
         if args.encoder is not None and args.encoder != recipe["encoder"]:
             raise ValueError(f"--encoder {args.encoder} conflicts with --recipe {args.recipe}, which runs "
@@ -429,6 +430,7 @@ def run_demo(args) -> dict:
               f"BWT {_fmt(res['bwt'])}  samples {res['train_samples']:>8}  "
               f"train {res['train_seconds']:.0f}s (total {time.perf_counter() - t0:.0f}s)", flush=True)
     if dist.is_main():
+        from ..lab.figures import write_figures
         write_figures(report, runners, images, table, protocol, out)
         print(summary_table(report))
         print(f"wrote {results_path}")
@@ -553,48 +555,3 @@ def summary_table(report: dict) -> str:
     (:func:`mclfir_lite.lab.report.strategy_table`)."""
     from ..lab.report import over_seeds, strategy_table
     return strategy_table(over_seeds({s: [r] for s, r in report["strategies"].items()}))
-
-
-def write_figures(report, runners, images, table, protocol, out: Path) -> None:
-    """forgetting.png (curves), accuracy_matrices.png, neighbours.png."""
-    from ..lab import plots
-    from ..retrieval.index import neighbours
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    results = report["strategies"]
-    first = report["increments"][0][0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    plots.plot_forgetting_curves(results, attribute=first, ax=axes[0])
-    plots.plot_forgetting_curves(results, ax=axes[1])
-    fig.tight_layout()
-    _savefig(fig, out / "forgetting.png")
-    _savefig(plots.plot_strategies(results), out / "accuracy_matrices.png")
-    plt.close("all")
-    shown = [s for s in ("finetune", "mclfir", "joint") if s in runners] or list(runners)[:2]
-    split = protocol[first]
-    queries = split.query[:3]
-    k = 8
-    fig, axes = plt.subplots(len(shown) * len(queries), k + 1, figsize=(1.2 * (k + 1), 1.35 * len(shown) * len(queries)),
-                             squeeze=False)
-    pics = lambda rows: images[np.asarray(rows)].permute(0, 2, 3, 1).numpy()  # works for lazy images too
-    names = table.values[first]
-    for si, s in enumerate(shown):
-        for qi, q in enumerate(queries):
-            r = runners[s]   # a trainable tail reads the trunk's cached features, not images
-            nb = neighbours(r.model, r.features if r.model.on_features else images, table.labels[first], int(q),
-                            split.candidate, first, k=k)
-            caps = [names[table.labels[first][r]] for r in nb["rows"]]
-            plots.plot_neighbours(pics([q])[0], list(pics(nb["rows"])), list(nb["relevant"]),
-                                  title=f"{s}\n{names[nb['query_label']]}\nAP {nb['ap']:.2f}", captions=caps,
-                                  axes=axes[si * len(queries) + qi])
-    fig.suptitle(f"top-{k} neighbours by '{first}' after the last increment (green: same value)", fontsize=9)
-    fig.tight_layout()
-    _savefig(fig, out / "neighbours.png")
-    plt.close("all")
-
-
-def _savefig(fig, path: Path) -> None:
-    """A PNG written like every other output: a temp file made without following links, then a rename."""
-    atomic_write_file(path, lambda f: fig.savefig(f, format="png", dpi=90))

@@ -8,7 +8,11 @@ run measured. Each function returns a matplotlib figure (and draws nothing it wa
 * :func:`gallery_diagram`: a stale gallery index against a re-indexed one;
 * :func:`ap_ranking`: average precision read off one ranking;
 * :func:`compatibility_diagram`: the T x T compatibility matrix of query models and indexes;
-* :func:`routing_diagram`: composed retrieval with routers per modality over fusion operations.
+* :func:`routing_diagram`: composed retrieval with routers per modality over fusion operations;
+* :func:`draw_reindexing` (notebook 08): keeping the old gallery index versus re-indexing;
+* :func:`draw_fusion` (notebook 09): dynamic fusion of an image and a text query.
+
+The last two draw into ``ax`` (a new figure when None) and return the axes.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import numpy as np
 from .plots import pyplot
 
 __all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking",
-           "compatibility_diagram", "routing_diagram"]
+           "compatibility_diagram", "routing_diagram", "draw_reindexing", "draw_fusion"]
 
 _BLUE, _ORANGE, _GREEN, _RED, _GREY = "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c"
 
@@ -263,3 +267,93 @@ def routing_diagram(ops=("sum", "tirg", "concat_mlp", "film")):
     ax.text(0.5, 0.97, "static fusion = one operation for every query; dynamic = the routers mix them per query",
             ha="center", fontsize=8, style="italic")
     return fig
+
+
+# ---------------------------------------------------------------------------- keeping or re-indexing (notebook 08)
+
+def draw_reindexing(ax=None):
+    """A diagram: the gallery indexed once by the model of its own time (kept) versus
+    embedded again by today's model (re-indexed); queries always come from today's model.
+    Returns the matplotlib axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 3.4))
+    ax.set(xlim=(0, 10), ylim=(0, 5.2))
+    ax.axis("off")
+
+    def box(x, y, text, color, w=2.1, h=0.7):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
+                                    fc=color, ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0, y0, x1, y1, style="-|>", color="0.25", ls="-"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style, mutation_scale=10,
+                                     color=color, lw=1.1, linestyle=ls))
+
+    # timeline of models
+    ax.text(0.2, 4.85, "models over time:", fontsize=8, va="center")
+    for k, (x, name) in enumerate([(3.0, "model after increment t\n(the task is learnt)"),
+                                   (5.6, "model after\nincrement t+1"), (8.2, "today's model\n(after the last one)")]):
+        box(x, 4.75, name, "#dde7f5" if k else "#cfe8cf")
+        if k:
+            arrow(x - 1.6, 4.75, x - 0.98, 4.75)
+    # two panels
+    for y0, title, gal_model, gal_color, note in [
+            (2.85, "keep the old index", "model after increment t", "#cfe8cf",
+             "gallery embedded once, consistent with the head it was trained with;\nonly the query side drifts"),
+            (0.95, "re-index", "today's model", "#f5dada",
+             "every gallery image embedded again, after every update;\nthe gallery gets the forgotten embedding too")]:
+        ax.text(0.2, y0 + 0.55, title, fontsize=9, weight="bold")
+        box(1.3, y0, "query image", "white", w=1.5)
+        box(3.7, y0, "today's model", "#dde7f5", w=1.7)
+        arrow(2.08, y0, 2.83, y0)
+        box(7.0, y0, f"gallery index\n({gal_model})", gal_color, w=2.5, h=0.8)
+        arrow(4.58, y0, 5.72, y0, style="<|-|>")
+        ax.text(5.15, y0 + 0.17, "rank", fontsize=7, ha="center")
+        ax.text(5.0, y0 - 0.72, note, fontsize=7, ha="center", va="center", color="0.3")
+    ax.text(9.1, 2.85, "0 gallery\npasses", fontsize=7, ha="center", va="center", color="green")
+    ax.text(9.1, 0.95, "|gallery|\npasses", fontsize=7, ha="center", va="center", color="firebrick")
+    arrow(3.0, 4.38, 6.2, 3.28, color="green", ls="--")
+    return ax
+
+
+# ---------------------------------------------------------------------------- dynamic fusion (notebook 09)
+
+def draw_fusion(ax=None):
+    """A diagram of dynamic fusion: image path, text path, a router over both, weighted sum."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 3.2))
+    ax.set(xlim=(0, 10), ylim=(0, 4.4))
+    ax.axis("off")
+
+    def box(x, y, text, color, w=1.8, h=0.6):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05", fc=color,
+                                    ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0, y0, x1, y1, color="0.25"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10, color=color, lw=1.1))
+
+    box(1.0, 3.6, "query image", "white", w=1.5)
+    box(1.0, 0.8, '"same length,\nbut in red"', "white", w=1.7, h=0.8)
+    box(3.4, 3.6, "keep head\nf_keep(q)", "#cfe8cf", w=1.6, h=0.7)
+    box(3.4, 0.8, "text encoder\n+ linear g(t)", "#f5e6c8", w=1.7, h=0.7)
+    box(3.4, 2.2, "router (MLP)\n-> w_img, w_txt", "#dde7f5", w=1.9, h=0.7)
+    arrow(1.78, 3.6, 2.58, 3.6)
+    arrow(1.88, 0.8, 2.53, 0.8)
+    arrow(3.4, 3.23, 3.4, 2.57)
+    arrow(3.4, 1.17, 3.4, 1.83)
+    box(6.1, 2.2, "w_img <f_keep(q), f_keep(c)>\n+ w_txt <g(t), f_change(c)>", "#eeeeee", w=3.2, h=0.9)
+    arrow(4.22, 3.6, 4.9, 2.68)
+    arrow(4.28, 0.8, 4.9, 1.72)
+    arrow(4.37, 2.2, 4.48, 2.2)
+    box(8.9, 2.2, "rank the\ngallery", "white", w=1.3)
+    arrow(7.72, 2.2, 8.23, 2.2)
+    ax.text(6.1, 3.75, "EMA teacher of the router:\nKL(w_teacher || w) keeps routing stable", fontsize=7,
+            ha="center", color="0.3")
+    return ax

@@ -175,7 +175,7 @@ def _order_only(answer):
 @exercise("01.3")
 def _positive_bwt(answer):
     import numpy as np
-    from ..core.metrics import backward_transfer
+    from ..core.forgetting import backward_transfer
     R = np.asarray(answer, dtype=float)
     if R.ndim != 2 or R.shape[0] < 2:
         return "an accuracy matrix is 2-d, one row per increment (at least two)"
@@ -236,7 +236,7 @@ def _effnet_128(answer, lab):
 def _concatenation(answer, model, lab):
     import numpy as np
     import torch
-    from ..training.continual import embed
+    from ..training.evaluate import embed
     from ..retrieval.zeroshot import embedding_map
     rows = np.arange(len(lab.table))
     both = torch.cat([embed(model, lab.images, rows, a) for a in ("length", "colour")], dim=1) / np.sqrt(2)
@@ -359,7 +359,7 @@ def _old_encoder_back(answer, result, t0):
 @exercise("04.2")
 def _drift_per_attribute(answer, run, lab, result, old):
     from ..retrieval.index import GalleryIndex
-    from ..core.metrics import first_seen
+    from ..core.forgetting import first_seen
     import numpy as np
     R = np.array([[np.nan if v is None else v for v in row] for row in result["map_matrix"]], dtype=float)
     first = first_seen(R)
@@ -377,7 +377,7 @@ def _drift_per_attribute(answer, run, lab, result, old):
 @exercise("04.3")
 def _per_value(answer, lab, runners, attribute, t_before, t_after, cache=None, n_queries: int = 50):
     import numpy as np
-    from .widgets import neighbour_view
+    from .views import neighbour_view
     value_names = lab.table.values[attribute]
     if not isinstance(answer, dict) or not answer or not set(answer) <= set(value_names):
         return f"group by view['query_value']; the keys should be values such as {value_names[:2]}"

@@ -20,8 +20,8 @@ the forgotten embedding. :func:`compare_indexing` measures all four combinations
 noise (:func:`paired_gap`); :func:`drift` and :meth:`GalleryIndex.staleness` measure
 how far embeddings moved, :func:`separation` how well a set of embeddings (or a query
 set against a gallery) still separates the attribute's values, and
-:func:`reindex_cost` counts what re-indexing would cost. :func:`draw_reindexing` draws
-the mechanism.
+:func:`reindex_cost` counts what re-indexing would cost. The diagram of the mechanism is
+:func:`mclfir_lite.lab.diagrams.draw_reindexing` (figure code lives in the lab layer).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..core import metrics
-from ..training.continual import embed
+from ..training.evaluate import embed
 from ..core.model import RetrievalModel
 
 
@@ -181,56 +181,6 @@ def neighbours(model: RetrievalModel, images: torch.Tensor, labels: np.ndarray, 
     ap = metrics.average_precision_per_query(q, index.embeddings, labels[[query_row]], labels[index.rows])[0]
     return {"rows": rows[0], "similarities": sims[0], "relevant": rel,
             "ap": float(ap), "query_label": int(labels[query_row])}
-
-
-# ---------------------------------------------------------------------------- the mechanism, drawn
-
-def draw_reindexing(ax=None):
-    """A diagram: the gallery indexed once by the model of its own time (kept) versus
-    embedded again by today's model (re-indexed); queries always come from today's model.
-    Returns the matplotlib axes."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8.5, 3.4))
-    ax.set(xlim=(0, 10), ylim=(0, 5.2))
-    ax.axis("off")
-
-    def box(x, y, text, color, w=2.1, h=0.7):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
-                                    fc=color, ec="0.3", lw=0.8))
-        ax.text(x, y, text, ha="center", va="center", fontsize=8)
-
-    def arrow(x0, y0, x1, y1, style="-|>", color="0.25", ls="-"):
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style, mutation_scale=10,
-                                     color=color, lw=1.1, linestyle=ls))
-
-    # timeline of models
-    ax.text(0.2, 4.85, "models over time:", fontsize=8, va="center")
-    for k, (x, name) in enumerate([(3.0, "model after increment t\n(the task is learnt)"),
-                                   (5.6, "model after\nincrement t+1"), (8.2, "today's model\n(after the last one)")]):
-        box(x, 4.75, name, "#dde7f5" if k else "#cfe8cf")
-        if k:
-            arrow(x - 1.6, 4.75, x - 0.98, 4.75)
-    # two panels
-    for y0, title, gal_model, gal_color, note in [
-            (2.85, "keep the old index", "model after increment t", "#cfe8cf",
-             "gallery embedded once, consistent with the head it was trained with;\nonly the query side drifts"),
-            (0.95, "re-index", "today's model", "#f5dada",
-             "every gallery image embedded again, after every update;\nthe gallery gets the forgotten embedding too")]:
-        ax.text(0.2, y0 + 0.55, title, fontsize=9, weight="bold")
-        box(1.3, y0, "query image", "white", w=1.5)
-        box(3.7, y0, "today's model", "#dde7f5", w=1.7)
-        arrow(2.08, y0, 2.83, y0)
-        box(7.0, y0, f"gallery index\n({gal_model})", gal_color, w=2.5, h=0.8)
-        arrow(4.58, y0, 5.72, y0, style="<|-|>")
-        ax.text(5.15, y0 + 0.17, "rank", fontsize=7, ha="center")
-        ax.text(5.0, y0 - 0.72, note, fontsize=7, ha="center", va="center", color="0.3")
-    ax.text(9.1, 2.85, "0 gallery\npasses", fontsize=7, ha="center", va="center", color="green")
-    ax.text(9.1, 0.95, "|gallery|\npasses", fontsize=7, ha="center", va="center", color="firebrick")
-    arrow(3.0, 4.38, 6.2, 3.28, color="green", ls="--")
-    return ax
 
 
 def keep_or_reindex(ap_stale: np.ndarray, ap_reindexed: np.ndarray, min_gap: float = 0.01) -> tuple[str, float, float]:

@@ -6,7 +6,8 @@
    :func:`mclfir_lite.core.metrics.mean_average_precision` as the trained models. The point:
    it ranks the gallery the same way whichever attribute you ask about, so it can be
    good for one attribute (often colour or category) and near chance for another.
-   :func:`chance_map` is the reference row (the expected mAP of a random ranking).
+   :func:`mclfir_lite.core.metrics.chance_map_per_attribute` is the reference row (the
+   expected mAP of a random ranking).
 2. **CLIP zero-shot** (:func:`clip_zero_shot`, when CLIP weights are on disk). Each
    value of an attribute becomes a prompt, ``"a photo of a garment with {value}
    {attribute}"``, through open_clip's text tower. Two results per attribute:
@@ -58,13 +59,6 @@ def embedding_map(embeddings: torch.Tensor, labels: dict[str, np.ndarray], proto
     return out
 
 
-def chance_map(labels: dict[str, np.ndarray], protocol: dict[str, AttributeSplit], attributes=None) -> dict[str, float]:
-    """What a random ranking scores, per attribute: the expected mAP of a uniformly random
-    ranking of each attribute's candidates (:func:`mclfir_lite.core.metrics.chance_map_per_attribute`,
-    from the candidate label counts)."""
-    return metrics.chance_map_per_attribute(labels, protocol, _attrs(protocol, attributes))
-
-
 def generic_embeddings(encoder, images: torch.Tensor, key_parts=(), progress: bool = False,
                        use_cache: bool = True) -> torch.Tensor:
     """Pooled, L2-normalised features of every image (via the feature cache)."""
@@ -83,7 +77,8 @@ def generic_baseline(images: torch.Tensor, labels: dict[str, np.ndarray], protoc
     emb = generic_embeddings(encoder, images, key_parts, progress=progress)
     maps = embedding_map(emb, labels, protocol, attributes)
     return {"encoder": getattr(encoder, "description", type(encoder).__name__), "map": maps,
-            "chance": chance_map(labels, protocol, attributes), "mean_map": float(np.mean(list(maps.values())))}
+            "chance": metrics.chance_map_per_attribute(labels, protocol, _attrs(protocol, attributes)),
+            "mean_map": float(np.mean(list(maps.values())))}
 
 
 # ---------------------------------------------------------------------------- CLIP
@@ -174,7 +169,7 @@ def clip_zero_shot(images: torch.Tensor, labels: dict[str, np.ndarray], values: 
     img = clip_image_embeddings(model, images[torch.as_tensor(rows)])
     scale = float(model.logit_scale.exp()) if hasattr(model, "logit_scale") else 100.0
     result = {"model": description, "template": template, "accuracy": {}, "map": {}, "image_map": {},
-              "chance": chance_map(labels, protocol, attributes)}
+              "chance": metrics.chance_map_per_attribute(labels, protocol, attributes)}
     for a in attributes:
         sp = protocol[a]
         text = F.normalize(model.encode_text(tokenizer(prompts(a, values[a], template))).float(), dim=-1)
