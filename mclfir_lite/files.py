@@ -38,9 +38,14 @@ from . import settings
 
 # Modules whose code decides a run's numbers: a change to their code (not to comments or
 # docstrings) changes the fingerprint, so caches made by older code are not reused.
-NUMERIC_MODULES = ("training.continual", "data.table", "data.datasets", "core.ema", "core.encoders",
-                   "retrieval.features", "core.heads", "core.losses", "core.metrics", "core.model", "data.realdata",
-                   "data.synth", "methods.strategies")
+NUMERIC_MODULES = ("training.runner", "training.evaluate", "training.batches", "config",
+                   "data.table", "data.datasets", "data.realdata", "data.realutils", "data.synth",
+                   "data.fashion_product_images", "data.fashionai", "data.darn", "data.deepfashion", "data.zappos50k",
+                   "core.encoders", "core.heads", "core.losses", "core.metrics", "core.forgetting", "core.model",
+                   "retrieval.features",
+                   "methods.base", "methods.finetune", "methods.retrain", "methods.joint", "methods.frozen",
+                   "methods.isolated", "methods.lwf", "methods.mclfir", "methods.released", "methods.ewc",
+                   "methods.replay")
 
 
 class FolderLockedError(RuntimeError):

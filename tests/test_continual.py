@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mclfir_lite.training.continual import STRATEGIES, ContinualRunner
+from mclfir_lite.methods import STRATEGIES
+from mclfir_lite.training.runner import ContinualRunner
 from mclfir_lite.config import Config
 from mclfir_lite.data.table import load_images, make_protocol, parse_increments
 from mclfir_lite.data.datasets import fingerprint, synthfashion_table

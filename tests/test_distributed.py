@@ -81,9 +81,9 @@ def _helpers(rank: int, out: Path) -> dict:
     except ValueError as err:
         res["uneven"] = str(err)
     from types import SimpleNamespace
-    from mclfir_lite.methods.strategies import Replay
+    from mclfir_lite.methods import Replay
     try:
-        Replay(SimpleNamespace(config=SimpleNamespace(batch_size=6))).rehearsed()
+        Replay(SimpleNamespace(config=SimpleNamespace(batch_size=6), world_size=dist.world_size())).rehearsed()
     except ValueError as err:
         res["replay_uneven"] = str(err)
     res["stream"] = dist.rank_rng([7, 2]).integers(0, 10 ** 6, 4).tolist()
@@ -140,9 +140,9 @@ def _step_gradients() -> dict:
     two attributes (joint), EWC's Fisher, and the two triplet losses (semi-hard in-batch and
     random negatives); the gradients after the all-reduce."""
     from mclfir_lite.config import Config
-    from mclfir_lite.training.continual import ContinualRunner
+    from mclfir_lite.training.runner import ContinualRunner
     from mclfir_lite.data.table import AttributeSplit, PairSampler
-    from mclfir_lite.methods.strategies import STRATEGY_CLASSES
+    from mclfir_lite.methods import STRATEGY_CLASSES
     g = np.random.default_rng(0)
     n = 240
     images = torch.as_tensor(g.integers(0, 256, (n, 3, 32, 32)), dtype=torch.uint8)
@@ -164,11 +164,11 @@ def _step_gradients() -> dict:
             run.strat.buffer = {"a": rows[:40]}
             run.strat.before_increment(1, ["b"], ["a"])
         if strategy == "joint":
-            loss, x, feats = run.mixed_metric_loss(["a", "b"], samplers, 16, rng)
+            batch = run.mixed_metric_loss(["a", "b"], samplers, 16, rng)
         else:
-            loss, x, feats = run.metric_loss("b", samplers["b"], 16, rng)
-        extra = run.strat.extra_loss(0, x, feats, ["a"], rng)
-        loss = loss if extra is None else loss + extra
+            batch = run.metric_loss("b", samplers["b"], 16, rng)
+        extra = run.strat.extra_loss(0, batch, ["a"], rng)
+        loss = batch.loss if extra is None else batch.loss + extra
         run.model.zero_grad()
         loss.backward()
         params = list(run.model.parameters())

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mclfir_lite.core.ema import EMATeacher
+from mclfir_lite.methods.mclfir import EMATeacher
 from mclfir_lite.core.heads import AttributeHead, MultiHead
 from mclfir_lite.core.losses import doublet_infonce, embedding_distillation, feature_distillation, triplet_loss
 from mclfir_lite.core.model import RetrievalModel
@@ -150,7 +150,7 @@ def test_semi_hard_triplet_picks_the_semi_hard_negative():
 
 
 def test_ema_averages_batchnorm_statistics_instead_of_copying():
-    from mclfir_lite.core.ema import EMATeacher
+    from mclfir_lite.methods.mclfir import EMATeacher
     student = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
     teacher = EMATeacher(student, decay=0.5)
     with torch.no_grad():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mclfir_lite.data import realdata
-from mclfir_lite.training.continual import ContinualRunner
+from mclfir_lite.training.runner import ContinualRunner
 from mclfir_lite.data.table import FashionTable, make_protocol
 from mclfir_lite.core.encoders import ResNet50Layer3, build_encoder, resnet50_weight_files
 from mclfir_lite.core.heads import AttentionHead, MultiHead

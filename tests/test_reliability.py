@@ -252,7 +252,7 @@ def test_results_name_the_encoder_that_ran_after_a_fallback(tmp_path, monkeypatc
         enc = real_build("smallcnn", width=kw.get("width", 32))
         enc.description, enc.fallback = "efficientnet_lite0 (stand-in)", "open_clip weights 'x' not found: EfficientNet-Lite0 used"
         return enc
-    monkeypatch.setattr("mclfir_lite.training.continual.build_encoder", fake)
+    monkeypatch.setattr("mclfir_lite.training.runner.build_encoder", fake)
     out = tmp_path / "run"
     assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", "open_clip:ViT-B-32:x", "--out", str(out)]) == 0
     enc = json.loads((out / "results.json").read_text())["encoder"]
@@ -270,7 +270,7 @@ def test_build_encoder_says_why_it_fell_back():
 
 
 def test_ctrl_c_prints_one_line_with_what_finished(tmp_path, capsys, monkeypatch):
-    from mclfir_lite.training.continual import ContinualRunner
+    from mclfir_lite.training.runner import ContinualRunner
     real = ContinualRunner.train_increment
 
     def interrupted(self, i):

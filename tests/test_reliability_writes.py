@@ -151,7 +151,7 @@ def test_the_recipes_encoder_is_what_results_record(tmp_path, monkeypatch):
         enc = real("smallcnn", width=8)
         enc.description = "resnet50_layer3 (random init)"
         return enc
-    monkeypatch.setattr("mclfir_lite.training.continual.build_encoder", fake)
+    monkeypatch.setattr("mclfir_lite.training.runner.build_encoder", fake)
     out = tmp_path / "run"
     assert main(["demo", *TINY, "--recipe", "paper", "--steps", "1", "--increments", "colour", "--out", str(out)]) == 0
     rep = json.loads((out / "results.json").read_text())
@@ -294,7 +294,7 @@ def test_config_fields_are_checked_before_any_training(field, value):
 
 
 def test_lab_run_with_a_bad_value_fails_before_training(tmp_path, monkeypatch):
-    from mclfir_lite.training.continual import ContinualRunner
+    from mclfir_lite.training.runner import ContinualRunner
     from mclfir_lite.data.datasets import synthfashion_table
     from mclfir_lite.lab.lab import Lab
     table = synthfashion_table(n=240, size=16, seed=0)

@@ -11,7 +11,7 @@ import torch
 
 from mclfir_lite.core import encoders
 from mclfir_lite.config import Config
-from mclfir_lite.training.continual import ContinualRunner
+from mclfir_lite.training.runner import ContinualRunner
 from mclfir_lite.data.table import FashionTable, make_protocol
 from mclfir_lite.data.datasets import per_increment_pools, synthfashion_table
 from mclfir_lite.retrieval.features import encode_dataset

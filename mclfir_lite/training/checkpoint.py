@@ -192,7 +192,7 @@ def _labels_digest(labels: dict, protocol: dict) -> str:
 
 def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, labels: dict, protocol: dict,
                     extra: dict | None = None) -> dict:
-    """The fingerprint of a continual run: every :class:`~mclfir_lite.training.continual.Config` field
+    """The fingerprint of a continual run: every :class:`~mclfir_lite.config.Config` field
     except ``device`` (a run may resume on another device), the strategy and plan,
     :func:`data_fields`, :func:`code_fields`, and ``extra`` (e.g. the dataset's name and the
     protocol caps, so that a mismatch names them)."""

@@ -14,7 +14,7 @@ docs: ASEN-V2's backbone and heads, MCL-FIR's losses and budget):
   one backbone per attribute (the ``released`` strategy);
 * automatic mixed precision on CUDA (bf16 where the GPU supports it, else fp16).
 
-:func:`recipe_config` turns a recipe into a :class:`~mclfir_lite.training.continual.Config`, with
+:func:`recipe_config` turns a recipe into a :class:`~mclfir_lite.config.Config`, with
 overrides (tests run it at 32-64 px and a handful of steps).
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def get_recipe(name: str) -> dict:
 
 
 def recipe_config(name: str, **overrides):
-    """A :class:`~mclfir_lite.training.continual.Config` with the recipe's values, then ``overrides``
+    """A :class:`~mclfir_lite.config.Config` with the recipe's values, then ``overrides``
     (any Config field). Recipe keys that are not Config fields of this version
     (``image_size``, ``strategy``, ``optimizer``, ...) are read by the caller."""
     from ..config import Config

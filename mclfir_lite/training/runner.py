@@ -1,108 +1,42 @@
 """The continual runner: attributes arrive in increments; train, evaluate, checkpoint.
 
-One generic loop serves every strategy; a strategy (:mod:`mclfir_lite.methods.strategies`, one
-small class each) only adds its pieces: what happens before an increment, the extra
-loss at a step, what happens after a step and after an increment. See that module for
-the list (``joint``, ``retrain``, ``finetune``, ``frozen``, ``isolated``, ``released``,
-``lwf``, ``ewc``, ``replay``, ``mclfir``).
+One generic loop serves every method; a method (:mod:`mclfir_lite.methods`, one small
+class per file) only adds its pieces through named hooks: what happens before an
+increment, which batch a step trains on, the extra loss at a step, what happens after a
+step and after an increment (:mod:`mclfir_lite.methods.base` lists the hooks and the
+runner's public API a method may use).
 
 After each increment every attribute seen so far is evaluated (mAP on its query and
-candidate sets), and the state is checkpointed atomically, so a run can resume from
-the last finished increment and give the same numbers as an uninterrupted one.
+candidate sets, :mod:`mclfir_lite.training.evaluate`), and the state is checkpointed
+atomically, so a run can resume from the last finished increment and give the same
+numbers as an uninterrupted one. Batches, gathered losses and the optimiser step (what
+changes under torchrun) are in :mod:`mclfir_lite.training.batches`.
 
-The cost ledger counts what a strategy pays: ``train_samples`` (images forwarded *and*
-back-propagated, Fisher passes included), ``teacher_samples`` (images forwarded through
-a teacher), ``optimizer_steps`` and ``train_seconds``.
+The cost ledger (:class:`~mclfir_lite.methods.base.Costs`) counts what a method pays:
+``train_samples`` (images forwarded *and* back-propagated, Fisher passes included),
+``teacher_samples`` (images forwarded through a teacher), ``optimizer_steps`` and
+``train_seconds``.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import checkpoint
+from ..config import Config
 from ..core import metrics
-from . import distributed as dist
-from ..data.table import AttributeSplit, PairSampler, check_attributes
 from ..core.encoders import build_encoder
-from ..core.losses import doublet_infonce, semi_hard_triplet_loss, triplet_loss
+from ..core.losses import triplet_loss
 from ..core.model import RetrievalModel, count_parameters
+from ..data.table import AttributeSplit, PairSampler, check_attributes
+from ..methods import STRATEGY_CLASSES, Batch, Costs, check_strategies
+from . import batches, checkpoint
+from . import distributed as dist
+from .evaluate import evaluate
 from .recipes import mixed_precision
-from ..methods.strategies import STRATEGY_CLASSES
-from ..config import LOSSES, SEED_MAX, Config  # noqa: F401  (re-exported until the split)
-
-STRATEGIES = tuple(STRATEGY_CLASSES)
-def check_strategies(names) -> list[str]:
-    unknown = [s for s in names if s not in STRATEGIES]
-    if unknown:
-        raise ValueError(f"unknown strategy(ies) {unknown}; choose from {list(STRATEGIES)}")
-    if not names:
-        raise ValueError("no strategy given")
-    return list(names)
-
-
-# ---------------------------------------------------------------------------- evaluation
-
-@torch.no_grad()
-def embed(model: RetrievalModel, images: torch.Tensor, rows: np.ndarray, attribute: str,
-          batch_size: int = 512, features: dict | None = None) -> torch.Tensor:
-    """Embeddings of ``images[rows]`` through ``attribute``'s head (eval mode, no grad).
-
-    ``features`` may hold encoder outputs already computed for a shared encoder
-    (``{"rows": rows, "feats": tensor}``), so that evaluating several attributes encodes
-    each image once.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        if features is not None and not model.isolated and np.array_equal(features["rows"], rows):
-            return model.heads(features["feats"], attribute)
-        enc, dev = model.encoder_for(attribute), _device(model)
-        out = [model.heads(enc(images[torch.as_tensor(rows[s:s + batch_size])].to(dev)), attribute)
-               for s in range(0, len(rows), batch_size)]
-        return torch.cat(out) if out else torch.empty(0, model.heads.embed_dim)
-    finally:
-        model.train(was_training)
-
-
-@torch.no_grad()
-def evaluate(model: RetrievalModel, images: torch.Tensor, labels: dict[str, np.ndarray],
-             protocol: dict[str, AttributeSplit], attributes: list[str],
-             features: torch.Tensor | None = None, no_relevant: str = "zero") -> dict[str, float]:
-    """mAP per attribute on its query and candidate rows. ``features``: cached outputs of a
-    frozen encoder (or of a pretrained encoder's frozen trunk, when the model's encoder is its
-    trainable :class:`~mclfir_lite.core.encoders.Tail`) for every row (see
-    :mod:`mclfir_lite.retrieval.features`), used instead of the images."""
-    result = {}
-    cache = None
-    inputs = images if features is None else features
-    done = features is not None and not model.on_features   # the features are the encoder's output
-    if not model.isolated or done:
-        rows = np.unique(np.concatenate([np.concatenate([protocol[a].query, protocol[a].candidate])
-                                         for a in attributes]))
-        was_training = model.training
-        model.eval()
-        dev = _device(model)
-        feats = inputs[torch.as_tensor(rows)].to(dev) if done else \
-            torch.cat([model.encoder(inputs[torch.as_tensor(rows[s:s + 512])].to(dev)) for s in range(0, len(rows), 512)])
-        model.train(was_training)
-        cache = {"rows": rows, "feats": feats}
-    for attr in attributes:
-        split = protocol[attr]
-        if cache is not None:
-            pos = {r: i for i, r in enumerate(cache["rows"])}
-            q = model.heads(cache["feats"][[pos[r] for r in split.query]], attr)
-            c = model.heads(cache["feats"][[pos[r] for r in split.candidate]], attr)
-        else:
-            q = embed(model, inputs, split.query, attr)
-            c = embed(model, inputs, split.candidate, attr)
-        result[attr] = metrics.mean_average_precision(q, c, labels[attr][split.query],
-                                                      labels[attr][split.candidate], no_relevant=no_relevant)
-    return result
 
 
 # ---------------------------------------------------------------------------- the runner
@@ -151,6 +85,8 @@ class ContinualRunner:
             extra.setdefault("features", "x".join(map(str, features.shape)))
         self.fingerprint = checkpoint.run_fingerprint(self.config, strategy, self.increments, images, labels,
                                                       protocol, extra)
+        self.source = batches.BatchSource(images, features, self.config.flip, self.config.device)
+        self.losses = batches.GatheredLoss(self.config, labels)
         self._reset_state()
 
     # -- state ---------------------------------------------------------------
@@ -160,7 +96,7 @@ class ContinualRunner:
         self.model = self.new_model(0)
         self.history: list[dict[str, float]] = []
         self.snapshots: list[dict] = []      # model state after each increment (for browsing)
-        self.costs = {"train_samples": 0, "teacher_samples": 0, "optimizer_steps": 0, "train_seconds": 0.0}
+        self.costs = Costs()
         self.peak_extra_params = 0           # a teacher that lives only while training
         self.done = 0  # finished increments
 
@@ -173,6 +109,20 @@ class ContinualRunner:
         self.encoder_frozen = False
         return RetrievalModel(factory, c.embed_dim, isolated=self.strat.isolated, seed=seed,
                               head=c.head).to(c.device)
+
+    def replace_model(self, model: RetrievalModel) -> None:
+        """Train ``model`` from now on (a method that starts an increment from a fresh model)."""
+        self.model = model
+
+    @property
+    def world_size(self) -> int:
+        """Processes training together (torchrun's world size; 1 without it)."""
+        return self.source.world_size()
+
+    def backward(self, loss: torch.Tensor, params) -> None:
+        """The gradient of ``loss`` in ``params``' ``.grad``, averaged over the ranks under torchrun
+        (the global batch's gradient)."""
+        batches.backward(loss, params)
 
     def freeze_encoder(self) -> None:
         """Freeze the shared encoder: no gradients, and evaluation mode (BatchNorm statistics fixed)."""
@@ -210,7 +160,7 @@ class ContinualRunner:
             self._reset_state()
             self._bad(f"field 'model' does not fit this model ({type(err).__name__}: "
                       f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''})")
-        self.history, self.costs = state["history"], state["costs"]
+        self.history, self.costs = state["history"], Costs(state["costs"])
         self.peak_extra_params = state.get("peak_extra_params", 0)
         self.snapshots = state.get("snapshots", [])
         try:
@@ -244,7 +194,7 @@ class ContinualRunner:
             # (NaN is a real value: no query with a relevant candidate, no_relevant="skip")
             ok = isinstance(h, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                              for v in h.values())
-            if not ok or not (set(h) == seen or (not h and self.strat.skips(i))):
+            if not ok or set(h) != seen:
                 self._bad(f"field 'history[{i}]' should hold an mAP for each of {sorted(seen)}, "
                           f"it holds {h!r:.160}")
         if not isinstance(state["attributes"], list) or \
@@ -261,7 +211,7 @@ class ContinualRunner:
                       f"train_seconds (numbers >= 0), it holds {costs!r:.160}")
         snapshots = state.get("snapshots", [])
         if not isinstance(snapshots, list) or len(snapshots) not in (0, done) \
-                or not all(s is None or isinstance(s, dict) for s in snapshots):
+                or not all(isinstance(s, dict) for s in snapshots):
             what = f"{len(snapshots)} entries" if isinstance(snapshots, list) else f"a {type(snapshots).__name__}"
             self._bad(f"field 'snapshots' has {what} for done={done} finished increments")
         peak = state.get("peak_extra_params", 0)
@@ -271,88 +221,50 @@ class ContinualRunner:
             self._bad(f"field 'strategy' is a {type(state.get('strategy')).__name__}, not a dict")
 
     # -- one training step -----------------------------------------------------
-    def _images(self, rows: np.ndarray, rng: np.random.Generator, keep: np.ndarray | None = None) -> torch.Tensor:
-        """The (flipped) training images of ``rows``; only those at positions ``keep`` when
-        given (this rank's part of rows drawn for the whole global batch; the flips are drawn
-        for all of them, as in one process)."""
-        flip = rng.random(len(rows)) < 0.5 if self.config.flip and self.features is None else None
-        if keep is not None:
-            rows, flip = rows[keep], (None if flip is None else flip[keep])
-        if self.features is not None:  # cached encoder outputs stand in for the images
-            return self.features[torch.as_tensor(rows)].to(self.config.device)
-        x = self.images[torch.as_tensor(rows)]
-        if flip is not None:
-            flip = torch.as_tensor(flip)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        return x.to(self.config.device)
-
     def encoder_of(self, model: RetrievalModel, attr: str):
         """What turns the loop's inputs into ``model``'s features for ``attr``: its encoder (on
         images, or on cached trunk features), or the identity for a frozen encoder's cached outputs."""
         return model.encoder_for(attr) if self.features is None or model.on_features else (lambda f: f)
 
-    def _encode(self, attr: str):
-        return self.encoder_of(self.model, attr)
-
     def teacher_features(self, teacher: RetrievalModel, x: torch.Tensor, attr: str | None = None) -> torch.Tensor:
         """A teacher's encoder features of the inputs ``x`` (a frozen encoder's cached features pass through)."""
         return self.encoder_of(teacher, attr)(x)
 
-    def _pair_loss(self, attr: str, za, zp, anchors) -> torch.Tensor:
-        """InfoNCE / NT-Xent of the doublets (``za``, ``zp``); under torchrun over the doublets
-        of every rank (:func:`~mclfir_lite.training.distributed.gather`), as in one process."""
+    def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng) -> Batch:
+        """One global batch of ``batch`` samples of ``attr`` and its metric loss, as a
+        :class:`~mclfir_lite.methods.base.Batch`. Under torchrun this rank forwards its part of
+        the batch (:class:`~mclfir_lite.training.batches.BatchSource`). Counts the images in
+        ``costs["train_samples"]``."""
         c = self.config
-        za, zp = dist.gather(za), dist.gather(zp)
-        # labels on the embeddings' device: NCCL gathers CUDA tensors only
-        y = dist.gather(torch.as_tensor(self.labels[attr][anchors], device=za.device)) if c.loss == "infonce" else None
-        return dist.global_loss(doublet_infonce(za, zp, y, c.temperature))
-
-    def metric_loss(self, attr: str, sampler: PairSampler, batch: int, rng):
-        """Loss of one global batch of ``batch`` samples of ``attr``; returns (loss, images
-        forwarded, student features). Under torchrun this rank forwards its part of the batch
-        (:func:`~mclfir_lite.training.distributed.shard`). Counts the images in ``costs["train_samples"]``."""
-        c = self.config
-        self.current_attribute = attr
-        enc = self._encode(attr)
-        b, n = dist.shard(batch), dist.draw_size(batch)   # this rank's part; how many to draw
+        enc = self.encoder_of(self.model, attr)
         if c.loss == "triplet" and c.triplet_mining == "random":
-            a, p, neg = sampler.triplets(n, rng)
-            x = self._images(np.concatenate([a, p, neg]), rng, dist.local_part(n, 3))
+            a, x, b = self.source.triplets(sampler, batch, rng)
             feats = enc(x)
             za, zp, zn = self.model.heads(feats, attr).split(b)
             loss = triplet_loss(za, zp, zn, 2 * c.margin)  # squared distance = 2 - 2 cos; a mean over triplets
-            self.costs["train_samples"] += len(x) * dist.world_size()
-            return loss, x, feats
-        a, p = sampler.doublets(n, rng)
-        keep = dist.local_part(n, 2)
-        x = self._images(np.concatenate([a, p]), rng, keep)
-        a = a[keep[:b]]     # this rank's anchors
-        feats = enc(x)
-        za, zp = self.model.heads(feats, attr).split(b)
-        if c.loss == "triplet":   # semi-hard negatives from the whole global batch
-            y = dist.gather(torch.as_tensor(self.labels[attr][a], device=za.device))
-            loss = dist.global_loss(semi_hard_triplet_loss(dist.gather(za), dist.gather(zp), y, c.margin))
         else:
-            loss = self._pair_loss(attr, za, zp, a)
-        self.costs["train_samples"] += len(x) * dist.world_size()
-        return loss, x, feats
+            a, x, b = self.source.doublets(sampler, batch, rng)
+            feats = enc(x)
+            za, zp = self.model.heads(feats, attr).split(b)
+            if c.loss == "triplet":   # semi-hard negatives from the whole global batch
+                loss = self.losses.semi_hard(attr, za, zp, a)
+            else:
+                loss = self.losses.pairs(attr, za, zp, a)
+        self.costs.add("train_samples", len(x) * self.world_size)
+        return Batch(loss, x, feats, [attr], a)
 
-    def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng):
+    def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng) -> Batch:
         """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
         pass, each attribute's loss through its own head; the losses are summed."""
-        b, n = dist.shard(batch), dist.draw_size(batch)
-        pairs = [samplers[a].doublets(n, rng) for a in attrs]
-        rows = np.concatenate([np.concatenate(p) for p in pairs])
-        x = self._images(rows, rng, dist.local_part(n, 2 * len(attrs)))
-        feats = self._encode(attrs[0])(x)
-        mine = dist.local_part(n)
+        anchors, x, b = self.source.mixed(samplers, attrs, batch, rng)
+        feats = self.encoder_of(self.model, attrs[0])(x)
         loss = 0.0
-        for k, (a, (anchor, _)) in enumerate(zip(attrs, pairs)):
+        for k, (a, anchor) in enumerate(zip(attrs, anchors)):
             f = feats[2 * b * k: 2 * b * (k + 1)]
             za, zp = self.model.heads(f, a).split(b)
-            loss = loss + self._pair_loss(a, za, zp, anchor[mine])
-        self.costs["train_samples"] += len(x) * dist.world_size()
-        return loss, x, feats
+            loss = loss + self.losses.pairs(a, za, zp, anchor)
+        self.costs.add("train_samples", len(x) * self.world_size)
+        return Batch(loss, x, feats, list(attrs), np.concatenate(anchors))
 
     # -- one increment -------------------------------------------------------
     def train_increment(self, i: int) -> None:
@@ -361,7 +273,7 @@ class ContinualRunner:
         seen = [a for g in self.increments[: i + 1] for a in g]
         old = [a for a in seen if a not in new]
         torch.manual_seed(c.seed * 7919 + strat.rng_id * 101 + i)
-        rng = dist.rank_rng([c.seed, strat.rng_id, i])   # under torchrun: this rank's own stream
+        rng = self.source.rng([c.seed, strat.rng_id, i])   # under torchrun: this rank's own stream
         if not strat.from_scratch:
             for a in new:
                 self.model.add_attribute(a)
@@ -383,23 +295,17 @@ class ContinualRunner:
         autocast, scaler = mixed_precision(c.device, c.amp)
         for step in bar:
             with autocast():
-                loss, x, feats = strat.metric_loss(step, train_attrs, samplers, rng)
-                extra = strat.extra_loss(step, x, feats, old, rng)
-                if extra is not None:
-                    loss = loss + extra
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            dist.sync_gradients(params)                  # under torchrun: average over the ranks
-            scaler.step(opt)
-            scaler.update()
-            self.costs["optimizer_steps"] += 1
+                batch = strat.batch(step, train_attrs, samplers, rng)
+                extra = strat.extra_loss(step, batch, old, rng)
+                loss = batch.loss if extra is None else batch.loss + extra
+            batches.optimizer_step(opt, scaler, loss, params)   # gradients averaged over the ranks
+            self.costs.add("optimizer_steps", 1)
             strat.after_step()
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         strat.after_increment(i, new, train_attrs, samplers, rng)
-        if dist.active():   # under torchrun: every rank continues from rank 0's Fisher / buffer
-            strat.load_state(dist.broadcast(strat.state()))
-        self.costs["train_seconds"] += time.perf_counter() - start
+        batches.share_state(strat)   # under torchrun: every rank continues from rank 0's Fisher / buffer
+        self.costs.add("train_seconds", time.perf_counter() - start)
 
     # -- the whole plan --------------------------------------------------------
     def run(self, resume: bool = True, stop_after: int | None = None) -> dict:
@@ -416,15 +322,11 @@ class ContinualRunner:
             if stop_after is not None and self.done >= stop_after:
                 break
             i = self.done
-            if self.strat.skips(i):   # joint with joint_last_only: nothing to train or evaluate yet
-                self.history.append({})
-                self.snapshots.append(None)
-            else:
-                self.train_increment(i)
-                seen = [a for g in self.increments[: i + 1] for a in g]
-                self.history.append(dist.on_main(evaluate, self.model, self.images, self.labels, self.protocol,
-                                                 seen, features=self.features, no_relevant=self.config.no_relevant))
-                self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+            self.train_increment(i)
+            seen = [a for g in self.increments[: i + 1] for a in g]
+            self.history.append(dist.on_main(evaluate, self.model, self.images, self.labels, self.protocol,
+                                             seen, features=self.features, no_relevant=self.config.no_relevant))
+            self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             self.done = i + 1
             dist.on_main(self.save)   # rank 0 writes, the others wait
         return self.result()
@@ -433,9 +335,6 @@ class ContinualRunner:
         """The model as it was after ``increment`` (0-based) finished."""
         if not 0 <= increment < len(self.snapshots):
             raise ValueError(f"increment {increment} not available: {len(self.snapshots)} finished")
-        if self.snapshots[increment] is None:
-            raise ValueError(f"increment {increment} was not trained by {self.strategy} "
-                             "(joint_last_only: the upper bound is trained after the last increment only)")
         model = self.new_model(increment)
         for a in [a for g in self.increments[: increment + 1] for a in g]:
             model.add_attribute(a)
@@ -485,6 +384,3 @@ class ContinualRunner:
 def _none_if_nan(x: float):
     return None if x is None or np.isnan(x) else float(x)
 
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
