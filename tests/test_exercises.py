@@ -10,7 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite.lab import exercises
+from mclfir_lite.lab import exercises, exercises_00_04
 from mclfir_lite.data.table import FashionTable
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -235,7 +235,7 @@ def test_every_check_rejects_trivial_answers(key, capsys):
 
 
 def test_02_1_wants_the_128px_numbers(monkeypatch):
-    monkeypatch.setattr(exercises, "_effnet_128_reference", lambda lab: {"colour": 0.41, "pattern": 0.37})
+    monkeypatch.setattr(exercises_00_04, "_effnet_128_reference", lambda lab: {"colour": 0.41, "pattern": 0.37})
     check = exercises.CHECKS["02.1"]
     assert check({"colour": 0.4105, "pattern": 0.3695}, None) is None
     for wrong in ({"colour": 0.5, "pattern": 0.5}, {"colour": 1.0, "pattern": 1.0}, {"colour": 0.37, "pattern": 0.41}):
@@ -251,7 +251,7 @@ def _silhouette_lab(n=400, values=4, seed=0):
 
 def test_03_2_wants_the_count_of_the_seeded_batch():
     lab = _silhouette_lab()
-    right = exercises._silhouette_false_fraction(lab, 32)
+    right = exercises_00_04._silhouette_false_fraction(lab, 32)
     assert exercises.CHECKS["03.2"](right, lab, 32) is None
     assert right != 0.25
     assert "prediction" in exercises.CHECKS["03.2"](0.25, lab, 32)           # 1 / values is not the count
@@ -260,7 +260,7 @@ def test_03_2_wants_the_count_of_the_seeded_batch():
 
 def test_03_3_wants_the_measured_fractions(monkeypatch):
     # what notebook 03 measures: no untrained triplet has zero loss, nearly every trained one does
-    monkeypatch.setattr(exercises, "_zero_loss_fractions", lambda *a, **k: {"untrained": 0.0, "trained": 250 / 256})
+    monkeypatch.setattr(exercises_00_04, "_zero_loss_fractions", lambda *a, **k: {"untrained": 0.0, "trained": 250 / 256})
     check = exercises.CHECKS["03.3"]
     assert check({"untrained": 0.0, "trained": 250 / 256}, None, None, "length", None) is None
     for wrong in ({"untrained": 0, "trained": 1}, {"untrained": 0.98, "trained": 0.0}, {"trained": 0.98},
