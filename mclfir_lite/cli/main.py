@@ -23,7 +23,7 @@ from .. import __version__
 from ..config import SEED_MAX, Config
 from ..methods import STRATEGIES, check_strategies
 from ..training.runner import ContinualRunner
-from ..files import atomic_write_file, create_exclusive, lock_folder, refuse_link
+from ..files import atomic_write_file, create_exclusive, lock_folder, os_message, refuse_link
 from ..training.checkpoint import difference_text, run_identity
 from ..data.table import PLANS, QUERY_FRACTION, load_images, make_protocol, parse_increments
 from ..data.imagedata import open_images
@@ -136,16 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # FileNotFoundError, PermissionError, NotADirectoryError, disk full, ...
-        print(f"error: {_os_message(err)}", file=sys.stderr)
+        print(f"error: {os_message(err)}", file=sys.stderr)
         return 2
     return 0
-
-
-def _os_message(err: OSError) -> str:
-    """One line for an OSError: what went wrong and the path (no traceback)."""
-    if err.strerror and err.filename:
-        return f"{err.strerror}: {err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
-    return str(err)
 
 
 def _progress_line(args) -> str:
