@@ -7,7 +7,7 @@ model and batch: one fixed, already-sampled uint8 batch of ``2 x batch`` images 
 device, encoder + the attribute's head + InfoNCE, ``zero_grad``, ``backward``, AdamW
 ``step``, nothing else. The pieces the loop adds are timed on their own: sampling the
 doublets (``PairSampler.doublets``), gathering and flipping their images
-(``runner._images``), and, in the second increment, the distillation and EMA update. The
+(``runner.source.inputs``), and, in the second increment, the distillation and EMA update. The
 ratio loop / bare is the overhead (target: at most 1.2 in the first increment).
 """
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _timed(fn, n: int) -> float:
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
     import numpy as np
     import torch
-    from mclfir_lite.training.continual import Config, ContinualRunner
+    from mclfir_lite.config import Config
+    from mclfir_lite.training.runner import ContinualRunner
     from mclfir_lite.data.table import PairSampler, load_images, make_protocol
     from mclfir_lite.data.datasets import synthfashion_table
     from mclfir_lite.core.losses import doublet_infonce
@@ -74,7 +75,7 @@ def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
         row["bare"] = _timed(bare, p["steps"])
         row["sampling"] = _timed(lambda: sampler.doublets(p["batch"], rng), p["steps"])
         rows = np.concatenate([a, pos])
-        row["images_and_flips"] = _timed(lambda: runner._images(rows, rng), p["steps"])
+        row["images_and_flips"] = _timed(lambda: runner.source.inputs(rows, rng), p["steps"])
         out["reps"].append(row)
     med = {k: statistics.median(r[k] for r in out["reps"]) for k in out["reps"][0]}
     out["median_s_per_step"] = med

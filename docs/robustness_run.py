@@ -45,11 +45,11 @@ CASES = [
     ("zero-byte image in a table", f"{TAB} --data-dir t_empty/table.csv --increments colour --out r1",
      "listed by path", 2, "t_empty/img/3.png"),
     ("download with a wrong checksum",
-     f"{SNIP} 'from mclfir_lite.data.realdata import download; download(\"file://'$PWD'/evil.zip\", \"dl/x.zip\", sha256=\"0\"*64)'"
+     f"{SNIP} 'from mclfir_lite.data.realutils import download; download(\"file://'$PWD'/evil.zip\", \"dl/x.zip\", sha256=\"0\"*64)'"
      " ; ls dl", "file removed", 0, "checksum mismatch"),
-    ("zip-slip archive", f"{SNIP} 'from mclfir_lite.data.realdata import safe_extract; safe_extract(\"evil.zip\", \"unz\")'",
+    ("zip-slip archive", f"{SNIP} 'from mclfir_lite.data.realutils import safe_extract; safe_extract(\"evil.zip\", \"unz\")'",
      "refused", 1, "outside unz"),
-    ("no DNS", f"{SNIP} 'from mclfir_lite.data.realdata import download; download(\"http://no-such-host.invalid/a.zip\", \"dl/a.zip\")'",
+    ("no DNS", f"{SNIP} 'from mclfir_lite.data.realutils import download; download(\"http://no-such-host.invalid/a.zip\", \"dl/a.zip\")'",
      "fails in 3 s", 1, "local path"),
     ("corrupt checkpoint", f"mkdir -p r2/checkpoints && echo garbage > r2/checkpoints/finetune.pt && {DEMO} --out r2",
      "named", 2, "checkpoint r2/checkpoints/finetune.pt cannot be read safely"),
@@ -126,7 +126,7 @@ print('exit', main(argv.split()))
 
 LAB_TEMP = """
 import time
-from mclfir_lite.training.continual import Config
+from mclfir_lite.config import Config
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
@@ -142,7 +142,7 @@ except ValueError as err:
 WIDGET = """
 import matplotlib
 matplotlib.use('Agg')
-from mclfir_lite.training.continual import Config
+from mclfir_lite.config import Config
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.lab.lab import Lab
 from mclfir_lite.lab.widgets import ForgettingCurves
@@ -310,7 +310,7 @@ class P:
 """
 
 LAB_CAPS = """
-from mclfir_lite.training.continual import Config
+from mclfir_lite.config import Config
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
@@ -328,7 +328,7 @@ print('same numbers as uncached', full == b.run('finetune', cache=False, progres
 
 VERSION = """
 import mclfir_lite
-from mclfir_lite.training.continual import Config
+from mclfir_lite.config import Config
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.lab.lab import Lab
 t = synthfashion_table(n=240, size=16)
@@ -336,7 +336,7 @@ lab = Lab.from_table(t, [['colour']], Config(steps_per_attribute=2, batch_size=1
 r = lab.runner('finetune', cache=False, progress=False)
 r.checkpoint = __import__('pathlib').Path('v.pt')
 r.run()
-mclfir_lite.__version__ = '0.2.0'
+mclfir_lite.settings.__version__ = '0.2.0'
 r2 = lab.runner('finetune', cache=False, progress=False)
 r2.checkpoint = r.checkpoint
 try:
