@@ -130,7 +130,7 @@ class Config:
         if not isinstance(self.encoder, str) or not self.encoder:
             raise ValueError(f"config.encoder must name an encoder, got {self.encoder!r}")
         if self.trainable_blocks is not None:
-            from ..core.encoders import check_trainable_blocks
+            from .core.encoders import check_trainable_blocks
             if isinstance(self.trainable_blocks, bool) or not isinstance(self.trainable_blocks, (int, np.integer)):
                 raise ValueError(f"config.trainable_blocks must be None or an integer, got {self.trainable_blocks!r}")
             check_trainable_blocks(self.encoder, self.trainable_blocks)
