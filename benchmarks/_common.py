@@ -84,15 +84,15 @@ def machine() -> dict:
 def train_overrides(device: str) -> tuple[dict, str | None]:
     """``(Config overrides, note)`` for training on ``device``.
 
-    The package is CPU-first: while ``mclfir_lite.training.continual.Config`` has no ``device``
+    The package is CPU-first: while ``mclfir_lite.config.Config`` has no ``device``
     field, training runs on the CPU whatever was asked, and the note says so.
     """
-    from mclfir_lite.training.continual import Config
+    from mclfir_lite.config import Config
     if device == "cpu":
         return {}, None
     if "device" in Config.__dataclass_fields__:
         return {"device": device}, None
-    return {}, (f"--device {device} was asked, but mclfir_lite.training.continual has no device switch yet "
+    return {}, (f"--device {device} was asked, but mclfir_lite.config.Config has no device switch yet "
                 "(Config has no 'device' field): training ran on the CPU")
 
 

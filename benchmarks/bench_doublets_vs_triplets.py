@@ -48,7 +48,9 @@ def _val_split(lab, seed: int):
 def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> dict:
     """Train one model ``s["steps"]`` steps; its validation and test curves."""
     import torch
-    from mclfir_lite.training.continual import Config, ContinualRunner, evaluate
+    from mclfir_lite.config import Config
+    from mclfir_lite.training.runner import ContinualRunner
+    from mclfir_lite.training.evaluate import evaluate
     from mclfir_lite.data.table import PairSampler
     test_prot, val_prot = _val_split(lab, seed)
     cfg = dataclasses.replace(lab.config, loss=loss, lr=lr, seed=seed, **overrides)
@@ -67,7 +69,7 @@ def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> di
             runner.model.train()
         if step == s["steps"]:
             break
-        l, _, _ = runner.metric_loss(ATTRIBUTE, sampler, cfg.batch_size, rng)
+        l = runner.metric_loss(ATTRIBUTE, sampler, cfg.batch_size, rng).loss
         opt.zero_grad(set_to_none=True)
         l.backward()
         opt.step()

@@ -37,7 +37,7 @@ def variants(steps_per_epoch: int) -> dict[str, tuple[str, dict]]:
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
     from mclfir_lite.lab.report import over_seeds
     overrides, note = C.train_overrides(device)
-    from mclfir_lite.lab.lab import preset
+    from mclfir_lite.config import preset
     plan = [list(g) for g in C.synth_lab(quick, seed).increments[:2]]
     lab = C.synth_lab(quick, seed, increments=plan)
     first, last = lab.increments[0], lab.increments[-1]

@@ -18,7 +18,7 @@ tests/test_synth_style.py).
     python benchmarks/bench_learnable.py --style v2 --plan synth6 --seeds 1 2 --out benchmarks/results/learnable.json
 
 Each call adds (or replaces) one entry per (style, plan, size, seed, strategy) in the JSON
-file, with the wall time and the code digest (``mclfir_lite.training.checkpoint.code_digest()``).
+file, with the wall time and the code digest (``mclfir_lite.files.code_digest()``).
 Not run by ``run_all.py`` (minutes per seed): run it by hand.
 """
 from __future__ import annotations
@@ -57,8 +57,9 @@ def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: f
 
 def make_lab(style: str, plan, seed: int, image_size: int | None = None, n_images: int | None = None, **config):
     """A :class:`~mclfir_lite.lab.lab.Lab` at the default preset, with the table of :func:`style_table`."""
-    from mclfir_lite.training.continual import Config
-    from mclfir_lite.lab.lab import Lab, preset, preset_config
+    from mclfir_lite.config import Config
+    from mclfir_lite.lab.lab import Lab
+    from mclfir_lite.config import preset, preset_config
     p = preset(quick=False)
     size, n = image_size or p["image_size"], n_images or p["n_images"]
     table = style_table(n, size, seed, plan, style)
@@ -78,7 +79,7 @@ def score(result: dict, strategy: str) -> dict:
 
 
 def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_images=None, **config) -> dict:
-    from mclfir_lite.training.checkpoint import code_digest
+    from mclfir_lite.files import code_digest
     t0 = time.perf_counter()
     lab = make_lab(style, plan, seed, image_size, n_images, **config)
     t_data = time.perf_counter() - t0

@@ -30,7 +30,7 @@ SEEDS = {"default": [0, 1, 2], "quick": [0, 1]}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
-    from mclfir_lite.lab.lab import preset
+    from mclfir_lite.config import preset
     from mclfir_lite.lab.report import over_seeds
     seeds = [seed + k for k in SEEDS["quick" if quick else "default"]]
     overrides, note = C.train_overrides(device)

@@ -3,7 +3,7 @@
 ``ewc`` with lambda in a grid, on the default plan, scored by MeanAP on a *validation*
 protocol (held-out training rows as queries and candidates,
 :func:`mclfir_lite.data.table.validation_protocol`), never on the test queries. The chosen value is
-the one the default preset uses (``mclfir_lite.lab.lab.PRESETS["default"]["ewc_lambda"]``);
+the one the default preset uses (``mclfir_lite.config.PRESETS["default"]["ewc_lambda"]``);
 this benchmark checks that it is still the best, and reports the grid. Each run counts its
 Fisher passes in its training samples.
 """
@@ -19,7 +19,7 @@ GRID = {"default": [1.0, 10.0, 100.0, 1000.0], "quick": [1.0, 100.0]}
 
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
     from mclfir_lite.data.table import validation_protocol
-    from mclfir_lite.lab.lab import preset
+    from mclfir_lite.config import preset
     overrides, note = C.train_overrides(device)
     lab = C.synth_lab(quick, seed)
     val_lab = dataclasses.replace(lab, protocol=validation_protocol(lab.protocol, seed=seed))

@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     failed = []
     for k, name in enumerate(args.names, 1):
         print(f"[{k}/{len(args.names)}] {name}: {TITLES[name]}", flush=True)
-        from mclfir_lite.training.checkpoint import code_digest
+        from mclfir_lite.files import code_digest
         entry = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "seed": args.seed,
                  "code": code_digest(),   # the numeric code it was measured with (lab.benchmark_result checks it)
                  "quick": args.quick, "device": args.device,

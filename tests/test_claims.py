@@ -102,7 +102,7 @@ def test_claim_accepts_torch_boolean_tensors():
 def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_path, monkeypatch):
     import json
     from mclfir_lite.lab import lab
-    from mclfir_lite.training.checkpoint import code_digest
+    from mclfir_lite.files import code_digest
     root = tmp_path / "repo"
     (root / "benchmarks" / "results").mkdir(parents=True)
     (root / "mclfir_lite" / "lab").mkdir(parents=True)

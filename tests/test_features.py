@@ -10,7 +10,8 @@ import torch
 
 from mclfir_lite.core import encoders
 from mclfir_lite.retrieval import features
-from mclfir_lite.training.continual import Config, ContinualRunner
+from mclfir_lite.config import Config
+from mclfir_lite.training.runner import ContinualRunner
 from mclfir_lite.data.table import load_images, make_protocol
 from mclfir_lite.data.datasets import synthfashion_table
 from mclfir_lite.core.model import seeded

@@ -29,7 +29,7 @@ from importlib import metadata
 # the same workload here, and the expected series time is
 #     SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here),
 # i.e. the series scaled by training speed alone (rendering and evaluation scale alike on a CPU,
-# less so on a GPU). The workload is fixed, not read from lab.PRESETS, so the two constants stay
+# less so on a GPU). The workload is fixed, not read from config.PRESETS, so the two constants stay
 # a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.cli.doctor import steps_per_second; print(steps_per_second(60)[0])"
 SERIES_SECONDS_REF = 465.0
@@ -149,13 +149,14 @@ def check_gpu() -> Check:
 
 def steps_per_second(seconds: float = 10.0, n_images: int = 256) -> tuple[float, int]:
     """Training steps per second of the smallcnn on :data:`BENCH_WORKLOAD` (finetune, one
-    attribute), timed through :class:`~mclfir_lite.training.continual.ContinualRunner`'s own loop.
+    attribute), timed through :class:`~mclfir_lite.training.runner.ContinualRunner`'s own loop.
     Renders a few images, then runs short rounds (a fresh model each, the first one a warm-up)
     until ``seconds`` of wall time have passed since the call, so that a busy machine cannot
     make it run much longer (at most one round). Returns (rate, steps)."""
     deadline = time.perf_counter() + seconds
     import torch
-    from ..training.continual import Config, ContinualRunner
+    from ..config import Config
+    from ..training.runner import ContinualRunner
     from ..data.table import load_images, make_protocol
     from ..data.datasets import load_dataset
     size = BENCH_WORKLOAD["image_size"]

@@ -88,7 +88,7 @@ def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> t
     check_memory(n * size * size * 3 * 2, f"rendering {n} SynthFashion images at {size} px",
                  "choose a smaller --image-size or --n-images")
     images, labels = synth.render(n, size=size, seed=seed, domains=domains)
-    from ..training.checkpoint import atomic_write_file  # a temp file made without following links, then one rename
+    from ..files import atomic_write_file  # a temp file made without following links, then one rename
     atomic_write_file(path, lambda f: np.savez(f, images=images, **{f"label_{a}": v for a, v in labels.items()}))
     return images, labels
 

@@ -19,7 +19,7 @@ import torch
 
 from ..training.checkpoint import CheckpointError
 from ..config import CONFIG_KEYS, PRESETS, PRETRAINED, Config, preset, preset_config  # noqa: F401  (the presets live in config)
-from ..training.continual import ContinualRunner
+from ..training.runner import ContinualRunner
 from ..data.table import QUERY_FRACTION, AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
 from ..data.datasets import fingerprint, load_dataset
 from ..settings import cache_dir, quick_mode

@@ -10,7 +10,7 @@ comes from here, so that each has the same controls:
 * with several seeds, **mean ± std** (std over seeds, ddof 0), and the number of seeds.
 
 ``over_seeds({strategy: [result per seed]})`` turns the runner's per-seed results
-(:meth:`mclfir_lite.training.continual.ContinualRunner.result`) into one summary per strategy.
+(:meth:`mclfir_lite.training.runner.ContinualRunner.result`) into one summary per strategy.
 """
 from __future__ import annotations
 

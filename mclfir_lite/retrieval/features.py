@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training.checkpoint import atomic_write_file
+from ..files import atomic_write_file
 from ..data.table import cache_notice
 from ..settings import cache_dir
 

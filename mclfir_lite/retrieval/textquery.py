@@ -60,7 +60,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..training.continual import embed
+from ..training.evaluate import embed
 from ..core.model import RetrievalModel
 
 KINDS = ("keep", "change")
