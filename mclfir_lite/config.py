@@ -56,6 +56,7 @@ def preset_config(p: dict) -> dict:
 
 
 LOSSES = ("infonce", "ntxent", "triplet")
+JOINT_BALANCES = ("sum", "ratio")
 SEED_MAX = 2**32 - 1   # numpy's and torch's seeds are 32 and 64 bit; the runner multiplies them
 
 
@@ -79,6 +80,10 @@ class Config:
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (measured to converge)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
+    joint_balance: str = "sum"      # joint: how a mixed batch's per-attribute losses combine (JOINT_BALANCES):
+                                    # "sum" (each weight 1) | "ratio": weight (L_a / L_a at its first step)
+                                    # ** balance_alpha, detached, mean 1 (GradNorm's inverse training rate)
+    balance_alpha: float = 1.0      # joint_balance="ratio": how strongly a lagging attribute is weighted up
     batch_size: int = 64
     lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
     weight_decay: float = 1e-4
@@ -93,6 +98,8 @@ class Config:
     ewc_lambda: float = DEFAULT["ewc_lambda"]  # tuned on a validation split (benchmarks/bench_tuning.py)
     ewc_batches: int = 10
     replay_per_attribute: int = 64
+    derpp_alpha: float = 0.5        # derpp: pull buffered rows' embeddings to those stored with them
+    derpp_beta: float = 0.5         # derpp: InfoNCE on buffered doublets (replay)
     flip: bool = True               # random horizontal flips while training
     seed: int = 0
     no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
@@ -121,7 +128,9 @@ class Config:
         for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
                                      ("weight_decay", 0, False, None), ("margin", 0, False, None),
                                      ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
-                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None)):
+                                     ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None),
+                                     ("balance_alpha", 0, False, None), ("derpp_alpha", 0, False, None),
+                                     ("derpp_beta", 0, False, None)):
             v = getattr(self, name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
                     or not np.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v > hi):
@@ -140,6 +149,8 @@ class Config:
             raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose semihard or random")
         if self.no_relevant not in metrics.NO_RELEVANT:
             raise ValueError(f"unknown no_relevant {self.no_relevant!r}; choose from {metrics.NO_RELEVANT}")
+        if self.joint_balance not in JOINT_BALANCES:
+            raise ValueError(f"unknown joint_balance {self.joint_balance!r}; choose from {JOINT_BALANCES}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
         if device and str(self.device).startswith("cuda") and not torch.cuda.is_available():

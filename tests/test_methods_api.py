@@ -18,7 +18,7 @@ METHODS = Path(methods.__file__).resolve().parent
 
 def test_every_method_is_in_its_own_file_and_registered():
     assert list(STRATEGY_CLASSES) == ["joint", "retrain", "finetune", "frozen", "isolated", "released", "lwf",
-                                      "ewc", "replay", "mclfir"]
+                                      "ewc", "replay", "mclfir", "derpp"]
     for name, cls in STRATEGY_CLASSES.items():
         assert cls.name == name
         assert Path(__import__(cls.__module__, fromlist=["x"]).__file__).name == f"{name}.py"

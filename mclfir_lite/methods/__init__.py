@@ -20,6 +20,8 @@ one generic loop (the hooks are in :mod:`~mclfir_lite.methods.base`).
 ``ewc``       Elastic Weight Consolidation: a Fisher-weighted penalty on moving.
 ``replay``    a small buffer of earlier training rows is rehearsed.
 ``mclfir``    the described MCL-FIR: an EMA teacher that follows the student.
+``derpp``     Dark Experience Replay++: replay whose buffer also keeps each row's
+              embedding, pulled back to it (replay + distillation, no teacher network).
 ============  =====================================================================
 
 :data:`STRATEGY_CLASSES` is the registry (name -> class); :func:`check_strategies` checks
@@ -28,6 +30,7 @@ names against it.
 from __future__ import annotations
 
 from .base import Batch, Costs, Strategy
+from .derpp import DERpp
 from .ewc import EWC
 from .finetune import Finetune
 from .frozen import Frozen
@@ -40,7 +43,7 @@ from .replay import Replay
 from .retrain import Retrain
 
 STRATEGY_CLASSES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Joint, Retrain, Finetune, Frozen, Isolated, Released, LwF, EWC, Replay, MCLFIR)}
+    cls.name: cls for cls in (Joint, Retrain, Finetune, Frozen, Isolated, Released, LwF, EWC, Replay, MCLFIR, DERpp)}
 STRATEGIES = tuple(STRATEGY_CLASSES)
 
 __all__ = ["Batch", "Costs", "Strategy", "EMATeacher", "STRATEGY_CLASSES", "STRATEGIES", "check_strategies",

@@ -23,6 +23,8 @@ A method reaches the run only through this public API of the runner (``self.run`
 * ``metric_loss(attr, sampler, batch, rng)`` / ``mixed_metric_loss(attrs, samplers, batch,
   rng)``: a :class:`Batch` (its images are counted as ``train_samples``);
 * ``teacher_features(teacher, x, attr=None)``: a teacher's encoder features of a batch;
+* ``encoder_of(model, attr)``: what turns the loop's inputs into ``model``'s features;
+* ``source.inputs(rows, rng)``: the (randomly flipped) inputs of table rows, on the device;
 * ``costs.add(name, n)``: the cost ledger (:class:`Costs`);
 * ``new_model(i)``, ``replace_model(model)``, ``freeze_encoder()``: change the model;
 * ``backward(loss, params)``: the gradient of the global batch (averaged over ranks).
@@ -47,6 +49,7 @@ class Batch:
     features: torch.Tensor    # the student's encoder features of ``images``
     attributes: list[str]     # the attribute(s) whose heads it trained
     rows: np.ndarray          # the anchors' rows of the table
+    parts: dict | None = None  # a mixed batch: each attribute's own loss (``loss`` is their sum)
 
 
 class Costs(dict):

@@ -255,16 +255,18 @@ class ContinualRunner:
 
     def mixed_metric_loss(self, attrs: list[str], samplers: dict, batch: int, rng) -> Batch:
         """One mixed batch: ``batch`` doublets of every attribute in ``attrs``, encoded in one
-        pass, each attribute's loss through its own head; the losses are summed."""
+        pass, each attribute's loss through its own head; the losses are summed (and kept
+        apart in ``Batch.parts``, for a method that weighs them)."""
         anchors, x, b = self.source.mixed(samplers, attrs, batch, rng)
         feats = self.encoder_of(self.model, attrs[0])(x)
-        loss = 0.0
+        loss, parts = 0.0, {}
         for k, (a, anchor) in enumerate(zip(attrs, anchors)):
             f = feats[2 * b * k: 2 * b * (k + 1)]
             za, zp = self.model.heads(f, a).split(b)
-            loss = loss + self.losses.pairs(a, za, zp, anchor)
+            parts[a] = self.losses.pairs(a, za, zp, anchor)
+            loss = loss + parts[a]
         self.costs.add("train_samples", len(x) * self.world_size)
-        return Batch(loss, x, feats, list(attrs), np.concatenate(anchors))
+        return Batch(loss, x, feats, list(attrs), np.concatenate(anchors), parts)
 
     # -- one increment -------------------------------------------------------
     def train_increment(self, i: int) -> None:

@@ -1,0 +1,43 @@
+"""joint's loss balancing (issue 20): "ratio" weighs an attribute whose loss has not come down
+up, and a learnt one down; "sum" is the plain sum; both resume bit for bit."""
+import pytest
+import torch
+
+from mclfir_lite.methods.joint import Joint
+from test_continual import make, tiny  # noqa: F401
+
+
+class _Run:
+    def __init__(self, alpha=1.0):
+        self.config = type("C", (), {"balance_alpha": alpha, "joint_balance": "ratio"})()
+
+
+def test_a_lagging_attribute_is_weighted_up_and_a_learnt_one_down():
+    j = Joint(_Run())
+    first = j.weights({"length": torch.tensor(4.0), "pattern": torch.tensor(4.0)})
+    assert first == pytest.approx({"length": 1.0, "pattern": 1.0})
+    w = j.weights({"length": torch.tensor(1.0), "pattern": torch.tensor(4.0)})   # length learnt, pattern not
+    assert w["pattern"] > 1 > w["length"] and sum(w.values()) == pytest.approx(2.0)
+    late = j.weights({"length": torch.tensor(1.0), "pattern": torch.tensor(4.0), "colour": torch.tensor(3.0)})
+    assert late["colour"] == pytest.approx(max(late.values()))   # a new attribute starts at ratio 1
+    stronger = Joint(_Run(alpha=2.0))
+    stronger.first_loss = dict(j.first_loss)
+    w2 = stronger.weights({"length": torch.tensor(1.0), "pattern": torch.tensor(4.0)})
+    assert w2["pattern"] > w["pattern"]
+
+
+def test_ratio_changes_joint_and_resumes_bit_for_bit(tiny, tmp_path):  # noqa: F811
+    summed = make(tiny, "joint").run()
+    full = make(tiny, "joint", tmp_path / "full", joint_balance="ratio").run()
+    assert full["map_matrix"] != summed["map_matrix"]
+    make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run(stop_after=1)
+    resumed = make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run()
+    assert resumed["map_matrix"] == full["map_matrix"]
+
+
+@pytest.mark.parametrize("cfg, match", [({"joint_balance": "equal"}, "joint_balance"),
+                                        ({"balance_alpha": -1.0}, "balance_alpha")])
+def test_bad_balance_settings_are_refused(cfg, match):
+    from mclfir_lite.config import Config
+    with pytest.raises(ValueError, match=match):
+        Config(**cfg)
