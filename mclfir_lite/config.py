@@ -93,6 +93,8 @@ class Config:
     triplet_mining: str = "semihard"  # semihard (in-batch, as ASEN) | random (sampled negatives)
     ema_decay: float = 0.999
     ema_every: int = 1              # mclfir: update the EMA teacher every this many steps
+    ema_carry: bool = False         # mclfir: one teacher carried across increments (False: a new
+                                    # teacher, the last increment's model, at every increment)
     distill_weight: float = 1.0     # old heads' embeddings, student vs teacher (mclfir, lwf)
     feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
     ewc_lambda: float = DEFAULT["ewc_lambda"]  # tuned on a validation split (benchmarks/bench_tuning.py)
@@ -112,7 +114,7 @@ class Config:
         """Check every field (type and range), raising ValueError naming the field; with
         ``device``, also that the device is there (checked when a runner is made, so that a
         Config for a GPU can be written on a laptop)."""
-        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip"):
+        for name in ("encoder_trainable", "amp", "joint_warm_start", "flip", "ema_carry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
         for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),

@@ -41,3 +41,20 @@ def test_bad_balance_settings_are_refused(cfg, match):
     from mclfir_lite.config import Config
     with pytest.raises(ValueError, match=match):
         Config(**cfg)
+
+
+def test_a_carried_ema_teacher_changes_mclfir_resumes_and_leaves_lwf_alone(tiny, tmp_path):  # noqa: F811
+    """ema_carry (issue 20 item 7): one teacher across increments. Needs three increments to matter."""
+    import test_continual as tc
+    plan = tc.PLAN
+    tc.PLAN = [["sleeve_length"], ["colour"], ["length"]]
+    try:
+        fresh = make(tiny, "mclfir", ema_decay=0.9).run()
+        full = make(tiny, "mclfir", tmp_path / "full", ema_decay=0.9, ema_carry=True).run()
+        assert full["map_matrix"] != fresh["map_matrix"]
+        make(tiny, "mclfir", tmp_path / "part", ema_decay=0.9, ema_carry=True).run(stop_after=2)
+        resumed = make(tiny, "mclfir", tmp_path / "part", ema_decay=0.9, ema_carry=True).run()
+        assert resumed["map_matrix"] == full["map_matrix"]
+        assert make(tiny, "lwf", ema_carry=True).run()["map_matrix"] == make(tiny, "lwf").run()["map_matrix"]
+    finally:
+        tc.PLAN = plan

@@ -86,7 +86,7 @@ class MCLFIR(Strategy):
     """MCL-FIR as the paper describes it: distillation towards an EMA teacher.
 
     Config fields read: ``ema_decay`` (the teacher's decay), ``ema_every`` (update it every
-    this many steps; 1: every step), ``distill_weight`` (old heads' embeddings),
+    this many steps; 1: every step), ``ema_carry`` (keep one teacher across increments), ``distill_weight`` (old heads' embeddings),
     ``feature_distill_weight`` (encoder features), ``steps_per_attribute``, ``batch_size``."""
 
     name, rng_id = "mclfir", 7
@@ -96,9 +96,23 @@ class MCLFIR(Strategy):
         return self.run.config.ema_decay
 
     def before_increment(self, i, new, old):
-        """The model that finished the last increment becomes the teacher (none at the first)."""
-        self.teacher = EMATeacher(self.run.model, self.teacher_decay) if old else None
+        """The model that finished the last increment becomes the teacher (none at the first);
+        with ``ema_carry`` the teacher of the last increment carries on, lag and all."""
+        if not (self.carries and getattr(self, "teacher", None) is not None):
+            self.teacher = EMATeacher(self.run.model, self.teacher_decay) if old else None
         self.step_count = 0
+
+    @property
+    def carries(self) -> bool:     # LwF's teacher never moves: it is always the last model
+        return self.run.config.ema_carry and self.teacher_decay < 1
+
+    def state(self):          # a carried teacher is part of the run's state (resume)
+        return {"teacher": self.teacher.state_dict()} if self.carries and self.teacher else {}
+
+    def load_state(self, state):
+        if state.get("teacher") is not None:
+            self.teacher = EMATeacher(self.run.model, self.teacher_decay)
+            self.teacher.model.load_state_dict(state["teacher"])
 
     def extra_loss(self, step, batch, old, rng):
         """Both distillation terms: encoder features, and every old head's embeddings."""
