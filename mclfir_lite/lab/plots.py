@@ -47,7 +47,8 @@ def margins(fig, left=0.6, right=0.15, bottom=0.5, top=0.35, wspace=0.25, hspace
 
 # ---------------------------------------------------------------------------- results
 
-def _matrix(rows) -> np.ndarray:
+def nan_matrix(rows) -> np.ndarray:
+    """A result's ``map_matrix`` (rows of numbers or None) as a float array, None as NaN."""
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
@@ -77,7 +78,7 @@ def aggregate(result) -> dict:
         if r["attributes"] != first["attributes"] or len(r["map_matrix"]) != len(first["map_matrix"]):
             raise ValueError(f"aggregate: results of {first.get('strategy', '?')} have different attributes or "
                              f"increments ({first['attributes']} vs {r['attributes']})")
-    stack = np.stack([_matrix(r["map_matrix"]) for r in results])
+    stack = np.stack([nan_matrix(r["map_matrix"]) for r in results])
     with warnings.catch_warnings():   # an attribute not seen yet is NaN in every seed
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(stack, axis=0), np.nanstd(stack, axis=0)
@@ -92,7 +93,7 @@ def aggregate(result) -> dict:
     return out
 
 
-def _row_means(R: np.ndarray) -> np.ndarray:
+def row_means(R: np.ndarray) -> np.ndarray:
     """Mean of each row over its non-NaN entries (NaN for an all-NaN row)."""
     return np.array([r[~np.isnan(r)].mean() if (~np.isnan(r)).any() else np.nan for r in R])
 
@@ -100,7 +101,7 @@ def _row_means(R: np.ndarray) -> np.ndarray:
 def chance_curve(result: dict, attribute: str | None, chance: dict[str, float]) -> np.ndarray:
     """Chance mAP per increment: ``chance[attribute]`` after it arrives, or (``attribute=None``)
     the mean chance over the attributes seen so far (NaN where nothing is seen)."""
-    R = _matrix(result["map_matrix"])
+    R = nan_matrix(result["map_matrix"])
     attrs = result["attributes"]
     seen = ~np.isnan(R)
     if attribute is not None:
@@ -124,14 +125,14 @@ def plot_forgetting_curves(results: dict, attribute: str | None = None, ax=None,
     n_inc = 1
     for name, res in results.items():
         res = aggregate(res)
-        R = _matrix(res["map_matrix"])
-        S = _matrix(res["map_matrix_std"]) if res.get("map_matrix_std") is not None else None
+        R = nan_matrix(res["map_matrix"])
+        S = nan_matrix(res["map_matrix_std"]) if res.get("map_matrix_std") is not None else None
         if attribute is not None:
             j = res["attributes"].index(attribute)
             y, s = R[:, j], (S[:, j] if S is not None else None)
         else:
-            y = _row_means(R)
-            s = _row_means(S) if S is not None else None
+            y = row_means(R)
+            s = row_means(S) if S is not None else None
         x = np.arange(1, len(y) + 1)
         n_inc = max(n_inc, len(y))
         label = name + (f" ({res['n_seeds']} seeds)" if res.get("n_seeds", 1) > 1 else "")
@@ -159,7 +160,7 @@ def plot_accuracy_matrix(result, ax=None, title: str | None = None):
     ``result`` may be a list of seeds' results (the mean is drawn)."""
     plt = pyplot()
     result = aggregate(result)
-    R = _matrix(result["map_matrix"])
+    R = nan_matrix(result["map_matrix"])
     if ax is None:
         fig, ax = plt.subplots(figsize=(0.9 + 0.75 * R.shape[1], 0.9 + 0.35 * R.shape[0]), dpi=DPI,
                                layout="constrained")

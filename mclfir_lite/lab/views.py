@@ -461,8 +461,8 @@ def forgetting_view(results: dict, attribute: str | None, strategies: list[str],
         raise ValueError(f"unknown attribute {attribute!r}; attributes: {attrs}")
 
     def curve(matrix):
-        M = plots._matrix(matrix)
-        y = M[:, attrs.index(attribute)] if attribute is not None else plots._row_means(M)
+        M = plots.nan_matrix(matrix)
+        y = M[:, attrs.index(attribute)] if attribute is not None else plots.row_means(M)
         return [None if np.isnan(v) else float(v) for v in y]
 
     for s, res in agg.items():
