@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "tuning", "strategies", "sensitivity", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop", "real"]
+ORDER = ["map", "tuning", "strategies", "sensitivity", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop", "threads", "real"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "EWC's lambda chosen on a validation split",
@@ -36,6 +36,7 @@ TITLES = {
     "throughput": "Throughput: feature extraction, feature cache, notebooks",
     "datapath": "Lazy image data path: images/s with 0, 1, 2 workers, and peak RSS against the number of images",
     "loop": "Training-loop overhead against a bare forward + backward + step",
+    "threads": "The same runs at 1 and 2 torch threads: the tolerance beside every table",
     "real": "Real photographs: a pretrained encoder's last stage trained on cached trunk features, over seeds",
 }
 
