@@ -10,10 +10,7 @@ isolated >= chance + 0.3 and joint >= chance + 0.2. Optionally (``--strategies .
 the frozen-first-increment-encoder control: a frozen encoder must not already solve the
 later attributes.
 
-Until ``datasets.load_dataset`` takes a ``style`` keyword, the table is built here with
-:func:`style_table`, which mirrors ``datasets.synthfashion_table`` (the same pools and
-split); for ``style="v1"`` it equals ``load_dataset("synthfashion", ...)`` (checked by
-tests/test_synth_style.py).
+The table is ``load_dataset("synthfashion", ..., style=style)`` (:func:`style_table`).
 
     python benchmarks/bench_learnable.py --style v2 --plan synth6 --seeds 1 2 --out benchmarks/results/learnable.json
 
@@ -36,23 +33,11 @@ ISOLATED_MARGIN, JOINT_MARGIN = 0.3, 0.2       # issue 20: mAP above chance to p
 MARGINS = {"isolated": ISOLATED_MARGIN, "joint": JOINT_MARGIN}
 
 
-def style_table(n: int, size: int, seed: int, plan, style: str, test_fraction: float = 1 / 3):
-    """SynthFashion rendered with ``style``, dealt into one pool per increment as
-    ``datasets.synthfashion_table(..., pools="per_increment")`` does."""
-    from mclfir_lite.data import synth
-    from mclfir_lite.data.table import FashionTable, parse_increments
-    plan = parse_increments(plan, list(synth.ATTRIBUTES))
-    pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
-    images, labels = synth.render(n, size=size, seed=seed, style=style)
-    for k, group in enumerate(plan):
-        for a in group:
-            labels[a] = np.where(pool == k, labels[a], -1)
-    split = np.where(np.arange(n) < n - int(round(n * test_fraction)), "train", "test").astype(object)
-    values = {a: list(v) for a, v in synth.ATTRIBUTES.items()}
-    name = f"synthfashion-{n}-{size}px-seed{seed}-per_increment{len(plan)}"
-    if style != "v1":
-        name += f"-style{style}"
-    return FashionTable(images, labels, values, split, name=name)
+def style_table(n: int, size: int, seed: int, plan, style: str):
+    """SynthFashion rendered with ``style``, one pool of images per increment
+    (``load_dataset("synthfashion", ..., style=style)``)."""
+    from mclfir_lite.data.datasets import load_dataset
+    return load_dataset("synthfashion", n=n, size=size, seed=seed, increments=plan, style=style)
 
 
 def make_lab(style: str, plan, seed: int, image_size: int | None = None, n_images: int | None = None, **config):

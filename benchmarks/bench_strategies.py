@@ -1,7 +1,10 @@
-"""strategies: every strategy on the lesson's default plan, over several seeds, with its controls.
+"""strategies: every strategy, over seeds and task orders, with its controls and paired statistics.
 
-SynthFashion at the default preset (four increments, each bringing its own images), seeds
-0, 1, 2 (``--seeds``). Per strategy: each attribute's final mAP, the query-weighted MeanAP,
+SynthFashion at the default preset (each increment bringing its own images), five seeds
+(two in quick mode) and three task orders (:func:`orders`): the lesson's plan, the plan
+reversed, and the plan with its hardest attribute first (the hardest is the one the
+lesson-order ``isolated`` runs learn least above chance, so it is measured, not assumed).
+The result keeps the ``seeds`` and ``orders`` lists. Per strategy and order: each attribute's final mAP, the query-weighted MeanAP,
 forgetting, BWT (mean ± std over seeds), training samples, optimiser steps and stored
 parameters; a chance row; attributes at chance flagged. Then:
 
@@ -11,6 +14,11 @@ parameters; a chance row; attributes at chance flagged. Then:
   above every shared-encoder continual strategy; every attribute above chance for
   ``isolated`` and ``joint``; ``isolated`` at chance + 0.3 or more on each attribute;
   ``frozen`` clearly below ``isolated``; ``finetune`` forgetting at least 4x ``mclfir``;
+* **paired differences** (:data:`PAIRS`, same seed and order paired, all orders pooled):
+  MeanAP, stability (old attributes' final mAP), plasticity (mAP at learning) and
+  forgetting, each with a 95% bootstrap CI and a verdict at the 0.01 level
+  (:func:`mclfir_lite.lab.report.paired_difference`);
+* **issue 20's bar on every run**, not on means (:func:`per_run_checks`);
 * **the paper's cost claim** ("comparable at about 30% of the cost"): mclfir / joint MeanAP,
   and the cost ratios (optimiser steps, samples forwarded, samples + teacher forwards),
   against the converged upper bound and against ``retrain`` (the equal-budget static
@@ -26,31 +34,141 @@ import _common as C
 
 STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "released", "lwf", "ewc", "replay", "mclfir")
 SHARED_CONTINUAL = ("finetune", "frozen", "lwf", "ewc", "replay", "mclfir")   # one shared encoder, continual
-SEEDS = {"default": [0, 1, 2], "quick": [0, 1]}
+SEEDS = {"default": [0, 1, 2, 3, 4], "quick": [0, 1]}
+# paired comparisons (same seed, same order): (a, b) reads "a against b"
+PAIRS = [("mclfir", "lwf"), ("mclfir", "finetune"), ("mclfir", "ewc"), ("mclfir", "replay"),
+         ("joint", "mclfir"), ("joint", "lwf"), ("joint", "finetune"), ("lwf", "finetune")]
 
 
-def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
+def orders(plan: list[list[str]], hardest: str | None = None) -> dict[str, list[list[str]]]:
+    """The task orders the benchmark runs: the lesson's plan, the same plan reversed, and
+    (given the hardest attribute, the one ``isolated`` learns least above chance on the
+    lesson's order) the plan with that attribute's increment moved first."""
+    out = {"lesson": [list(g) for g in plan], "reversed": [list(g) for g in reversed(plan)]}
+    if hardest is not None:
+        k = next(i for i, g in enumerate(plan) if hardest in g)
+        out["hardest_first"] = [list(plan[k])] + [list(g) for i, g in enumerate(plan) if i != k]
+    return out
+
+
+def _spec(plan) -> str:
+    return ";".join(",".join(g) for g in plan)
+
+
+def _hardest(summary: dict) -> str:
+    iso = summary["isolated"]
+    return min(iso["attributes"], key=lambda a: iso["final_map"][a]["mean"] - iso["chance_map"][a]["mean"])
+
+
+def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False,
+        strategies=STRATEGIES, n_seeds: int | None = None, **_) -> dict:
+    """Every strategy, every seed, on three task orders (the lesson's first; the hardest
+    attribute is read from its ``isolated`` runs to build the third order)."""
     from mclfir_lite.config import preset
     from mclfir_lite.lab.report import over_seeds
-    seeds = [seed + k for k in SEEDS["quick" if quick else "default"]]
+    seeds = [seed + k for k in SEEDS["quick" if quick else "default"]][: n_seeds or None]
     overrides, note = C.train_overrides(device)
-    jobs = [(s, strat, dict(overrides), {}) for strat in STRATEGIES for s in seeds]
-    budget = preset(quick)["joint_steps"] if not quick else C.QUICK_SYNTH.get("joint_steps", 20)
-    jobs += [(s, "joint", {**overrides, "joint_steps": 2 * budget}, {}) for s in seeds]
-    results = C.run_many(jobs, quick, processes=processes, fresh=fresh)
-    by = {strat: [r for r in results[k * len(seeds):(k + 1) * len(seeds)]] for k, strat in enumerate(STRATEGIES)}
-    doubled = results[len(STRATEGIES) * len(seeds):]
-    summary = over_seeds(by)
-    out = {"seeds": seeds, "increments": by["mclfir"][0]["increments"], "summary": summary,
-           "joint_steps": budget, "joint_doubled": over_seeds({"joint x2": doubled})["joint x2"],
-           "per_seed": {s: [{k: r[k] for k in ("final_map", "final_meanap", "forgetting", "bwt", "map_matrix",
-                                               "train_samples", "teacher_samples", "optimizer_steps", "train_seconds")}
-                            for r in rs] for s, rs in by.items()}}
-    out["checks"] = checks(summary, out["joint_doubled"])
-    out["cost"] = cost_ratios(summary)
+    p = preset(quick)
+    from mclfir_lite.data.table import parse_increments
+    from mclfir_lite.data.synth import ATTRIBUTES
+    plan = parse_increments(C.QUICK_SYNTH["increments"] if quick else p["increments"], list(ATTRIBUTES))
+    budget = p["joint_steps"] if not quick else C.QUICK_SYNTH.get("joint_steps", 20)
+    strategies = tuple(strategies)
+
+    def runs_for(order_plan, extra_jobs=()):
+        lab_kw = {"increments": _spec(order_plan)}
+        jobs = [(s, strat, dict(overrides), lab_kw) for strat in strategies for s in seeds] + list(extra_jobs)
+        res = C.run_many(jobs, quick, processes=processes, fresh=fresh)
+        by = {strat: res[k * len(seeds):(k + 1) * len(seeds)] for k, strat in enumerate(strategies)}
+        return by, res[len(strategies) * len(seeds):]
+
+    lesson = plan
+    doubled_jobs = [(s, "joint", {**overrides, "joint_steps": 2 * budget}, {"increments": _spec(lesson)})
+                    for s in seeds] if "joint" in strategies else []
+    by_lesson, doubled = runs_for(lesson, doubled_jobs)
+    hardest = _hardest(over_seeds({"isolated": by_lesson["isolated"]})) if "isolated" in strategies else None
+    plans = orders(lesson, hardest)
+    by_order = {"lesson": by_lesson}
+    for name, order_plan in plans.items():
+        if name != "lesson":
+            by_order[name] = runs_for(order_plan)[0]
+
+    summary = over_seeds(by_lesson)
+    out = {"seeds": seeds, "increments": lesson, "summary": summary, "joint_steps": budget,
+           "orders": [{"name": n, "plan": pl} for n, pl in plans.items()], "hardest": hardest,
+           "per_seed": _per_seed(by_lesson),
+           "by_order": {n: {"summary": over_seeds(by), "per_seed": _per_seed(by)} for n, by in by_order.items()}}
+    if doubled:
+        out["joint_doubled"] = over_seeds({"joint x2": doubled})["joint x2"]
+        out["joint_doubled_per_attribute"] = {
+            a: out["joint_doubled"]["final_map"][a]["mean"] - summary["joint"]["final_map"][a]["mean"]
+            for a in summary["joint"]["attributes"]}
+    out["paired"] = paired(by_order, strategies)
+    out["per_run_checks"] = per_run_checks(by_order, strategies)
+    if {"joint", "isolated", "frozen", "finetune", "mclfir"} <= set(strategies) and doubled:
+        out["checks"] = checks(summary, out["joint_doubled"])
+    if {"mclfir", "joint", "retrain"} <= set(strategies):
+        out["cost"] = cost_ratios(summary)
     if note:
         out["device_note"] = note
     return out
+
+
+def _per_seed(by: dict) -> dict:
+    return {s: [{k: r[k] for k in ("final_map", "chance_map", "final_meanap", "forgetting", "bwt", "map_matrix",
+                                   "train_samples", "teacher_samples", "optimizer_steps", "train_seconds")}
+                | {"seed": r["config"]["seed"]} for r in rs] for s, rs in by.items()}
+
+
+def paired(by_order: dict, strategies) -> dict:
+    """For each pair of :data:`PAIRS`, over every (order, seed): MeanAP, stability (old
+    attributes' final mAP), plasticity (mAP at learning) and forgetting, as
+    :func:`~mclfir_lite.lab.report.paired_difference` (mean, 95% bootstrap CI, verdict at 0.01)."""
+    from mclfir_lite.lab.report import paired_difference, plasticity, stability
+    measures = {"meanap": lambda r: r["final_meanap"], "stability": stability, "plasticity": plasticity,
+                "forgetting": lambda r: r["forgetting"]}
+    out = {}
+    for a, b in PAIRS:
+        if a not in strategies or b not in strategies:
+            continue
+        ra = [r for by in by_order.values() for r in by[a]]
+        rb = [r for by in by_order.values() for r in by[b]]
+        row = {}
+        for m, f in measures.items():
+            va, vb = [f(r) for r in ra], [f(r) for r in rb]
+            if all(v is not None and np.isfinite(v) for v in va + vb):
+                row[m] = paired_difference(va, vb)
+        out[f"{a} vs {b}"] = row
+    return out
+
+
+def per_run_checks(by_order: dict, strategies) -> dict:
+    """Issue 20's bar on every (order, seed), not on means: isolated >= chance + 0.3 and joint
+    >= chance + 0.2 on every attribute; joint >= the best of finetune / lwf / mclfir - 0.01;
+    and per order, finetune's mean forgetting >= 3x mclfir's."""
+    fails, n = [], 0
+    for name, by in by_order.items():
+        for k in range(len(next(iter(by.values())))):
+            n += 1
+            for s, need in (("isolated", 0.3), ("joint", 0.2)):
+                if s in by:
+                    r = by[s][k]
+                    low = {a: round(r["final_map"][a] - r["chance_map"][a], 3) for a in r["attributes"]
+                           if r["final_map"][a] - r["chance_map"][a] < need}
+                    if low:
+                        fails.append(f"{name} seed {r['config']['seed']}: {s} below chance + {need}: {low}")
+            rivals = [s for s in ("finetune", "lwf", "mclfir") if s in by]
+            if "joint" in by and rivals:
+                best = max(rivals, key=lambda s: by[s][k]["final_meanap"])
+                j, b = by["joint"][k]["final_meanap"], by[best][k]["final_meanap"]
+                if j < b - 0.01:
+                    fails.append(f"{name} seed {by['joint'][k]['config']['seed']}: joint {j:.3f} < {best} {b:.3f} - 0.01")
+        if "finetune" in by and "mclfir" in by:
+            ft = float(np.mean([r["forgetting"] for r in by["finetune"]]))
+            mc = float(np.mean([r["forgetting"] for r in by["mclfir"]]))
+            if ft < 3 * max(mc, 1e-9):
+                fails.append(f"{name}: finetune forgets {ft:.3f} < 3 x mclfir {mc:.3f}")
+    return {"runs": n, "holds": not fails, "failures": fails}
 
 
 def _m(summary, s, key="final_meanap"):
@@ -104,14 +222,33 @@ def cost_ratios(summary: dict) -> dict:
 
 def render(r: dict) -> str:
     from mclfir_lite.lab.report import strategy_table
-    out = [f"SynthFashion, default preset, increments {r['increments']}, seeds {r['seeds']} "
-           "(each increment brings its own images).", "", strategy_table(r["summary"]), "",
-           f"Upper bound: joint with {r['joint_steps']} mixed steps per increment; with twice that, its MeanAP is "
-           f"{r['joint_doubled']['final_meanap']['mean']:.3f} ± {r['joint_doubled']['final_meanap']['std']:.3f}.", "",
-           C.table(["check", "holds", "numbers"], [[k, v["holds"], v["detail"]] for k, v in r["checks"].items()]), "",
-           C.table(["mclfir vs", "MeanAP ratio", "MeanAP gap", "steps", "samples", "samples + teacher", "wall s"],
-                   [[ref, c["meanap_ratio"], c["meanap_gap"], c["steps_ratio"], c["samples_ratio"],
-                     c["samples_plus_teacher_ratio"], c["seconds_ratio"]] for ref, c in r["cost"].items()])]
+    out = [f"SynthFashion, default preset, the lesson's order {r['increments']}, seeds {r['seeds']} "
+           "(each increment brings its own images).", "", strategy_table(r["summary"]), ""]
+    if "joint_doubled" in r:
+        out += [f"Upper bound: joint with {r['joint_steps']} mixed steps per increment; with twice that, its MeanAP "
+                f"is {r['joint_doubled']['final_meanap']['mean']:.3f} ± {r['joint_doubled']['final_meanap']['std']:.3f}; "
+                "per attribute it moves by " + ", ".join(f"{a} {d:+.3f}" for a, d in
+                                                         r.get("joint_doubled_per_attribute", {}).items()) + ".", ""]
+    if "checks" in r:
+        out += [C.table(["check", "holds", "numbers"], [[k, v["holds"], v["detail"]] for k, v in r["checks"].items()]), ""]
+    if "cost" in r:
+        out += [C.table(["mclfir vs", "MeanAP ratio", "MeanAP gap", "steps", "samples", "samples + teacher", "wall s"],
+                        [[ref, c["meanap_ratio"], c["meanap_gap"], c["steps_ratio"], c["samples_ratio"],
+                          c["samples_plus_teacher_ratio"], c["seconds_ratio"]] for ref, c in r["cost"].items()])]
+    out += ["", f"Task orders: " + "; ".join(f"{o['name']} = {_spec(o['plan'])}" for o in r.get("orders", [])),
+            f"(hardest attribute by isolated mAP above chance on the lesson's order: {r.get('hardest')})", ""]
+    for name, x in r.get("by_order", {}).items():
+        if name != "lesson":
+            out += [f"Order {name}:", "", strategy_table(x["summary"]), ""]
+    rows = [[pair, m, f"{d['mean']:+.3f}", f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", d["n"], d["verdict"]]
+            for pair, row in r.get("paired", {}).items() for m, d in row.items()]
+    if rows:
+        out += ["Paired differences over every (order, seed), 95% bootstrap CI, verdict at 0.01:", "",
+                C.table(["pair", "measure", "mean a - b", "95% CI", "pairs", "verdict"], rows), ""]
+    pr = r.get("per_run_checks")
+    if pr:
+        out += [f"Issue 20's bar on each of {pr['runs']} (order, seed) runs: "
+                + ("holds." if pr["holds"] else "fails:"), *[f"- {f}" for f in pr["failures"]]]
     if r.get("device_note"):
         out += ["", f"Note: {r['device_note']}."]
     return "\n".join(out)

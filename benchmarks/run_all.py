@@ -25,16 +25,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "tuning", "strategies", "ema_teacher", "doublets_vs_triplets", "throughput", "datapath", "loop", "real"]
+ORDER = ["map", "tuning", "strategies", "sensitivity", "cost_curves", "ema_teacher", "ema_regimes", "doublets_vs_triplets", "throughput", "datapath", "loop", "threads", "real"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "EWC's lambda chosen on a validation split",
     "strategies": "Every strategy over seeds: chance, the converged upper bound, the orderings, the cost claim",
+    "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
+    "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
+    "ema_regimes": "Where an EMA teacher could differ from a snapshot: five increments carried, per epoch, high lr, short increments",
     "doublets_vs_triplets": "InfoNCE doublets vs tuned semi-hard triplets at equal steps, over seeds",
     "throughput": "Throughput: feature extraction, feature cache, notebooks",
     "datapath": "Lazy image data path: images/s with 0, 1, 2 workers, and peak RSS against the number of images",
     "loop": "Training-loop overhead against a bare forward + backward + step",
+    "threads": "The same runs at 1 and 2 torch threads: the tolerance beside every table",
     "real": "Real photographs: a pretrained encoder's last stage trained on cached trunk features, over seeds",
 }
 

@@ -2,8 +2,6 @@
 and each attribute's values visibly different in v2 (a cheap counterfactual check)."""
 import hashlib
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,15 +91,17 @@ def test_v2_fine_attributes_more_visible_than_v1():
         assert least(v2) > 1.3 * least(v1), attr
 
 
-def test_bench_style_table_matches_load_dataset_for_v1(isolated_cache):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    try:
-        import bench_learnable
-    finally:
-        sys.path.pop(0)
+def test_load_dataset_takes_a_style_and_v1_is_the_default(isolated_cache):
+    """style= reaches the renderer through load_dataset and Lab; v1 stays the default, byte for
+    byte and by name (so no fingerprint changes); a style on another dataset is refused."""
     from mclfir_lite.data.datasets import load_dataset
     ref = load_dataset("synthfashion", n=60, size=24, seed=3, increments="synth6")
-    mine = bench_learnable.style_table(60, 24, 3, "synth6", "v1")
-    assert np.array_equal(ref.images, mine.images)
-    assert all(np.array_equal(ref.labels[a], mine.labels[a]) for a in ATTRIBUTES)
-    assert list(ref.split) == list(mine.split) and ref.name == mine.name
+    v1 = load_dataset("synthfashion", n=60, size=24, seed=3, increments="synth6", style="v1")
+    v2 = load_dataset("synthfashion", n=60, size=24, seed=3, increments="synth6", style="v2")
+    assert np.array_equal(ref.images, v1.images) and ref.name == v1.name
+    assert not np.array_equal(v1.images, v2.images) and v2.name == v1.name + "-stylev2"
+    assert all(np.array_equal(v1.labels[a], v2.labels[a]) for a in ATTRIBUTES)
+    with pytest.raises(ValueError, match="unknown style"):
+        load_dataset("synthfashion", n=60, size=24, seed=3, style="v9")
+    with pytest.raises(ValueError, match="synthfashion only"):
+        load_dataset("table", "x.csv", style="v2")

@@ -21,7 +21,7 @@ DEFAULT_PLAN = {"fashion-product-images": "fpi3", "fashionai": "fashionai4", "da
 
 def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fraction: float = 1 / 3,
                        increments=None, pools: str = "per_increment", domain_shift: bool = False,
-                       rebuild: bool = False) -> FashionTable:
+                       rebuild: bool = False, style: str = "v1") -> FashionTable:
     """SynthFashion rendered in memory: ``n`` images, the last ``test_fraction`` of them test rows
     (rows are i.i.d., so a contiguous split is a random one).
 
@@ -32,9 +32,12 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     labels every image with every attribute, so later increments relabel the same images
     (the easy case for distillation). ``domain_shift=True`` also renders each pool in its own
     visual domain (:data:`mclfir_lite.data.synth.DOMAINS`: backdrop, light, camera noise).
-    ``rebuild`` renders the images again even when they are cached.
+    ``rebuild`` renders the images again even when they are cached. ``style``: the renderer's
+    calibration (:data:`mclfir_lite.data.synth.STYLES`; "v1", the default, is what every
+    result so far was made with; "v2" makes all six attributes learnable).
     """
     from . import synth
+    synth.check_style(style)
     if pools not in ("per_increment", "shared"):
         raise ValueError(f"pools must be 'per_increment' or 'shared', got {pools!r}")
     plan = None
@@ -44,7 +47,7 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     pool = None
     if plan is not None and (pools == "per_increment" or domain_shift):
         pool = np.random.default_rng([seed, 7001]).permutation(n) % len(plan)
-    images, labels = _rendered(n, size, seed, pool if domain_shift else None, rebuild=rebuild)
+    images, labels = _rendered(n, size, seed, pool if domain_shift else None, rebuild=rebuild, style=style)
     if plan is not None and pools == "per_increment":
         for k, group in enumerate(plan):
             for a in group:
@@ -54,10 +57,13 @@ def synthfashion_table(n: int = 6000, size: int = 64, seed: int = 0, test_fracti
     name = f"synthfashion-{n}-{size}px-seed{seed}"
     if plan is not None:
         name += f"-{pools}{len(plan)}" + ("-domains" if domain_shift else "")
+    if style != "v1":
+        name += f"-style{style}"
     return FashionTable(images, labels, values, split, name=name)
 
 
-def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False,
+              style: str = "v1") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`mclfir_lite.data.synth.render`, kept on disk under the cache directory so that each
     notebook does not render the same images again (keyed by everything that decides them,
     and the renderer's source, so a change to the renderer renders anew). A cached file is
@@ -67,7 +73,7 @@ def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> t
     import inspect
     from . import synth
     from ..settings import cache_dir
-    key = hashlib.sha1(f"{n}|{size}|{seed}".encode())
+    key = hashlib.sha1(f"{n}|{size}|{seed}".encode() + (b"" if style == "v1" else f"|{style}".encode()))
     key.update(b"" if domains is None else np.asarray(domains, dtype=np.int64).tobytes())
     key.update(inspect.getsource(synth).encode())
     path = cache_dir() / "synthfashion" / f"{key.hexdigest()[:20]}.npz"
@@ -87,7 +93,7 @@ def _rendered(n: int, size: int, seed: int, domains, rebuild: bool = False) -> t
     from .table import check_memory
     check_memory(n * size * size * 3 * 2, f"rendering {n} SynthFashion images at {size} px",
                  "choose a smaller --image-size or --n-images")
-    images, labels = synth.render(n, size=size, seed=seed, domains=domains)
+    images, labels = synth.render(n, size=size, seed=seed, domains=domains, style=style)
     from ..files import atomic_write_file  # a temp file made without following links, then one rename
     atomic_write_file(path, lambda f: np.savez(f, images=images, **{f"label_{a}": v for a, v in labels.items()}))
     return images, labels
@@ -109,16 +115,19 @@ def _render_problem(images, labels: dict, n: int, size: int) -> str | None:
 def load_dataset(name: str, data_dir: str | Path | None = None, *, n: int = 6000, size: int = 64,
                  seed: int = 0, increments=None, pools: str = "per_increment",
                  domain_shift: bool = False, strict: bool = False, rebuild: bool = False,
-                 progress: bool = True) -> FashionTable:
+                 progress: bool = True, style: str = "v1") -> FashionTable:
     """A dataset by name: ``synthfashion`` (rendered), ``table`` (a table CSV at ``data_dir``), or
     a real dataset of :data:`~mclfir_lite.data.realdata.REAL_DATASETS` (its unpacked folder at
     ``data_dir``, prepared once into the cache by :func:`mclfir_lite.data.realdata.load_prepared`;
     ``strict``: stop on any problem the preparer reports; ``rebuild``: render or prepare it
     again (a table CSV is always read as it is: its image cache is rebuilt by
-    :func:`~mclfir_lite.data.table.load_images`); ``progress``: the preparer's progress bar)."""
+    :func:`~mclfir_lite.data.table.load_images`); ``progress``: the preparer's progress bar;
+    ``style``: SynthFashion's renderer calibration, refused for any other dataset)."""
     if name == "synthfashion":
         return synthfashion_table(n=n, size=size, seed=seed, increments=increments, pools=pools,
-                                  domain_shift=domain_shift, rebuild=rebuild)
+                                  domain_shift=domain_shift, rebuild=rebuild, style=style)
+    if style != "v1":
+        raise ValueError(f"style={style!r} applies to synthfashion only, not to dataset {name!r}")
     if name == "table":
         if data_dir is None:
             raise ValueError("dataset 'table' needs --data-dir pointing at a table CSV")

@@ -190,10 +190,14 @@ STYLES["v2"] = {
 }
 
 
-def _style(style: str) -> dict:
-    if style not in STYLES:
+def check_style(style: str) -> dict:
+    """The settings of renderer style ``style`` (:data:`STYLES`), or ValueError naming the choices."""
+    if not isinstance(style, str) or style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose from {list(STYLES)}")
     return STYLES[style]
+
+
+_style = check_style
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, k: int = 20) -> np.ndarray:

@@ -11,6 +11,12 @@ comes from here, so that each has the same controls:
 
 ``over_seeds({strategy: [result per seed]})`` turns the runner's per-seed results
 (:meth:`mclfir_lite.training.runner.ContinualRunner.result`) into one summary per strategy.
+
+Comparing two methods: :func:`paired_difference` pairs their runs (same seed, same task
+order), so the seed-to-seed spread that both share cancels, and gives a 95% bootstrap
+confidence interval of the mean difference with a verdict that can say "no difference at
+this resolution". :func:`stability` and :func:`plasticity` split MeanAP into what is kept
+and what is learnt, so that a verdict is never given on MeanAP alone.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import numpy as np
 
 from ..core.metrics import AT_CHANCE_MARGIN
 
-__all__ = ["over_seeds", "strategy_table", "mean_std"]
+__all__ = ["over_seeds", "strategy_table", "mean_std", "paired_difference", "stability", "plasticity"]
 
 SCALARS = ("final_meanap", "mean_final_map", "forgetting", "bwt", "train_samples", "teacher_samples",
            "optimizer_steps", "train_seconds")
@@ -89,3 +95,60 @@ def strategy_table(summary: dict[str, dict], cost: bool = True) -> str:
     lines.append(f"{'Mean ± std over ' + str(n) + ' seeds. ' if n > 1 else ''}`*`: at chance (below chance + "
                  f"{AT_CHANCE_MARGIN}). Forgetting and BWT are n/a for strategies retrained from scratch.")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- paired comparisons
+
+def _matrix(result: dict) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in result["map_matrix"]], dtype=float)
+
+
+def _first_increment(result: dict) -> dict[str, int]:
+    return {a: i for i, group in enumerate(result["increments"]) for a in group}
+
+
+def plasticity(result: dict) -> float:
+    """How well a run learns what is new: the mean over attributes of the mAP right after the
+    increment that brought it (the accuracy matrix's diagonal, ``R[first(a), a]``)."""
+    R, first = _matrix(result), _first_increment(result)
+    return float(np.mean([R[first[a], j] for j, a in enumerate(result["attributes"])]))
+
+
+def stability(result: dict) -> float:
+    """How well a run keeps what is old: the mean final mAP of the attributes that came before
+    the last increment (NaN with one increment). Forgetting is the same question asked
+    against each attribute's best; this one is not flattered by an attribute never learnt."""
+    R, first = _matrix(result), _first_increment(result)
+    last = len(result["increments"]) - 1
+    old = [j for j, a in enumerate(result["attributes"]) if first[a] < last]
+    return float(np.mean(R[-1, old])) if old else float("nan")
+
+
+def paired_difference(a, b, resolution: float = 0.01, n_boot: int = 10_000, seed: int = 0,
+                      level: float = 0.95) -> dict:
+    """The mean of ``a[k] - b[k]`` over paired runs (same seed, same order) and its bootstrap
+    confidence interval (percentile, ``n_boot`` resamples of the pairs, seeded).
+
+    ``verdict``: ``"above"`` when the whole interval is above ``+resolution``, ``"below"``
+    when it is below ``-resolution``, ``"no difference"`` when it lies inside
+    ``[-resolution, resolution]``, and ``"undecided"`` otherwise (the interval is wider than
+    the question: more seeds or orders are needed). NaN pairs are refused, not dropped."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired_difference needs two equal-length, non-empty lists, got {a.shape} and {b.shape}")
+    d = a - b
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"paired_difference: a pair is not finite ({d.tolist()})")
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
+    means = d[idx].mean(axis=1)
+    lo, hi = (float(x) for x in np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2]))
+    if lo > resolution:
+        verdict = "above"
+    elif hi < -resolution:
+        verdict = "below"
+    elif -resolution <= lo and hi <= resolution:
+        verdict = "no difference"
+    else:
+        verdict = "undecided"
+    return {"mean": float(d.mean()), "lo": lo, "hi": hi, "n": int(d.size), "level": level,
+            "resolution": resolution, "verdict": verdict}

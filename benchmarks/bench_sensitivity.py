@@ -1,0 +1,77 @@
+"""sensitivity: the counterfactual sensitivity matrix of each head, per strategy and increment.
+
+SynthFashion redraws a garment with exactly one attribute changed, or with only its
+nuisances (pose, background, light) changed (:mod:`mclfir_lite.retrieval.sensitivity`). For
+finetune, lwf, mclfir and joint on the lesson's plan (the runs are the strategies
+benchmark's, through the benchmarks' cache), after every increment: how far each head's
+embedding moves (1 - cos) when its own attribute changes, when another attribute changes,
+and when the nuisances change; and each head's selectivity (own / largest other). A head
+that forgets loses its diagonal; a head that interferes follows another attribute.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import _common as C
+
+STRATEGIES = ("finetune", "lwf", "mclfir", "joint")
+N_GARMENTS = {"default": 200, "quick": 24}
+
+
+def run(quick: bool, seed: int, device: str = "cpu", out_dir=None, **_) -> dict:
+    from mclfir_lite.retrieval.sensitivity import FACTORS, counterfactual_images, over_increments, selectivity
+    overrides, note = C.train_overrides(device)
+    lab = C.synth_lab(quick, seed)
+    images = counterfactual_images(N_GARMENTS["quick" if quick else "default"], int(lab.images.shape[-1]), seed=seed + 1)
+    out = {"seed": seed, "increments": lab.increments, "factors": list(FACTORS), "n_garments": len(images["base"]),
+           "strategies": {}}
+    for s in STRATEGIES:
+        runner = lab.runner(s, cache=True, progress=False, **overrides)
+        runner.run(resume=True)
+        mats = over_increments(runner, images)
+        out["strategies"][s] = {"matrices": mats, "selectivity": [selectivity(m) for m in mats]}
+    if out_dir is not None:
+        out["figure"] = figure(out, out_dir)
+    if note:
+        out["device_note"] = note
+    return out
+
+
+def figure(r: dict, out_dir) -> str:
+    """One heat map per strategy (after the last increment): rows heads, columns factors."""
+    strategies = list(r["strategies"])
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(strategies), figsize=(3.3 * len(strategies), 3.4), squeeze=False)
+    for ax, s in zip(axes[0], strategies):
+        m = r["strategies"][s]["matrices"][-1]
+        heads = list(m)
+        grid = np.array([[m[h][f] for f in r["factors"]] for h in heads])
+        ax.imshow(grid, cmap="magma", vmin=0, vmax=max(1e-6, grid.max()))
+        ax.set(title=s, xticks=range(len(r["factors"])), yticks=range(len(heads)))
+        ax.set_xticklabels([f[:6] for f in r["factors"]], rotation=60, fontsize=7)
+        ax.set_yticklabels(heads, fontsize=7)
+    fig.suptitle("how far each head moves (1 - cos) when one factor changes", fontsize=9)
+    fig.tight_layout()
+    from pathlib import Path
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return C.save_figure(fig, Path(out_dir), "sensitivity.png")
+
+
+def render(r: dict) -> str:
+    out = [f"Counterfactual sensitivity, {r['n_garments']} garments, plan {r['increments']}, seed {r['seed']}.", ""]
+    for s, x in r["strategies"].items():
+        last = x["matrices"][-1]
+        out += [f"{s}, after the last increment (1 - cos; own attribute in the diagonal):", "",
+                C.table(["head", *r["factors"], "selectivity"],
+                        [[h, *[row[f] for f in r["factors"]], x["selectivity"][-1][h]] for h, row in last.items()]), ""]
+        trail = [f"{h}: " + " -> ".join(f"{sel[h]:.2f}" for sel in x["selectivity"] if h in sel) for h in last]
+        out += ["selectivity over increments: " + "; ".join(trail), ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    C.main(sys.modules[__name__])
