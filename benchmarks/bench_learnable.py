@@ -123,6 +123,8 @@ def main(argv=None):
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--n-images", type=int, default=None)
     ap.add_argument("--joint-steps", type=int, default=None)
+    ap.add_argument("--joint-balance", default=None, help="Config.joint_balance: sum (default) | ratio")
+    ap.add_argument("--balance-alpha", type=float, default=None, help="Config.balance_alpha (joint_balance ratio)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(C.RESULTS_DIR / "learnable.json"))
     ap.add_argument("--show", action="store_true", help="only print the tables of the entries in --out")
@@ -139,7 +141,8 @@ def main(argv=None):
         return
     C.set_threads(a.threads)
     C.warm_up()
-    config = {} if a.joint_steps is None else {"joint_steps": a.joint_steps}
+    config = {k: v for k, v in (("joint_steps", a.joint_steps), ("joint_balance", a.joint_balance),
+                                ("balance_alpha", a.balance_alpha)) if v is not None}
     entries = []
     for seed in a.seeds:
         for strategy in a.strategies:
