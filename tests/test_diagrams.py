@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from mclfir_lite import diagrams  # noqa: E402
+from mclfir_lite.lab import diagrams  # noqa: E402
 
 
 @pytest.mark.parametrize("name", diagrams.__all__)
