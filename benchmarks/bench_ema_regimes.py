@@ -39,7 +39,7 @@ def regimes(steps_per_epoch: int, base: dict) -> dict[str, tuple[dict, dict]]:
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) -> dict:
-    from mclfir_lite.lab.report import paired_difference, plasticity, stability
+    from mclfir_lite.lab.report import paired_measures
     overrides, note = C.train_overrides(device)
     mode = "quick" if quick else "default"
     lab_kw = {"increments": PLAN[mode], "style": "v2"}
@@ -58,12 +58,10 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) ->
     by = {}
     for k, r in zip(keys, results):
         by.setdefault(k, []).append(r)
-    measures = {"meanap": lambda r: r["final_meanap"], "stability": stability, "plasticity": plasticity,
-                "forgetting": lambda r: r["forgetting"]}
     out = {"seeds": seeds, "plan": lab.increments, "steps_per_epoch": per_epoch, "regimes": {}}
     for name in regimes(per_epoch, base):
         m, l = by[(name, "mclfir")], by[(name, "lwf")]
-        out["regimes"][name] = {k: paired_difference([f(r) for r in m], [f(r) for r in l]) for k, f in measures.items()}
+        out["regimes"][name] = paired_measures(m, l)
     decided = [(n, k, d["verdict"]) for n, row in out["regimes"].items() for k, d in row.items()
                if d["verdict"] in ("above", "below")]
     out["answer"] = ("nowhere here: in every regime the EMA teacher and the frozen snapshot are within 0.01 or "

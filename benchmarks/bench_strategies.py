@@ -124,20 +124,13 @@ def paired(by_order: dict, strategies) -> dict:
     """For each pair of :data:`PAIRS`, over every (order, seed): MeanAP, stability (old
     attributes' final mAP), plasticity (mAP at learning) and forgetting, as
     :func:`~mclfir_lite.lab.report.paired_difference` (mean, 95% bootstrap CI, verdict at 0.01)."""
-    from mclfir_lite.lab.report import paired_difference, plasticity, stability
-    measures = {"meanap": lambda r: r["final_meanap"], "stability": stability, "plasticity": plasticity,
-                "forgetting": lambda r: r["forgetting"]}
+    from mclfir_lite.lab.report import paired_measures
     out = {}
     for a, b in PAIRS:
         if a not in strategies or b not in strategies:
             continue
-        ra = [r for by in by_order.values() for r in by[a]]
-        rb = [r for by in by_order.values() for r in by[b]]
-        row = {}
-        for m, f in measures.items():
-            va, vb = [f(r) for r in ra], [f(r) for r in rb]
-            if all(v is not None and np.isfinite(v) for v in va + vb):
-                row[m] = paired_difference(va, vb)
+        row = paired_measures([r for by in by_order.values() for r in by[a]],
+                              [r for by in by_order.values() for r in by[b]])
         out[f"{a} vs {b}"] = row
     return out
 

@@ -53,3 +53,12 @@ def test_plasticity_is_the_diagonal_and_stability_the_old_final_map():
 def test_one_increment_has_no_stability():
     one = {"increments": [["length"]], "attributes": ["length"], "map_matrix": [[0.9]]}
     assert np.isnan(stability(one)) and plasticity(one) == pytest.approx(0.9)
+
+
+def test_paired_measures_splits_meanap_and_leaves_out_a_missing_forgetting():
+    from mclfir_lite.lab.report import paired_measures
+    better = [dict(RUN, final_meanap=0.6 + k / 100, forgetting=0.01) for k in range(4)]
+    worse = [dict(RUN, final_meanap=0.5 + k / 100, forgetting=None) for k in range(4)]
+    row = paired_measures(better, worse)
+    assert set(row) == {"meanap", "stability", "plasticity"}      # forgetting is None for one side
+    assert row["meanap"]["verdict"] == "above" and row["stability"]["verdict"] == "no difference"

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..core.metrics import AT_CHANCE_MARGIN
 
-__all__ = ["over_seeds", "strategy_table", "mean_std", "paired_difference", "stability", "plasticity"]
+__all__ = ["over_seeds", "strategy_table", "mean_std", "paired_difference", "paired_measures", "stability",
+           "plasticity"]
 
 SCALARS = ("final_meanap", "mean_final_map", "forgetting", "bwt", "train_samples", "teacher_samples",
            "optimizer_steps", "train_seconds")
@@ -152,3 +153,18 @@ def paired_difference(a, b, resolution: float = 0.01, n_boot: int = 10_000, seed
         verdict = "undecided"
     return {"mean": float(d.mean()), "lo": lo, "hi": hi, "n": int(d.size), "level": level,
             "resolution": resolution, "verdict": verdict}
+
+
+def paired_measures(runs_a: list[dict], runs_b: list[dict]) -> dict[str, dict]:
+    """:func:`paired_difference` of two methods' paired runs (same seed and order, in the same
+    positions) on MeanAP, :func:`stability`, :func:`plasticity` and forgetting; a measure that
+    is missing or not finite for some run (forgetting of a method retrained from scratch) is
+    left out."""
+    measures = {"meanap": lambda r: r["final_meanap"], "stability": stability, "plasticity": plasticity,
+                "forgetting": lambda r: r["forgetting"]}
+    out = {}
+    for name, f in measures.items():
+        va, vb = [f(r) for r in runs_a], [f(r) for r in runs_b]
+        if all(v is not None and np.isfinite(v) for v in va + vb):
+            out[name] = paired_difference(va, vb)
+    return out
