@@ -19,17 +19,20 @@ from .settings import quick_mode
 
 # Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
 PRESETS = {
-    # The lesson at full size: three increments, each bringing its own 2000 images; a smallcnn of
-    # width 16. joint (the upper bound: all data seen so far, mixed batches) has a budget measured
-    # to converge: doubling it moves its MeanAP by less than 0.01 (benchmarks/bench_strategies.py,
-    # README). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
+    # The lesson at full size: five increments over all six attributes (plan synth6x5: sleeve length
+    # and neckline, then length, silhouette, colour, pattern), each increment bringing its own 2000
+    # images, rendered with style "v2" (the calibration in which every attribute is learnable at 48 px:
+    # benchmarks/bench_learnable.py); a smallcnn of width 16. joint (the upper bound: all data seen so
+    # far, mixed batches) balances its per-attribute losses by their training rate ("ratio", alpha 2:
+    # with a plain sum the last attribute, pattern, stays at chance; benchmarks/results/
+    # learnable_balance.json). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
     "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
-                "joint_steps": 400, "ewc_lambda": 10.0,
-                "increments": "synth3", "max_queries": 500, "max_candidates": 2000},
+                "joint_steps": 400, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+                "increments": "synth6x5", "style": "v2", "max_queries": 500, "max_candidates": 2000},
     # tests, and a first look: seconds per strategy
     "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
-              "joint_steps": 90, "ewc_lambda": 10.0,
-              "increments": "synth3", "max_queries": 300, "max_candidates": 1000},
+              "joint_steps": 90, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+              "increments": "synth3", "style": "v1", "max_queries": 300, "max_candidates": 1000},
 }
 # Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
 # (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
@@ -46,7 +49,7 @@ def preset(quick: bool | None = None) -> dict:
     return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
 
 
-CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda")
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda", "joint_balance", "balance_alpha")
 DEFAULT = PRESETS["default"]   # what Config's fields in CONFIG_KEYS default to
 
 
@@ -80,10 +83,10 @@ class Config:
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (measured to converge)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
-    joint_balance: str = "sum"      # joint: how a mixed batch's per-attribute losses combine (JOINT_BALANCES):
+    joint_balance: str = DEFAULT["joint_balance"]  # joint: how a mixed batch's per-attribute losses combine (JOINT_BALANCES):
                                     # "sum" (each weight 1) | "ratio": weight (L_a / L_a at its first step)
                                     # ** balance_alpha, detached, mean 1 (GradNorm's inverse training rate)
-    balance_alpha: float = 1.0      # joint_balance="ratio": how strongly a lagging attribute is weighted up
+    balance_alpha: float = DEFAULT["balance_alpha"]  # joint_balance="ratio": how strongly a lagging attribute is weighted up
     batch_size: int = 64
     lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
     weight_decay: float = 1e-4

@@ -320,7 +320,8 @@ def run_demo(args) -> dict:
         table = load_dataset(args.dataset, args.data_dir, n=_given(args.n_images, preset["n_images"]), size=size,
                              seed=args.seed, increments=plan if args.dataset == "synthfashion" else None,
                              pools=args.pools or "per_increment", domain_shift=args.domain_shift, strict=args.strict,
-                             rebuild=args.rebuild and dist.is_main(), progress=progress)
+                             rebuild=args.rebuild and dist.is_main(), progress=progress,
+                             **({"style": preset["style"]} if args.dataset == "synthfashion" else {}))
         images = open_images(table, size) if args.lazy_images else \
             load_images(table, size, progress=progress, rebuild=args.rebuild and dist.is_main())
     increments = parse_increments(plan, table.attributes) if not getattr(table, "removed_attributes", None) \

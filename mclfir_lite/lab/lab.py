@@ -49,14 +49,15 @@ class Lab:
 
     @classmethod
     def synthfashion(cls, quick: bool | None = None, seed: int = 0, increments=None, pools: str = "per_increment",
-                     domain_shift: bool = False, style: str = "v1", **config) -> "Lab":
+                     domain_shift: bool = False, style: str | None = None, **config) -> "Lab":
         """SynthFashion at the current mode's size; each increment brings its own images unless
-        ``pools="shared"``; ``style``: the renderer's calibration (``synth.STYLES``);
+        ``pools="shared"``; ``style``: the renderer's calibration (``synth.STYLES``; default:
+        the preset's);
         ``config`` overrides :class:`Config` fields."""
         p = preset(quick)
         plan = increments or p["increments"]
         table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed, increments=plan,
-                             pools=pools, domain_shift=domain_shift, style=style)
+                             pools=pools, domain_shift=domain_shift, style=style or p["style"])
         cfg = Config(**{**preset_config(p), "seed": seed, **config})
         return cls.from_table(table, plan, cfg, quick_mode() if quick is None else quick,
                               p["image_size"], p["max_queries"], p["max_candidates"], seed)

@@ -4,12 +4,12 @@ one generic loop (the hooks are in :mod:`~mclfir_lite.methods.base`).
 ============  =====================================================================
 ``joint``     the upper bound: at every increment the shared-encoder model trains on
               *all* attributes seen so far, every step a mixed batch (each
-              attribute's loss summed), with a budget large enough to converge
+              attribute's loss summed, or balanced by ``joint_balance``), with a budget large enough to converge
               (``Config.joint_steps``); it keeps training the same model (the
               "cumulative" upper bound; ``joint_warm_start=False`` retrains from
               scratch, which then has no forgetting).
-``retrain``   the cost reference: the same fresh model per increment, but with the
-              continual methods' budget per attribute, one attribute per step
+``retrain``   the cost reference: a fresh model per increment, mixed batches of every
+              seen attribute (as ``joint``) with the continual methods' sample budget
               (the static method the paper compares costs with). Not an upper bound.
 ``finetune``  shared encoder + one head per attribute, new attributes only.
 ``frozen``    the encoder is trained in the first increment, then frozen.
