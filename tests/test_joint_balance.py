@@ -27,12 +27,20 @@ def test_a_lagging_attribute_is_weighted_up_and_a_learnt_one_down():
 
 
 def test_ratio_changes_joint_and_resumes_bit_for_bit(tiny, tmp_path):  # noqa: F811
-    summed = make(tiny, "joint").run()
+    summed = make(tiny, "joint", joint_balance="sum").run()
     full = make(tiny, "joint", tmp_path / "full", joint_balance="ratio").run()
     assert full["map_matrix"] != summed["map_matrix"]
     make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run(stop_after=1)
     resumed = make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run()
     assert resumed["map_matrix"] == full["map_matrix"]
+
+
+def test_the_default_preset_balances_joint_by_ratio():
+    """The lesson's upper bound: with a plain sum, the last attribute of the default plan stays at
+    chance (benchmarks/results/learnable_balance.json); Config() is the default preset."""
+    from mclfir_lite.config import PRESETS, Config
+    assert PRESETS["default"]["joint_balance"] == Config().joint_balance == "ratio"
+    assert PRESETS["default"]["balance_alpha"] == Config().balance_alpha == 2.0
 
 
 @pytest.mark.parametrize("cfg, match", [({"joint_balance": "equal"}, "joint_balance"),

@@ -12,14 +12,17 @@ taken from that cell's source: only the top-level statements that define it are 
       cell "frozen and isolated cannot forget": forgetting (frozen/isolated 0, finetune, ewc)
                                                 and plasticity (frozen below finetune)
   06  cell "lwf forgets less than finetune": lwf and mclfir forget less than finetune
-      cell "does not beat the frozen snapshot": no EMA variant beats the snapshot beyond the spread
+      cell "does not beat the frozen snapshot on": no EMA variant beats the snapshot beyond the
+                                                  spread (MeanAP, old attribute; three live seeds)
       cell "pulling the old head harder": distillation weight 30 keeps the old attribute
-  07  cell "finetune forgets at least 4x as much as mclfir (margin 0.1)": the live run (both modes)
-      cell "joint is converged": joint converged, joint at or above each strategy, 4x over seeds
+  07  cell "finetune forgets at least 3x as much as mclfir (margin 0.1)": the live run (both modes):
+           every attribute learnable (isolated, joint), joint an upper bound within 0.01
+      cell "joint is converged": (a fresh benchmark) joint converged, at or above each, 3x over seeds;
+           a stale benchmark is not quoted
       cell "mclfir ends above": mclfir above ewc and replay by 0.05
-      cell "2 / (T + 1)": the steps ratio to retrain
-      cell "comparable accuracy": within 0.02 of joint, but not at ~30% of the cost
-      cell "the released design keeps one encoder": stored parameters
+      cell "sum(new)/sum(seen)": mclfir's samples against retrain's schedule
+      cell "not at ~30% of the cost once": the teacher's passes counted
+      cell "one encoder per attribute (isolated": stored parameters
 """
 import ast
 import re
@@ -194,47 +197,40 @@ def test_06_lwf_mclfir_claims_fail_when_they_forget_like_finetune(change, senten
 
 
 SNAPSHOT = "lwf (frozen snapshot)"
-EMA_SEEN = {  # mAP per seed, as measured (benchmark ema_teacher, seeds 0, 1, 2)
-    "1": {SNAPSHOT: [0.824, 0.822, 0.821], "EMA 0.99 / step": [0.793, 0.813, 0.845],
-          "EMA 0.999 / step": [0.806, 0.813, 0.837], "EMA 0.9999 / step": [0.806, 0.810, 0.839],
-          "EMA 0.98 / epoch": [0.808, 0.813, 0.842]},
-    "4": {SNAPSHOT: [0.849, 0.826, 0.835], "EMA 0.99 / step": [0.816, 0.832, 0.839],
-          "EMA 0.999 / step": [0.833, 0.834, 0.848], "EMA 0.9999 / step": [0.831, 0.837, 0.846],
-          "EMA 0.98 / epoch": [0.826, 0.829, 0.851]},
+OLD_06 = "length"
+EMA_SEEN = {  # seeds 0, 1, 2 at the sweep's size: (MeanAP, old attribute's final mAP) per seed, as measured
+    SNAPSHOT: [(0.882, 0.767), (0.874, 0.752), (0.880, 0.760)],
+    "mclfir, decay 0.999": [(0.877, 0.754), (0.872, 0.747), (0.879, 0.758)],
+    "mclfir, decay 0.99": [(0.868, 0.737), (0.866, 0.735), (0.871, 0.742)],
 }
-EMA_CELL = "does not beat the frozen snapshot beyond the seeds' spread"
+EMA_CELL = "does not beat the frozen snapshot on"
 
 
 def _run_06_ema(seen):
-    ema = {"seeds": [0, 1, 2], "lengths": {mult: {"rows": {name: {"meanap": _seeds(v)} for name, v in rows.items()}}
-                                           for mult, rows in seen.items()}}
-    _run([_cell("06", EMA_CELL)], ema=ema)
-
-
-def _ema_with(mult, name, values):
-    seen = {m: dict(rows) for m, rows in EMA_SEEN.items()}
-    seen[mult][name] = values
-    return seen
+    ema = {name: [{"final_meanap": m, "final_map": {OLD_06: o}} for m, o in rows] for name, rows in seen.items()}
+    _run([_cell("06", EMA_CELL)], ema=ema, OLD5=OLD_06)
 
 
 def test_06_ema_claims_hold_as_measured(capsys):
     _run_06_ema(EMA_SEEN)
-    assert _checked(capsys) == sum(len(rows) - 1 for rows in EMA_SEEN.values())        # every variant, every length
+    assert _checked(capsys) == 2 * (len(EMA_SEEN) - 1)        # every EMA variant, MeanAP and the old attribute
 
 
 def test_06_ema_claim_allows_a_lead_within_the_spread(capsys):
-    """At 4x, EMA 0.999 leads the snapshot by 0.008, within the spread (0.009): no beat, as the sentence says."""
-    snap = EMA_SEEN["4"][SNAPSHOT]
-    _run_06_ema(_ema_with("4", "EMA 0.999 / step", [x + 0.008 for x in snap]))
-    assert _checked(capsys) == 8
+    """EMA 0.999 leads the snapshot by 0.002 on MeanAP, within the spread: no beat, as the sentence says."""
+    snap = EMA_SEEN[SNAPSHOT]
+    _run_06_ema({**EMA_SEEN, "mclfir, decay 0.999": [(m + 0.002, o) for m, o in snap]})
+    assert _checked(capsys) == 4
 
 
-@pytest.mark.parametrize("mult, name", [(m, n) for m, rows in EMA_SEEN.items() for n in rows if n != SNAPSHOT])
-def test_06_ema_claim_fails_when_a_variant_beats_the_snapshot(mult, name):
+@pytest.mark.parametrize("name", [n for n in EMA_SEEN if n != SNAPSHOT])
+@pytest.mark.parametrize("what", ["MeanAP", "old attribute"])
+def test_06_ema_claim_fails_when_a_variant_beats_the_snapshot(name, what):
     """One EMA variant 0.05 above the snapshot on every seed (its spread the snapshot's): a clear beat."""
-    beats = [x + 0.05 for x in EMA_SEEN[mult][SNAPSHOT]]
-    with _raises(f"at {mult}x the increment length, {name} does not beat the frozen snapshot"):
-        _run_06_ema(_ema_with(mult, name, beats))
+    k = 0 if what == "MeanAP" else 1
+    beats = [tuple(v + 0.05 if i == k else v for i, v in enumerate(row)) for row in EMA_SEEN[SNAPSHOT]]
+    with _raises(f"{name} does not beat the frozen snapshot on {what}"):
+        _run_06_ema({**EMA_SEEN, name: beats})
 
 
 WEIGHTS_06 = [0.0, 0.3, 1.0, 3.0, 30.0]
@@ -264,22 +260,37 @@ def test_06_distillation_weight_claim_fails_when_weight_30_does_not_keep_more(ol
 
 # --- notebook 07: MCL-FIR vs baselines, and the cost --------------------------------------------
 
-LIVE_07 = {  # seed 0, default size: forgetting, final MeanAP, attributes at chance
-    "joint": (0.002, 0.870, []), "finetune": (0.579, 0.505, []), "frozen": (0.0, 0.621, []),
-    "isolated": (0.0, 0.870, []), "lwf": (0.019, 0.877, []), "ewc": (0.031, 0.752, []),
-    "replay": (0.18, 0.752, []), "mclfir": (0.072, 0.863, []), "retrain": (None, 0.75, []),
+ATTRS_07 = ["sleeve_length", "neckline", "length", "silhouette", "colour", "pattern"]
+PLAN_07 = [["sleeve_length", "neckline"], ["length"], ["silhouette"], ["colour"], ["pattern"]]
+CHANCE_07 = dict(zip(ATTRS_07, (0.18, 0.21, 0.21, 0.26, 0.14, 0.18)))
+LIVE_07 = {  # seed 0, default size: forgetting, final MeanAP, mAP above chance per attribute
+    "joint": (0.01, 0.771, (0.47, 0.47, 0.75, 0.52, 0.79, 0.44)),
+    "finetune": (0.55, 0.27, (0.01, 0.01, 0.02, 0.01, 0.11, 0.18)),
+    "frozen": (0.0, 0.45, (0.5, 0.4, 0.1, 0.05, 0.3, 0.02)),
+    "isolated": (0.0, 0.78, (0.51, 0.45, 0.78, 0.51, 0.83, 0.60)),
+    "lwf": (0.02, 0.746, (0.60, 0.48, 0.77, 0.61, 0.83, 0.01)),
+    "ewc": (0.05, 0.55, (0.3,) * 6), "replay": (0.2, 0.5, (0.3,) * 6),
+    "mclfir": (0.04, 0.724, (0.55, 0.37, 0.77, 0.53, 0.83, 0.11)),
 }
-LIVE_CELL = "finetune forgets at least 4x as much as mclfir (margin 0.1)"
+LIVE_CELL = "finetune forgets at least 3x as much as mclfir (margin 0.1)"
+
+
+def _results_07(changes=()):
+    out = {s: {"forgetting": f, "final_meanap": m, "chance_map": dict(CHANCE_07),
+               "final_map": {a: CHANCE_07[a] + x for a, x in zip(ATTRS_07, above)}}
+           for s, (f, m, above) in LIVE_07.items()}
+    for s, change in dict(changes).items():
+        for k, v in change.items():
+            out[s][k] = {**out[s][k], **v} if isinstance(v, dict) else v
+    return out
 
 
 def _run_07_live(quick=False, **changes):
-    results = {s: dict(zip(("forgetting", "final_meanap", "at_chance"), v)) for s, v in LIVE_07.items()}
-    for s, change in changes.items():
-        results[s].update(change)
-    _run([_cell("07", LIVE_CELL)], results=results, lab=SimpleNamespace(quick=quick))
+    _run([_cell("07", LIVE_CELL)], results=_results_07(changes),
+         lab=SimpleNamespace(quick=quick, attributes=ATTRS_07))
 
 
-@pytest.mark.parametrize("quick, n", [(False, 4), (True, 2)], ids=["default", "quick"])
+@pytest.mark.parametrize("quick, n", [(False, 6), (True, 2)], ids=["default", "quick"])
 def test_07_live_claims_hold_as_measured(quick, n, capsys):
     _run_07_live(quick)
     assert _checked(capsys) == n
@@ -288,131 +299,165 @@ def test_07_live_claims_hold_as_measured(quick, n, capsys):
 @pytest.mark.parametrize("change, sentence", [
     ({"frozen": {"forgetting": 0.01}}, "frozen and isolated cannot forget"),
     ({"isolated": {"forgetting": -0.01}}, "frozen and isolated cannot forget"),
-    ({"mclfir": {"forgetting": 0.13}}, "finetune forgets at least 4x as much as mclfir"),
-    ({"finetune": {"forgetting": 0.30}}, "finetune forgets at least 4x as much as mclfir"),
-    ({"isolated": {"at_chance": ["silhouette"]}}, "no attribute of the plan is at chance for isolated or joint"),
-    ({"joint": {"at_chance": ["colour"]}}, "no attribute of the plan is at chance for isolated or joint"),
-    ({"frozen": {"final_meanap": 0.80}}, "frozen ends clearly below isolated"),
-], ids=["frozen-forgets", "isolated-forgets", "mclfir-forgets", "finetune-forgets-little",
-        "isolated-at-chance", "joint-at-chance", "frozen-as-good"])
+    ({"mclfir": {"forgetting": 0.16}}, "finetune forgets at least 3x as much as mclfir"),
+    ({"finetune": {"forgetting": 0.20}}, "finetune forgets at least 3x as much as mclfir"),
+    ({"isolated": {"final_map": {"neckline": 0.21 + 0.29}}}, "isolated learns every attribute: at least chance + 0.3"),
+    ({"joint": {"final_map": {"pattern": 0.18 + 0.19}}}, "joint learns every attribute: at least chance + 0.2"),
+    ({"lwf": {"final_meanap": 0.782}}, "joint is an upper bound"),
+    ({"mclfir": {"final_meanap": 0.790}}, "joint is an upper bound"),
+    ({"frozen": {"final_meanap": 0.70}}, "frozen ends clearly below isolated"),
+], ids=["frozen-forgets", "isolated-forgets", "mclfir-forgets", "finetune-forgets-little", "isolated-neckline",
+        "joint-pattern", "lwf-above-joint", "mclfir-above-joint", "frozen-as-good"])
 def test_07_live_claims_fail_when_the_numbers_change(change, sentence):
     with _raises(sentence):
         _run_07_live(False, **change)
 
 
-MEANAP_07 = {  # benchmark "strategies": final MeanAP per seed, as measured (seeds 0, 1, 2)
-    "joint": [0.886, 0.856, 0.867], "retrain": [0.750, 0.739, 0.779], "finetune": [0.509, 0.497, 0.510],
-    "frozen": [0.621, 0.539, 0.587], "isolated": [0.871, 0.853, 0.857], "released": [0.854, 0.845, 0.842],
-    "lwf": [0.875, 0.853, 0.858], "ewc": [0.769, 0.746, 0.741], "replay": [0.772, 0.759, 0.726],
-    "mclfir": [0.873, 0.858, 0.859],
+def test_07_upper_bound_allows_a_rival_within_0_01(capsys):
+    _run_07_live(False, lwf={"final_meanap": 0.780})       # 0.009 above joint: within the 0.01 the sentence allows
+    assert _checked(capsys) == 6
+
+
+MEANAP_07 = {  # a "strategies" benchmark report, final MeanAP per seed (stub numbers of the measured kind)
+    "joint": [0.786, 0.776, 0.771], "finetune": [0.27, 0.26, 0.28], "frozen": [0.45, 0.44, 0.47],
+    "isolated": [0.79, 0.78, 0.80], "released": [0.78, 0.77, 0.79], "lwf": [0.75, 0.746, 0.76],
+    "ewc": [0.55, 0.56, 0.54], "replay": [0.52, 0.50, 0.55], "mclfir": [0.73, 0.724, 0.74],
 }
 FORGET_07 = {s: [0.0, 0.0, 0.0] for s in MEANAP_07}
-FORGET_07.update(finetune=[0.581, 0.570, 0.538], mclfir=[0.017, 0.021, 0.019], lwf=[0.016, 0.012, 0.015],
-                 ewc=[0.033, 0.024, 0.034], replay=[0.176, 0.169, 0.208], joint=[0.001, 0.005, 0.001])
+FORGET_07.update(finetune=[0.55, 0.56, 0.53], mclfir=[0.04, 0.05, 0.03], lwf=[0.02, 0.03, 0.02],
+                 ewc=[0.05, 0.06, 0.05], replay=[0.2, 0.21, 0.19], joint=[0.01, 0.01, 0.02])
 STORED_07 = {s: (79_747, 79_747) for s in MEANAP_07}          # stored, peak while training
-STORED_07.update(isolated=(201_123, 201_123), released=(201_123, 402_246), ewc=(201_123, 79_747),
+STORED_07.update(isolated=(369_000, 369_000), released=(369_000, 738_000), ewc=(201_123, 79_747),
                  lwf=(79_747, 159_494), mclfir=(79_747, 159_494))
-COST_07 = {"joint": {"meanap_ratio": 0.99, "meanap_gap": -0.007, "steps_ratio": 1.0, "samples_ratio": 0.5,
-                     "samples_plus_teacher_ratio": 0.83},
-           "retrain": {"meanap_ratio": 1.14, "meanap_gap": 0.107, "steps_ratio": 0.5, "samples_ratio": 0.5,
-                       "samples_plus_teacher_ratio": 0.83}}
+PAIRED_07 = {"mclfir vs lwf": {"meanap": {"mean": -0.02, "lo": -0.03, "hi": -0.01, "verdict": "below"}}}
 
 
-def _bench_07(meanap=(), forget=(), stored=(), doubled=(0.885, 0.860, 0.873), cost=()):
-    """The "strategies" benchmark report, with some strategies' numbers (or cost entries) replaced."""
-    meanap, forget, stored = {**MEANAP_07, **dict(meanap)}, {**FORGET_07, **dict(forget)}, {**STORED_07, **dict(stored)}
-    cost = {ref: {**row, **dict(cost).get(ref, {})} for ref, row in COST_07.items()}
-    return {"seeds": [0, 1, 2], "_date": "stub",
+def _bench_07(meanap=(), forget=(), doubled=(0.785, 0.777, 0.772)):
+    meanap, forget = {**MEANAP_07, **dict(meanap)}, {**FORGET_07, **dict(forget)}
+    return {"seeds": [0, 1, 2], "_date": "stub", "orders": [{"name": "lesson"}], "paired": PAIRED_07,
             "summary": {s: {"final_meanap": _seeds(meanap[s]), "forgetting": _seeds(forget[s]),
-                            "params": {"stored": stored[s][0], "peak_training": stored[s][1]}} for s in meanap},
+                            "params": {"stored": STORED_07[s][0], "peak_training": STORED_07[s][1]}} for s in meanap},
             "per_seed": {s: [{"final_meanap": m, "forgetting": f} for m, f in zip(meanap[s], forget[s])]
                          for s in meanap},
-            "joint_doubled": {"final_meanap": _seeds(doubled)}, "cost": cost}
+            "joint_doubled": {"final_meanap": _seeds(doubled)}}
 
 
-def _run_07_bench(marker, bench, increments=(["length"], ["silhouette"], ["colour"])):
-    """Notebook 07's cell that reads the benchmark (S, per_seed, forget), then claim cell ``marker``."""
-    _run([_cell("07", 'bench = benchmark_result("strategies")'), _cell("07", marker)],
-         benchmark_result={"strategies": bench}.__getitem__, strategy_table=lambda summary: "",
-         lab=SimpleNamespace(increments=[list(g) for g in increments]))
+class _Stale(RuntimeError):
+    pass
+
+
+def _run_07_bench(marker, bench):
+    """Notebook 07's cell that reads the benchmark (fresh: S, per_seed, forget), then claim cell ``marker``."""
+    def benchmark_result(name, require_fresh=False):
+        if bench is None:
+            raise _Stale("measured with other code")
+        return bench
+    return _run([_cell("07", 'bench = benchmark_result("strategies", require_fresh=True)'), _cell("07", marker)],
+                benchmark_result=benchmark_result, StaleResultError=_Stale, strategy_table=lambda summary: "",
+                results=_results_07())
 
 
 CONVERGED = "joint is converged"
 ABOVE = 'ends above {s} by at least 0.05 MeanAP'
-STEPS = "2 / (T + 1)"
-COST = "comparable accuracy"
-STORED = "the released design keeps one encoder per attribute"
-BENCH_CELLS = [(CONVERGED, 8), (ABOVE, 2), (STEPS, 1), (COST, 2), (STORED, 1)]
+BENCH_CELLS = [(CONVERGED, 8), (ABOVE, 2)]
 
 
-@pytest.mark.parametrize("marker, n", BENCH_CELLS, ids=["converged", "above", "steps", "cost", "stored"])
+@pytest.mark.parametrize("marker, n", BENCH_CELLS, ids=["converged", "above"])
 def test_07_benchmark_claims_hold_as_measured(marker, n, capsys):
     _run_07_bench(marker, _bench_07())
     assert _checked(capsys) == n
 
 
-def test_07_joint_may_be_below_a_strategy_within_the_spread(capsys):
-    """lwf 0.005 above joint on average: within the seeds' spread, so "joint is at or above lwf" still holds."""
-    _run_07_bench(CONVERGED, _bench_07(meanap={"lwf": [x + 0.005 for x in MEANAP_07["joint"]]}))
-    assert _checked(capsys) == 8
+@pytest.mark.parametrize("marker", [CONVERGED, ABOVE])
+def test_07_a_stale_benchmark_is_not_quoted(marker, capsys):
+    """A result measured with other code: the cell says so, and no benchmark claim is made."""
+    _run_07_bench(marker, None)
+    out = capsys.readouterr().out
+    assert "benchmark not quoted" in out and "✓" not in out
 
 
 def test_07_joint_not_converged_fails():
     with _raises("joint is converged: doubling its budget"):
-        _run_07_bench(CONVERGED, _bench_07(doubled=(0.90, 0.87, 0.88)))
+        _run_07_bench(CONVERGED, _bench_07(doubled=(0.80, 0.79, 0.79)))
 
 
 @pytest.mark.parametrize("s", ["finetune", "frozen", "lwf", "ewc", "replay", "mclfir"])
 def test_07_joint_at_or_above_fails_when_a_strategy_beats_joint(s):
-    """Strategy ``s`` 0.05 above joint on every seed (more than either spread; frozen's is 0.033)."""
     with _raises(f"joint is at or above {s} (within the seeds' spread)"):
         _run_07_bench(CONVERGED, _bench_07(meanap={s: [x + 0.05 for x in MEANAP_07["joint"]]}))
 
 
-@pytest.mark.parametrize("forget", [
-    {"mclfir": [0.14, 0.15, 0.13]},                                # 4x mclfir = 0.56: no gap left
-    {"finetune": [0.07, 0.06, 0.08]},                              # finetune forgets less than 4x mclfir (0.076)
-    {"finetune": [0.0, 0.0, 1.0]},                                 # one seed forgets all: the spread swamps the gap
-], ids=["mclfir-forgets", "finetune-stable", "finetune-noisy"])
-def test_07_finetune_forgets_4x_over_seeds_fails(forget):
-    with _raises("finetune forgets at least 4x as much as mclfir, over seeds"):
+@pytest.mark.parametrize("forget", [{"mclfir": [0.2, 0.21, 0.19]}, {"finetune": [0.1, 0.1, 0.1]}],
+                         ids=["mclfir-forgets", "finetune-stable"])
+def test_07_finetune_forgets_3x_over_seeds_fails(forget):
+    with _raises("finetune forgets at least 3x as much as mclfir, over seeds"):
         _run_07_bench(CONVERGED, _bench_07(forget=forget))
 
 
-@pytest.mark.parametrize("s, values", [
-    ("ewc", [0.84, 0.83, 0.83]), ("replay", [0.84, 0.83, 0.83]),     # within 0.05 of mclfir
-    ("ewc", [0.90, 0.86, 0.86]), ("replay", [0.55, 0.75, 0.96]),     # above mclfir; a gap the spread swamps
-], ids=["ewc-close", "replay-close", "ewc-above", "replay-noisy"])
+@pytest.mark.parametrize("s, values", [("ewc", [0.70, 0.70, 0.71]), ("replay", [0.55, 0.75, 0.96])],
+                         ids=["ewc-close", "replay-noisy"])
 def test_07_mclfir_above_ewc_replay_fails(s, values):
     with _raises(ABOVE.format(s=s)):
         _run_07_bench(ABOVE, _bench_07(meanap={s: values}))
 
 
-@pytest.mark.parametrize("steps_ratio, increments", [
-    (1 / 3, (["length"], ["silhouette"], ["colour"])),               # a ratio that is not 2/(T+1)
-    (0.5, (["length"], ["silhouette"], ["colour"], ["pattern"])),    # 0.5 is 2/(T+1) for T = 3 only
-], ids=["ratio-one-third", "four-increments"])
-def test_07_steps_ratio_claim_fails(steps_ratio, increments):
-    with _raises("mclfir's steps are the fraction 2/(T+1)"):
-        _run_07_bench(STEPS, _bench_07(cost={"retrain": {"steps_ratio": steps_ratio}}), increments)
+# the cost cells: retrain's samples are its schedule, mclfir's are measured
+B_07, S_07 = 64, 400
 
 
-def test_07_steps_ratio_claim_holds_for_four_increments(capsys):
-    _run_07_bench(STEPS, _bench_07(cost={"retrain": {"steps_ratio": 0.4}}), (["a"], ["b"], ["c"], ["d"]))
-    assert _checked(capsys) == 1
+def _cost_scope(mclfir_samples=None, teacher=None):
+    n_attr = len(ATTRS_07)
+    results = _results_07()
+    results["finetune"].update(train_samples=2 * S_07 * B_07 * n_attr, teacher_samples=0)
+    results["joint"].update(train_samples=2 * 400 * B_07 * 20, teacher_samples=0)
+    results["mclfir"].update(train_samples=mclfir_samples or 2 * S_07 * B_07 * n_attr,
+                             teacher_samples=2 * S_07 * B_07 * 4 if teacher is None else teacher)
+    lab = SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07, increments=PLAN_07, attributes=ATTRS_07,
+                          config=SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07))
+    return {"results": results, "lab": lab, "M": {s: r["final_meanap"] for s, r in results.items()}}
 
 
-@pytest.mark.parametrize("change, sentence", [
-    ({"meanap": {"mclfir": [0.85, 0.83, 0.83]}}, "comparable accuracy: mclfir is within 0.02"),
-    ({"cost": {"retrain": {"samples_plus_teacher_ratio": 0.30}}}, "but not at ~30% of the cost"),
-    ({"cost": {"retrain": {"samples_plus_teacher_ratio": 0.35}}}, "but not at ~30% of the cost"),
-], ids=["mclfir-far-below-joint", "cost-30pct", "cost-at-threshold"])
-def test_07_accuracy_and_cost_claims_fail(change, sentence):
-    with _raises(sentence):
-        _run_07_bench(COST, _bench_07(**change))
+COST_CELL = "sum(new)/sum(seen)"
+TEACHER_CELL = "not at ~30% of the cost once the teacher's forward passes are counted"
 
 
-@pytest.mark.parametrize("released", [159_494, 100_000], ids=["exactly-twice", "shares-an-encoder"])
-def test_07_released_storage_claim_fails(released):
+def test_07_cost_claims_hold_as_measured(capsys):
+    scope = _run([_cell("07", COST_CELL), _cell("07", TEACHER_CELL)], **_cost_scope())
+    assert _checked(capsys) == 2
+    assert scope["ratio"] == pytest.approx(6 / 20)
+
+
+def test_07_cost_ratio_claim_fails_when_mclfir_trains_more():
+    with _raises("mclfir's student samples are the fraction sum(new)/sum(seen)"):
+        _run([_cell("07", COST_CELL)], **_cost_scope(mclfir_samples=2 * S_07 * B_07 * 7))
+
+
+@pytest.mark.parametrize("teacher", [0, 2 * S_07 * B_07 * 0.5], ids=["no-teacher", "little-teacher"])
+def test_07_teacher_cost_claim_fails_without_teacher_passes(teacher):
+    with _raises(TEACHER_CELL):
+        _run([_cell("07", COST_CELL), _cell("07", TEACHER_CELL)], **_cost_scope(teacher=teacher))
+
+
+STORED = "one encoder per attribute (isolated, as the released design)"
+
+
+def _run_07_stored(isolated_stored, bench=None):
+    results = _results_07()
+    for s in results:
+        results[s]["params"] = {"stored": STORED_07[s][0], "peak_training": STORED_07[s][1]}
+    results["isolated"]["params"]["stored"] = isolated_stored
+    S = bench["summary"] if bench else None
+    _run([_cell("07", STORED)], results=results, M={s: r["final_meanap"] for s, r in results.items()},
+         bench=bench, S=S)
+
+
+def test_07_stored_claim_holds_as_measured(capsys):
+    _run_07_stored(369_000)
+    _run_07_stored(369_000, _bench_07())
+    assert _checked(capsys) == 2
+
+
+@pytest.mark.parametrize("stored", [159_494, 100_000], ids=["exactly-twice", "shares-an-encoder"])
+def test_07_stored_claim_fails(stored):
     with _raises(STORED):
-        _run_07_bench(STORED, _bench_07(stored={"released": (released, 2 * released)}))
+        _run_07_stored(stored)
