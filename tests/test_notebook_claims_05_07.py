@@ -198,7 +198,7 @@ def test_06_lwf_mclfir_claims_fail_when_they_forget_like_finetune(change, senten
 
 SNAPSHOT = "lwf (frozen snapshot)"
 OLD_06 = "length"
-EMA_SEEN = {  # seeds 0, 1, 2 at the sweep's size: (MeanAP, old attribute's final mAP) per seed, as measured
+EMA_SEEN = {  # seeds 0, 1, 2 at the sweep's size: (MeanAP, old attribute's final mAP) per seed (stubs of the measured kind)
     SNAPSHOT: [(0.882, 0.767), (0.874, 0.752), (0.880, 0.760)],
     "mclfir, decay 0.999": [(0.877, 0.754), (0.872, 0.747), (0.879, 0.758)],
     "mclfir, decay 0.99": [(0.868, 0.737), (0.866, 0.735), (0.871, 0.742)],

@@ -65,6 +65,15 @@ def _check_05_4(answer, lab, results):
         return "compare the soft run's forgetting with frozen's and finetune's"
 
 
+@exercise("05.quiz")
+def _quiz_05(answer):
+    return choices_hint(answer, {1: "b", 3: "c", 4: "b", 5: "a"},
+                    {1: "the gate has one number per channel: what does multiplying by it select?",
+                     3: "count what exercise 1 counts for the isolated design, attribute by attribute",
+                     4: "what does the Fisher information F_i measure, and on which weights is the penalty?",
+                     5: "lambda F_i is the stiffness of the spring: what does a stiffer spring do to the encoder?"})
+
+
 # --- notebook 06
 
 @exercise("06.1")
@@ -105,6 +114,15 @@ def _check_06_4(answer, old, new):
         return "compare the old attribute's final mAP of the two lwf runs"
 
 
+@exercise("06.quiz")
+def _quiz_06(answer):
+    return choices_hint(answer, {1: "b", 2: "a", 4: "a", 5: "c"},
+                    {1: "unroll the update (section 2): to what age do the weights (1 - d) d^k average?",
+                     2: "each step keeps the fraction d of what the teacher held of the snapshot",
+                     4: "how long is an L2-normalised embedding, and what does retrieval by cosine compare?",
+                     5: "section 5, after the claims: how does the released code's teacher compare with lwf's?"})
+
+
 # --- notebook 07
 
 @exercise("07.1")
@@ -127,6 +145,15 @@ def _check_07_2(answer, steps_per_attribute):
 def _check_07_3(answer, results):
     if sorted(answer) != sorted(s for s, r in results.items() if r["at_chance"]):
         return "look at each result's 'at_chance' list (the '*' in the table)"
+
+
+@exercise("07.quiz")
+def _quiz_07(answer):
+    return choices_hint(answer, {2: "c", 3: "c", 5: "a", 6: "b"},
+                    {2: "section 2: what does finetune do with length, and what does the column show?",
+                     3: "an upper bound must learn every attribute: which one did a plain sum leave behind?",
+                     5: "section 5: would a static model trained with the same budget cost more?",
+                     6: "add up the new and the seen attributes of each increment; is a teacher's forward pass free?"})
 
 # --- notebook 08
 

@@ -129,18 +129,20 @@ def benchmark_result(name: str, require_fresh: bool = False) -> dict:
     ``_fresh``, whether that is this checkout's. With ``require_fresh`` a stale result is a
     :class:`StaleResultError` that says how to refresh it."""
     import json
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "results.json"
+    root = Path(__file__).resolve().parents[2]
+    path = root / "benchmarks" / "results" / "results.json"
+    shown = path.relative_to(root)       # messages name the checkout's file, not this machine's path
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `make benchmarks` (or python benchmarks/run_all.py "
+        raise FileNotFoundError(f"{shown} not found: run `make benchmarks` (or python benchmarks/run_all.py "
                                 f"--only {name}) in a checkout of mclfir_lite")
     entry = json.loads(path.read_text()).get("benchmarks", {}).get(name)
     if not entry or entry.get("status") != "ok":
-        raise FileNotFoundError(f"benchmark {name!r} has no result in {path}: run "
+        raise FileNotFoundError(f"benchmark {name!r} has no result in {shown}: run "
                                 f"python benchmarks/run_all.py --only {name}")
     from ..files import code_digest
     code = entry.get("code")
     if require_fresh and code != code_digest():
-        raise StaleResultError(f"benchmark {name!r} in {path} was measured with code {code or '(not recorded)'}, "
+        raise StaleResultError(f"benchmark {name!r} in {shown} was measured with code {code or '(not recorded)'}, "
                                f"this checkout's numeric code is {code_digest()}: refresh it with "
                                f"python benchmarks/run_all.py --only {name}")
     return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {}),
