@@ -20,8 +20,8 @@ from .settings import quick_mode
 # Sizes of the lesson. "quick" is for tests and a first look; "default" is the lesson at full size.
 PRESETS = {
     # The lesson at full size: five increments over all six attributes (plan synth6x5: sleeve length
-    # and neckline, then length, silhouette, colour, pattern), each increment bringing its own 2000
-    # images, rendered with style "v2" (the calibration in which every attribute is learnable at 48 px:
+    # and neckline, then length, silhouette, colour, pattern), each increment bringing its own 1200
+    # of the 6000 images, rendered with style "v2" (the calibration in which every attribute is learnable at 48 px:
     # benchmarks/bench_learnable.py); a smallcnn of width 16. joint (the upper bound: all data seen so
     # far, mixed batches) balances its per-attribute losses by their training rate ("ratio", alpha 2:
     # with a plain sum the last attribute, pattern, stays at chance; benchmarks/results/
