@@ -47,7 +47,21 @@ def test_ap_ranking_title_has_the_ap():
     assert "0.833" in fig.axes[0].get_title()
 
 
+def test_ema_memory_splits_the_teacher_into_snapshot_and_student():
+    import numpy as np
+    fig = diagrams.ema_memory(decays=(0.99, 0.999), steps=400)
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    snap = 0.999 ** 400                                    # 67% of the previous increment's model is left
+    assert any(f"({snap:.0%})" in t for t in labels) and any(f"(sum {1 - snap:.2f})" in t for t in labels)
+    heights = [p.get_height() for p in fig.axes[0].patches[:400]]
+    assert np.allclose(heights, [0.01 * 0.99 ** k for k in range(400)])
+    matplotlib.pyplot.close("all")
+
+
 @pytest.mark.parametrize("call", [lambda: diagrams.model_diagram([]),
+                                  lambda: diagrams.ema_memory(decays=(1.0,)),
+                                  lambda: diagrams.ema_memory(steps=0),
                                   lambda: diagrams.model_diagram(["a"], new=["b"]),
                                   lambda: diagrams.doublet_batch([1]),
                                   lambda: diagrams.increment_timeline([["a"], []]),

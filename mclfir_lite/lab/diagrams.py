@@ -8,6 +8,7 @@ run measured. Each function returns a matplotlib figure (and draws nothing it wa
 * :func:`gallery_diagram`: a stale gallery index against a re-indexed one;
 * :func:`ap_ranking`: average precision read off one ranking;
 * :func:`compatibility_diagram`: the T x T compatibility matrix of query models and indexes;
+* :func:`ema_memory`: what an EMA teacher is made of at the end of an increment;
 * :func:`routing_diagram`: composed retrieval with routers per modality over fusion operations;
 * :func:`draw_reindexing` (notebook 08): keeping the old gallery index versus re-indexing;
 * :func:`draw_fusion` (notebook 09): dynamic fusion of an image and a text query.
@@ -21,7 +22,7 @@ import numpy as np
 from .plots import pyplot
 
 __all__ = ["model_diagram", "doublet_batch", "increment_timeline", "gallery_diagram", "ap_ranking",
-           "compatibility_diagram", "routing_diagram", "draw_reindexing", "draw_fusion"]
+           "compatibility_diagram", "ema_memory", "routing_diagram", "draw_reindexing", "draw_fusion"]
 
 _BLUE, _ORANGE, _GREEN, _RED, _GREY = "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c"
 
@@ -229,6 +230,43 @@ def compatibility_diagram(T: int = 3):
     ax.set_yticks(range(T), [f"queries after {i + 1}" for i in range(T)], fontsize=7)
     ax.xaxis.tick_top()
     ax.set_title("compatibility matrix C[i][j]: query model i x index j", fontsize=9, pad=22)
+    fig.tight_layout()
+    return fig
+
+
+def ema_memory(decays=(0.99, 0.999), steps: int = 400):
+    """(g) What an EMA teacher is made of after ``steps`` updates of an increment: the share
+    ``d**steps`` of the snapshot it started from (the previous increment's model: ``lwf``'s whole
+    teacher) and the weights ``(1 - d) d**k`` of the student's states ``k`` steps ago, one panel
+    per decay. The shares add up to 1; the mean age of the student part is drawn as a line."""
+    decays = tuple(float(d) for d in decays)
+    if not decays or any(not 0 < d < 1 for d in decays):
+        raise ValueError(f"ema_memory needs decays strictly between 0 and 1, got {decays}")
+    if int(steps) < 1:
+        raise ValueError(f"ema_memory needs steps >= 1, got {steps}")
+    steps = int(steps)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(decays), figsize=(4.2 * len(decays), 2.8), squeeze=False)
+    k = np.arange(steps)
+    for ax, d in zip(axes[0], decays):
+        w = (1 - d) * d ** k                        # weight of the student state k steps ago
+        snapshot = d ** steps                       # what is left of the teacher the increment started with
+        ax.bar(k, w, width=1.0, color=_BLUE, alpha=0.6, label=f"student, k steps ago (sum {w.sum():.2f})")
+        age = float((k * w).sum() / max(w.sum(), 1e-12))
+        ax.axvline(age, color=_RED, ls="--", lw=1, label=f"mean age of the student part: {age:.0f} steps")
+        ax.set(xlabel="k (steps ago)", ylabel="weight in the teacher", yticks=[], xlim=(-steps * 0.02, steps * 1.02),
+               ylim=(0, w.max() * 1.9), title=f"decay {d:g}: memory 1/(1-d) = {1 / (1 - d):.0f} steps")
+        ax.title.set_fontsize(9)
+        share = ax.inset_axes([0.05, 0.84, 0.35, 0.08])       # the teacher's composition, to scale
+        share.barh([0], [1 - snapshot], color=_BLUE, alpha=0.6)
+        share.barh([0], [snapshot], left=[1 - snapshot], color=_ORANGE,
+                   label=f"snapshot of the previous increment ({snapshot:.0%})")
+        share.set(xlim=(0, 1), xticks=[], yticks=[])
+        share.text(1.04, 0.5, f"teacher = {1 - snapshot:.0%} student + {snapshot:.0%} snapshot",
+                   transform=share.transAxes, ha="left", va="center", fontsize=7)
+        ax.bar([0], [0], color=_ORANGE, label=f"snapshot of the previous increment ({snapshot:.0%})")
+        ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.55))
+    fig.suptitle(f"the EMA teacher after the {steps} steps of an increment", fontsize=9)
     fig.tight_layout()
     return fig
 
