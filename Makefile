@@ -12,7 +12,7 @@ CONSTRAINTS ?= constraints.txt
 # numbered notebooks, in order: nbmake runs them in one process in this order, so later notebooks
 # reuse the runs earlier ones cached under MCLFIR_CACHE
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
-NBMAKE := --nbmake --nbmake-timeout=900
+NBMAKE := --nbmake --nbmake-timeout=1200
 
 .PHONY: install demo demo-quick doctor test test-unit test-browser test-notebooks test-quick \
         test-newest notebooks benchmarks benchmarks-quick clean

@@ -176,3 +176,39 @@ def test_09_claim_fails_when_one_method_is_near_chance_on_one_seed():
     recall["tirg"] = [0.3, 0.01, 0.28]
     with pytest.raises(ClaimError, match="20 x chance"):
         _run_09(recall)
+
+
+# 08, section 4: keep the old index or re-index, on every old attribute of both strategies
+GAPS_08 = {"finetune": [0.095, 0.083, 0.167, 0.122, 0.088], "mclfir": [0.054, -0.000, 0.003, 0.040, 0.028]}
+
+
+def _run_08_keep(gaps):
+    from types import SimpleNamespace
+    import numpy as np
+    attrs = ["sleeve_length", "neckline", "length", "silhouette", "colour"]
+    rows = []
+    for s, gs in gaps.items():
+        for a, g in zip(attrs, gs):
+            stale = 0.3 + g if s == "finetune" else 0.8 + g
+            rows.append({"strategy": s, "attribute": a, "gap": g, "margin": 0.05, "verdict": "keep",
+                         "cmp": {"map": {"at_indexing": 0.99 if s == "finetune" else 0.85,
+                                         "reindexed": stale - g, "stale": stale},
+                                 "separation": {"then": 1.1, "now": 0.0 if s == "finetune" else 0.9},
+                                 "staleness": 0.98 if s == "finetune" else 0.15}})
+    exec(_code_cell("08", "mclfir gains less from keeping"),
+         {"rows": rows, "attr": "length", "lab": SimpleNamespace(quick=False), "strategies": list(gaps),
+          "np": np, "claim": claim, "claim_greater": claim_greater})
+
+
+def test_08_keep_or_reindex_claims_hold_as_measured(capsys):
+    _run_08_keep(GAPS_08)
+    assert capsys.readouterr().out.count("✓") == 6
+
+
+@pytest.mark.parametrize("mclfir, sentence", [
+    ([0.054, -0.02, 0.003, 0.040, 0.028], "the old index is never worse than re-indexing by more than 0.01"),
+    ([0.09, 0.08, 0.1, 0.09, 0.08], "mclfir gains less from keeping its old indexes than finetune"),
+], ids=["reindex-better", "gains-like-finetune"])
+def test_08_keep_or_reindex_claims_fail_when_the_numbers_change(mclfir, sentence):
+    with pytest.raises(ClaimError, match=sentence):
+        _run_08_keep({**GAPS_08, "mclfir": mclfir})
