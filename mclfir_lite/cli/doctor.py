@@ -22,19 +22,19 @@ from importlib import metadata
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
 # empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU with 2 torch
-# threads (README, "Notebook run times"; 465 s measured 2026-12-02 on the three-increment plan.
-# The five-increment plan of 2026-12-04 doubled the series: 2,052 s against 1,039 s for the same
-# notebooks measured the same way, under load with one torch thread per job; so 465 x 2052 / 1039
-# = 918 s until it is measured on an idle machine again: update it when the series changes). REF_STEPS_PER_SECOND is how fast that machine ran the training loop on the workload
-# BENCH_WORKLOAD (the smallcnn at 48 px, width 32, batches of 64 doublets): finetune's 1,000 steps
-# took 42.76 s (2026-11-24, load 0.21: `git show f749a15:benchmarks/results/RESULTS.md`, "forgetting"). The micro-benchmark runs
-# the same workload here, and the expected series time is
+# threads: 1,764 s measured 2026-12-04 on the five-increment plan, in a clean-clone `.ci/run` on this
+# project's otherwise idle 2-core machine (`pytest --nbmake` of the 12 notebooks; 465 s on the
+# three-increment plan of 2026-12-02). Update it when the series changes. REF_STEPS_PER_SECOND is
+# how fast that machine ran the training loop on the workload BENCH_WORKLOAD (the smallcnn at 48 px,
+# width 32, batches of 64 doublets): finetune's 1,000 steps took 42.76 s (2026-11-24, load 0.21:
+# `git show f749a15:benchmarks/results/RESULTS.md`, "forgetting"). The micro-benchmark runs the same
+# workload here, and the expected series time is
 #     SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here),
 # i.e. the series scaled by training speed alone (rendering and evaluation scale alike on a CPU,
 # less so on a GPU). The workload is fixed, not read from config.PRESETS, so the two constants stay
 # a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.cli.doctor import steps_per_second; print(steps_per_second(60)[0])"
-SERIES_SECONDS_REF = 918.0
+SERIES_SECONDS_REF = 1764.0
 REF_STEPS_PER_SECOND = 1000 / 42.76
 BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 
