@@ -133,24 +133,20 @@ def bar(entries: list[dict]) -> list[dict]:
             groups.setdefault((";".join(",".join(g) for g in e["plan"]), e["seed"]), {})[e["strategy"]] = e
     rows = []
     for (plan, seed), by in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        def above(s):
-            return min(v["above_chance"] for v in by[s]["attributes"].values()) if s in by else None
-
-        def forgetting(s):
-            if s not in by:
-                return None
-            R = np.array([[np.nan if v is None else v for v in row] for row in by[s]["map_matrix"]], dtype=float)
-            return float(average_forgetting(R))
+        # the smallest mAP above chance over the attributes; forgetting from the stored matrix
+        # (its None cells, attributes not seen yet, are read as NaN by average_forgetting)
+        low = {s: min(v["above_chance"] for v in e["attributes"].values()) for s, e in by.items()}
+        forget = {s: float(average_forgetting(by[s]["map_matrix"])) for s in ("finetune", "mclfir") if s in by}
         meanap = {s: e["final_meanap"] for s, e in by.items()}
         rivals = [s for s in ("finetune", "lwf", "mclfir") if s in by]
         best = max(rivals, key=meanap.get) if rivals else None
-        f_ft, f_mc = forgetting("finetune"), forgetting("mclfir")
-        checks = {"isolated": None if above("isolated") is None else above("isolated") >= ISOLATED_MARGIN,
-                  "joint": None if above("joint") is None else above("joint") >= JOINT_MARGIN,
+        f_ft, f_mc = forget.get("finetune"), forget.get("mclfir")
+        checks = {"isolated": low["isolated"] >= ISOLATED_MARGIN if "isolated" in low else None,
+                  "joint": low["joint"] >= JOINT_MARGIN if "joint" in low else None,
                   "upper_bound": None if "joint" not in by or best is None else meanap["joint"] >= meanap[best] - 0.01,
                   "forgetting": None if f_ft is None or f_mc is None else f_ft >= 3 * f_mc}
-        rows.append({"plan": plan, "seed": seed, "meanap": meanap, "isolated_min": above("isolated"),
-                     "joint_min": above("joint"), "best_rival": best, "forgetting": {"finetune": f_ft, "mclfir": f_mc},
+        rows.append({"plan": plan, "seed": seed, "meanap": meanap, "isolated_min": low.get("isolated"),
+                     "joint_min": low.get("joint"), "best_rival": best, "forgetting": {"finetune": f_ft, "mclfir": f_mc},
                      "checks": checks})
     return rows
 

@@ -246,26 +246,27 @@ def ema_memory(decays=(0.99, 0.999), steps: int = 400):
         raise ValueError(f"ema_memory needs steps >= 1, got {steps}")
     steps = int(steps)
     plt = pyplot()
+    from matplotlib.patches import Patch
     fig, axes = plt.subplots(1, len(decays), figsize=(4.2 * len(decays), 2.8), squeeze=False)
     k = np.arange(steps)
     for ax, d in zip(axes[0], decays):
         w = (1 - d) * d ** k                        # weight of the student state k steps ago
         snapshot = d ** steps                       # what is left of the teacher the increment started with
         ax.bar(k, w, width=1.0, color=_BLUE, alpha=0.6, label=f"student, k steps ago (sum {w.sum():.2f})")
-        age = float((k * w).sum() / max(w.sum(), 1e-12))
+        age = float((k * w).sum() / w.sum())
         ax.axvline(age, color=_RED, ls="--", lw=1, label=f"mean age of the student part: {age:.0f} steps")
         ax.set(xlabel="k (steps ago)", ylabel="weight in the teacher", yticks=[], xlim=(-steps * 0.02, steps * 1.02),
                ylim=(0, w.max() * 1.9), title=f"decay {d:g}: memory 1/(1-d) = {1 / (1 - d):.0f} steps")
         ax.title.set_fontsize(9)
         share = ax.inset_axes([0.05, 0.84, 0.35, 0.08])       # the teacher's composition, to scale
         share.barh([0], [1 - snapshot], color=_BLUE, alpha=0.6)
-        share.barh([0], [snapshot], left=[1 - snapshot], color=_ORANGE,
-                   label=f"snapshot of the previous increment ({snapshot:.0%})")
+        share.barh([0], [snapshot], left=[1 - snapshot], color=_ORANGE)
         share.set(xlim=(0, 1), xticks=[], yticks=[])
         share.text(1.04, 0.5, f"teacher = {1 - snapshot:.0%} student + {snapshot:.0%} snapshot",
                    transform=share.transAxes, ha="left", va="center", fontsize=7)
-        ax.bar([0], [0], color=_ORANGE, label=f"snapshot of the previous increment ({snapshot:.0%})")
-        ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.55))
+        handles = ax.get_legend_handles_labels()[0] + [
+            Patch(color=_ORANGE, label=f"snapshot of the previous increment ({snapshot:.0%})")]
+        ax.legend(handles=handles, fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.55))
     fig.suptitle(f"the EMA teacher after the {steps} steps of an increment", fontsize=9)
     fig.tight_layout()
     return fig
