@@ -170,6 +170,22 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+README = BENCH_DIR.parent / "README.md"
+
+
+def write_between(name: str, text: str, readme: Path | None = None) -> None:
+    """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in the
+    README (numbers there are generated from result files, never typed by hand). A README
+    without both markers is a SystemExit naming the file and the markers."""
+    readme = Path(readme or README)
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    s = readme.read_text(encoding="utf-8")
+    if start not in s or end not in s or s.index(start) > s.index(end):
+        raise SystemExit(f"{readme}: no {start} ... {end} markers")
+    a, b = s.index(start) + len(start), s.index(end)
+    readme.write_text(s[:a] + "\n" + text.strip("\n") + "\n" + s[b:], encoding="utf-8")
+
+
 def fmt(x, spec=".3f", none="n/a") -> str:
     return none if x is None else format(x, spec)
 

@@ -43,11 +43,17 @@ PAIRS = [("mclfir", "lwf"), ("mclfir", "finetune"), ("mclfir", "ewc"), ("mclfir"
 def orders(plan: list[list[str]], hardest: str | None = None) -> dict[str, list[list[str]]]:
     """The task orders the benchmark runs: the lesson's plan, the same plan reversed, and
     (given the hardest attribute, the one ``isolated`` learns least above chance on the
-    lesson's order) the plan with that attribute's increment moved first."""
+    lesson's order) the plan with that attribute's increment moved first, or, when the
+    lesson already starts with it, the plan rotated by half (``rotated``), so that there are
+    always three different orders."""
     out = {"lesson": [list(g) for g in plan], "reversed": [list(g) for g in reversed(plan)]}
     if hardest is not None:
         k = next(i for i, g in enumerate(plan) if hardest in g)
-        out["hardest_first"] = [list(plan[k])] + [list(g) for i, g in enumerate(plan) if i != k]
+        if k > 0:
+            out["hardest_first"] = [list(plan[k])] + [list(g) for i, g in enumerate(plan) if i != k]
+        elif len(plan) > 2:    # the lesson already starts with it: a third order is the plan rotated by half
+            h = len(plan) // 2
+            out["rotated"] = [list(g) for g in plan[h:] + plan[:h]]
     return out
 
 
@@ -94,7 +100,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
             by_order[name] = runs_for(order_plan)[0]
 
     summary = over_seeds(by_lesson)
-    out = {"seeds": seeds, "increments": lesson, "summary": summary, "joint_steps": budget,
+    out = {"seeds": seeds, "strategies": list(strategies), "increments": lesson, "summary": summary, "joint_steps": budget,
            "orders": [{"name": n, "plan": pl} for n, pl in plans.items()], "hardest": hardest,
            "per_seed": _per_seed(by_lesson),
            "by_order": {n: {"summary": over_seeds(by), "per_seed": _per_seed(by)} for n, by in by_order.items()}}
@@ -105,7 +111,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
             for a in summary["joint"]["attributes"]}
     out["paired"] = paired(by_order, strategies)
     out["per_run_checks"] = per_run_checks(by_order, strategies)
-    if {"joint", "isolated", "frozen", "finetune", "mclfir"} <= set(strategies) and doubled:
+    if {"joint", "isolated", "finetune", "mclfir"} <= set(strategies) and doubled:
         out["checks"] = checks(summary, out["joint_doubled"])
     if {"mclfir", "joint", "retrain"} <= set(strategies):
         out["cost"] = cost_ratios(summary)
@@ -177,7 +183,7 @@ def checks(summary: dict, doubled: dict) -> dict:
     out = {}
     j, jd = _m(summary, "joint"), doubled["final_meanap"]["mean"]
     out["joint converged (doubling its budget moves MeanAP < 0.01)"] = (abs(jd - j) < 0.01, f"{j:.3f} -> {jd:.3f}")
-    for s in SHARED_CONTINUAL:
+    for s in (x for x in SHARED_CONTINUAL if x in summary):
         gap = j - _m(summary, s)
         out[f"joint >= {s}"] = (gap >= -max(_sd(summary, "joint"), _sd(summary, s)),
                                 f"{j:.3f} vs {_m(summary, s):.3f}")
@@ -189,9 +195,10 @@ def checks(summary: dict, doubled: dict) -> dict:
     margins = {a: iso["final_map"][a]["mean"] - iso["chance_map"][a]["mean"] for a in iso["attributes"]}
     out["isolated >= chance + 0.3 on each attribute"] = (min(margins.values()) >= 0.3,
                                                           ", ".join(f"{a} +{v:.2f}" for a, v in margins.items()))
-    out["frozen clearly below isolated"] = (_m(summary, "isolated") - _m(summary, "frozen")
-                                            > max(0.05, _sd(summary, "isolated"), _sd(summary, "frozen")),
-                                            f"{_m(summary, 'frozen'):.3f} vs {_m(summary, 'isolated'):.3f}")
+    if "frozen" in summary:
+        out["frozen clearly below isolated"] = (_m(summary, "isolated") - _m(summary, "frozen")
+                                                > max(0.05, _sd(summary, "isolated"), _sd(summary, "frozen")),
+                                                f"{_m(summary, 'frozen'):.3f} vs {_m(summary, 'isolated'):.3f}")
     f_ft, f_mc = _m(summary, "finetune", "forgetting"), _m(summary, "mclfir", "forgetting")
     out["finetune forgets >= 4x mclfir"] = (f_ft >= 4 * max(f_mc, 1e-9), f"{f_ft:.3f} vs {f_mc:.3f}")
     return {k: {"holds": bool(h), "detail": d} for k, (h, d) in out.items()}
@@ -216,7 +223,7 @@ def cost_ratios(summary: dict) -> dict:
 def render(r: dict) -> str:
     from mclfir_lite.lab.report import strategy_table
     out = [f"SynthFashion, default preset, the lesson's order {r['increments']}, seeds {r['seeds']} "
-           "(each increment brings its own images).", "", strategy_table(r["summary"]), ""]
+           f"(each increment brings its own images); strategies: {', '.join(r.get('strategies', r['summary']))}.", "", strategy_table(r["summary"]), ""]
     if "joint_doubled" in r:
         out += [f"Upper bound: joint with {r['joint_steps']} mixed steps per increment; with twice that, its MeanAP "
                 f"is {r['joint_doubled']['final_meanap']['mean']:.3f} ± {r['joint_doubled']['final_meanap']['std']:.3f}; "
@@ -244,6 +251,49 @@ def render(r: dict) -> str:
                 + ("holds." if pr["holds"] else "fails:"), *[f"- {f}" for f in pr["failures"]]]
     if r.get("device_note"):
         out += ["", f"Note: {r['device_note']}."]
+    return "\n".join(out)
+
+
+README_MARKER = "strategies"     # <!-- strategies:start --> ... :end --> in the README (run_all.py --readme)
+
+
+def readme(r: dict) -> str:
+    """The README's section: MeanAP per strategy and order (mean ± std over seeds), the paired
+    differences over every (order, seed) with their 95% CI and verdict, the converged upper
+    bound, and issue 20's bar on every run."""
+    orders_ = [o["name"] for o in r.get("orders", [])] or ["lesson"]
+    by = r.get("by_order", {"lesson": {"summary": r["summary"]}})
+    strategies = list(r["summary"])
+    rows = []
+    for s in strategies:
+        cells = [f"{by[o]['summary'][s]['final_meanap']['mean']:.3f} ± {by[o]['summary'][s]['final_meanap']['std']:.3f}"
+                 for o in orders_]
+        pooled = [x["final_meanap"] for o in orders_ for x in by[o]["per_seed"][s]] if all(
+            "per_seed" in by[o] for o in orders_) else []
+        f_pooled = [x["forgetting"] for o in orders_ for x in by[o]["per_seed"][s]] if pooled else []
+        rows.append([s, *cells, f"{np.mean(pooled):.3f}" if pooled else "n/a",
+                     f"{np.mean(f_pooled):.3f}" if f_pooled and all(v is not None for v in f_pooled) else "n/a"])
+    out = [f"Seeds {r['seeds']}, {len(orders_)} orders: "
+           + "; ".join(f"**{o['name']}** = {_spec(o['plan'])}" for o in r.get("orders", []))
+           + f" (hardest attribute, by `isolated`'s mAP above chance on the lesson's order: {r.get('hardest')}). "
+           f"Final MeanAP, mean ± std over seeds:", "",
+           C.table(["strategy", *orders_, "all orders", "forgetting (all orders)"], rows), ""]
+    if "joint_doubled" in r:
+        d = r["joint_doubled"]["final_meanap"]["mean"] - r["summary"]["joint"]["final_meanap"]["mean"]
+        worst = min(r.get("joint_doubled_per_attribute", {"-": 0}).items(), key=lambda kv: kv[1])
+        out += [f"Upper bound: twice `joint`'s budget ({2 * r['joint_steps']} steps per increment, lesson order) "
+                f"moves its MeanAP by {d:+.3f} (its weakest attribute, {worst[0]}, by {worst[1]:+.3f}).", ""]
+    prs = [[pair, m, f"{x['mean']:+.3f}", f"[{x['lo']:+.3f}, {x['hi']:+.3f}]", x["n"], x["verdict"]]
+           for pair, row in r.get("paired", {}).items() for m, x in row.items()]
+    if prs:
+        out += ["Paired differences (same seed and order), pooled over every order; stability = the old "
+                "attributes' final mAP, plasticity = each attribute's mAP when it was learnt; 95% bootstrap CI, "
+                "verdict at the 0.01 level:", "",
+                C.table(["a vs b", "measure", "mean a − b", "95% CI", "pairs", "verdict"], prs), ""]
+    pr = r.get("per_run_checks")
+    if pr:
+        out += [f"Issue 20's bar on each of the {pr['runs']} (order, seed) runs: "
+                + ("**holds on every run**." if pr["holds"] else "**fails** on: " + "; ".join(pr["failures"]) + ".")]
     return "\n".join(out)
 
 

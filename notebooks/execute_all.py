@@ -3,6 +3,7 @@
     python notebooks/execute_all.py                 # all of them, default mode (what is committed)
     python notebooks/execute_all.py 05 07           # only those whose names start with 05 or 07
     MCLFIR_QUICK=1 python notebooks/execute_all.py  # quick mode (do not commit those outputs)
+    python notebooks/execute_all.py --keep-times 07 # refresh outputs against a warm cache; times untouched
 
 Notebooks run in order in one process after another, sharing ``MCLFIR_CACHE``, so later
 notebooks reuse the runs earlier ones trained (as a learner's do). Stops at the first
@@ -13,7 +14,9 @@ Timing: each notebook's measured time is written into it, on the line that carri
 marker ``<!-- time -->`` (as "about N s on C cores (measured YYYY-MM-DD)"), and into the
 README's timing table, between ``<!-- notebook-times:start -->`` and
 ``<!-- notebook-times:end -->`` when those markers are there (rows of notebooks that were not
-run this time are kept). Quick-mode times say so.
+run this time are kept). Quick-mode times say so. With ``--keep-times`` neither is written:
+a notebook re-executed against a warm cache (its runs already trained) takes a fraction of
+its time from an empty cache, which is the time a learner meets.
 """
 from __future__ import annotations
 
@@ -90,7 +93,13 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
     return True
 
 
-def main(prefixes: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    keep_times = "--keep-times" in argv
+    prefixes = [a for a in argv if a != "--keep-times"]
+    unknown = [a for a in prefixes if a.startswith("-")]
+    if unknown:
+        print(f"unknown option(s) {unknown}; usage: execute_all.py [--keep-times] [PREFIX ...]", file=sys.stderr)
+        return 2
     # a reference solution that fails its exercise check fails the notebook (see mclfir_lite.lab.exercises.strict)
     os.environ.setdefault("MCLFIR_STRICT_EXERCISES", "1")
     paths = [p for p in numbered_notebooks() if not prefixes or p.name.startswith(tuple(prefixes))]
@@ -113,13 +122,17 @@ def main(prefixes: list[str]) -> int:
             return 1
         seconds = time.perf_counter() - t0
         total += seconds
-        if not stamp_time(nb, time_line(seconds, n_cores, day, quick)):
+        if keep_times:
+            pass
+        elif not stamp_time(nb, time_line(seconds, n_cores, day, quick)):
             print(f"{path.name}: no {TIME_MARKER} line at its top; its run time is not written into it", file=sys.stderr)
         measured[path.name] = {"seconds": seconds, "cores": n_cores, "quick": quick, "day": day}
         nbformat.write(nb, path)
         print(f"{path.name:<45} {seconds:6.0f} s", flush=True)
     print(f"{'total':<45} {total:6.0f} s")
-    if update_readme_times(measured):
+    if keep_times:
+        print("--keep-times: run times not written (the notebooks and the README keep the measured ones)")
+    elif update_readme_times(measured):
         print(f"timing table in {README.name} updated")
     return 0
 

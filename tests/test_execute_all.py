@@ -50,3 +50,20 @@ def test_my_notebooks_carry_the_time_marker():
     for prefix in ("00", "01", "02", "03", "04", "10", "11"):
         nb = nbformat.read(next(NOTEBOOKS.glob(f"{prefix}_*.ipynb")), as_version=4)
         assert ea.TIME_MARKER in nb.cells[0].source, prefix
+
+
+def test_keep_times_leaves_the_time_line_and_the_readme_alone(tmp_path, monkeypatch):
+    path = tmp_path / "00_tiny.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# tiny\n\n{ea.TIME_MARKER}*Run time: about 99 s*"),
+                                         nbformat.v4.new_code_cell("x = 1 + 1\nx")])
+    nbformat.write(nb, path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{ea.TABLE_START}\nold table\n{ea.TABLE_END}\n")
+    monkeypatch.setattr(ea, "numbered_notebooks", lambda: [path])
+    monkeypatch.setattr(ea, "README", readme)
+    monkeypatch.setattr(ea, "HERE", tmp_path)
+    assert ea.main(["--keep-times"]) == 0
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[1].outputs[0]["data"]["text/plain"] == "2"          # executed
+    assert "about 99 s" in out.cells[0].source and "old table" in readme.read_text()
+    assert ea.main(["--bogus"]) == 2

@@ -53,12 +53,12 @@ def test_only_this_codes_entries_at_the_presets_settings_count():
 
 def test_the_readme_table_goes_between_its_markers(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{BL.README_START}\nold\n{BL.README_END}\nafter\n")
+    readme.write_text(f"before\n<!-- {BL.README_MARKER}:start -->\nold\n<!-- {BL.README_MARKER}:end -->\nafter\n")
     text = BL.render_bar(BL.bar(good()))
-    BL.write_readme(text, readme)
+    BL.C.write_between(BL.README_MARKER, text, readme)
     s = readme.read_text()
     assert s.startswith("before\n") and s.endswith("after\n") and "old" not in s
     assert code_digest() in s and "| a;b,c |" not in s and "a,b;c" in s
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="markers"):
-        BL.write_readme(text, readme)
+        BL.C.write_between(BL.README_MARKER, text, readme)
