@@ -393,17 +393,3 @@ def test_new_widgets_follow_their_controls(lab, runners):
     d.query.value = 2
     d.k.value = 2
     assert len(d.view["panels"]["frozen"]["top_xy"]) == 2
-
-
-def test_a_strategy_trained_after_the_last_increment_only_says_so(lab, runners):
-    import copy
-    last_only = copy.copy(runners["finetune"])
-    last_only.snapshots = [None] + list(runners["finetune"].snapshots[1:])   # as joint_last_only leaves it
-    both = {"finetune": runners["finetune"], "joint": last_only}
-    v = compare_view(lab, both, ["finetune", "joint"], "sleeve_length", 0, 0)
-    assert v["views"]["finetune"]["available"] and not v["views"]["joint"]["available"]
-    assert "last increment only" in v["views"]["joint"]["message"]
-    assert forgotten_queries(lab, both, "joint", later=1) == []     # no model right after learning
-    d = drift_view(lab, both, ["joint"], "sleeve_length", 1, 0)
-    assert d["panels"]["joint"]["available"] and "fitted after inc. 2" in d["panels"]["joint"]["xlabel"]
-    SideBySideBrowser(lab, both), EmbeddingDrift(lab, both), ForgottenQueries(lab, both)

@@ -110,10 +110,6 @@ def unavailable_reason(runner, strategy: str, attribute: str, increment: int) ->
     if runner.done <= increment:
         return (f"the {strategy} run has finished {runner.done} increment(s); "
                 f"increment {increment + 1} is not available yet")
-    snapshots = getattr(runner, "snapshots", None)
-    if snapshots is not None and increment < len(snapshots) and snapshots[increment] is None:
-        return (f"{strategy} has no model after increment {increment + 1}: it was trained after the last "
-                "increment only (joint_last_only). Pick the last increment.")
     return None
 
 
@@ -295,7 +291,7 @@ def forgotten_queries(lab, runners: dict, strategy: str, later: int, attribute: 
     attribute, query_index, query_row, value, learnt (0-based increment), later, ap_then,
     ap_now, drop}`` with ``drop = ap_then - ap_now`` (negative: it got better). Queries with
     no relevant candidate (no AP) are left out. Empty when no attribute was learnt before
-    ``later``, or the strategy kept no model from right after learning it (joint_last_only).
+    ``later``.
     """
     runner = runner_for(runners, strategy)
     _check_increment(runner, later)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from .captions import value_phrase
 from ..files import atomic_write, fingerprint
-from .runs import code_digests, preset_settings, run_folder
+from .runs import choose, code_digests, preset_settings, run_folder
 from ..training.checkpoint import load, save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
@@ -363,11 +363,6 @@ def check_args(args) -> tuple[Settings, list[str], list[int]]:
     seeds = list(args.seeds) if args.seeds else [args.seed]
     if min(seeds) < 0 or len(set(seeds)) < len(seeds):
         raise ValueError(f"seeds must be distinct and >= 0, got {seeds}")
-    methods = list(args.methods or METHODS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    if len(set(methods)) < len(methods):
-        raise ValueError(f"--methods lists a method more than once: {methods}")
+    methods = choose(args.methods, METHODS, "--methods", "method")
     s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_test", "image_size")})
     return s, methods, seeds

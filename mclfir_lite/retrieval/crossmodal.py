@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from . import captions as cap
 from ..files import atomic_write, fingerprint
-from .runs import code_digests, preset_settings, run_folder
+from .runs import choose, code_digests, preset_settings, run_folder
 from ..training.checkpoint import load, save
 from . import compatibility as compat
 from ..core.losses import embedding_distillation
@@ -295,12 +295,7 @@ def check_args(args) -> tuple[Settings, list[str]]:
     args.quick = bool(args.quick or quick_mode())
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    strategies = list(args.strategies or STRATEGIES)
-    unknown = [x for x in strategies if x not in STRATEGIES]
-    if unknown:
-        raise ValueError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
-    if len(set(strategies)) < len(strategies):
-        raise ValueError(f"--strategies lists a strategy more than once: {strategies}")
+    strategies = choose(args.strategies, STRATEGIES, "--strategies", "strategy")
     if args.text_tower not in ("bow", "clip"):
         raise ValueError(f"unknown --text-tower {args.text_tower!r}; choose bow or clip")
     s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_gallery", "image_size")})

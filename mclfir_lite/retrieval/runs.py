@@ -33,6 +33,18 @@ def preset_settings(presets: dict, args, flags: dict[str, str]):
     return s
 
 
+def choose(given, allowed, option: str, what: str) -> list[str]:
+    """The names ``given`` on the command line (all of ``allowed`` when none), in order; an
+    unknown or repeated name is a ValueError naming it and ``option``."""
+    chosen = list(given or allowed)
+    unknown = [x for x in chosen if x not in allowed]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(allowed)}")
+    if len(set(chosen)) < len(chosen):
+        raise ValueError(f"{option} lists a {what} more than once: {chosen}")
+    return chosen
+
+
 @contextmanager
 def run_folder(out: Path, what: str, quick: bool, fresh_checkpoints=()):
     """For the ``with`` block: ``out`` locked (:func:`mclfir_lite.files.lock_folder`), torch on
