@@ -59,6 +59,9 @@ def parse(argv=None):
                    help="retrain cached runs (strategies, ema_teacher) instead of reusing the benchmarks' cache")
     p.add_argument("--strategies", default=None, metavar="A,B,...",
                    help="strategies: run only these strategies (comma-separated; default every one)")
+    p.add_argument("--joint-doubled-seeds", type=int, default=None, metavar="N",
+                   help="strategies: the converged-upper-bound check (joint at twice its budget) on the first N "
+                        "seeds only (default every seed; it is the benchmark's longest run)")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results, or "
                                                  "benchmarks/results/quick with --quick)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -208,7 +211,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             module = importlib.import_module(f"bench_{name}")
-            extra = {"strategies": args.strategies} if name == "strategies" and args.strategies else {}
+            extra = {k: v for k, v in (("strategies", args.strategies), ("doubled_seeds", args.joint_doubled_seeds))
+                     if v is not None} if name == "strategies" else {}
             result = module.run(quick=args.quick, seed=args.seed, device=args.device, out_dir=out,
                                 fresh=args.fresh, notebook_modes=notebook_modes, **extra)
             entry.update(status="ok", result=result)
