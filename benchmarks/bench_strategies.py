@@ -9,7 +9,9 @@ forgetting, BWT (mean ± std over seeds), training samples, optimiser steps and 
 parameters; a chance row; attributes at chance flagged. Then:
 
 * **the upper bound is converged**: ``joint`` is run with its budget doubled
-  (``joint_steps`` x 2) and the change of its MeanAP is reported (target < 0.01);
+  (``joint_steps`` x 2) and the change of its MeanAP is reported (target < 0.01); with
+  ``joint_budgets`` (``--joint-budgets 2,4``) at more multiples too: joint's budget curve, and
+  the smallest budget whose doubling moves MeanAP < 0.01 and every attribute < 0.02;
 * **the orderings the lesson rests on**, checked on the means and the spread: joint at or
   above every shared-encoder continual strategy; every attribute above chance for
   ``isolated`` and ``joint``; ``isolated`` at chance + 0.3 or more on each attribute;
@@ -67,11 +69,12 @@ def _hardest(summary: dict) -> str:
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False,
-        strategies=STRATEGIES, n_seeds: int | None = None, doubled_seeds: int | None = None, **_) -> dict:
+        strategies=STRATEGIES, n_seeds: int | None = None, doubled_seeds: int | None = None,
+        joint_budgets=(2,), **_) -> dict:
     """Every strategy, every seed, on three task orders (the lesson's first; the hardest
     attribute is read from its ``isolated`` runs to build the third order). ``joint`` with its
-    budget doubled runs last, on the first ``doubled_seeds`` seeds (default: every seed) of the
-    lesson's order."""
+    budget multiplied by each of ``joint_budgets`` (2 always among them) runs last, on the first
+    ``doubled_seeds`` seeds (default: every seed) of the lesson's order: joint's budget curve."""
     from mclfir_lite.config import preset
     from mclfir_lite.lab.report import over_seeds
     seeds = [seed + k for k in SEEDS["quick" if quick else "default"]][: n_seeds or None]
@@ -98,9 +101,13 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
     for name, order_plan in plans.items():
         if name != "lesson":
             by_order[name] = runs_for(order_plan)[0]
-    doubled_jobs = [(s, "joint", {**overrides, "joint_steps": 2 * budget}, {"increments": _spec(lesson)})
-                    for s in seeds[: doubled_seeds or None]] if "joint" in strategies else []
-    doubled = C.run_many(doubled_jobs, quick, processes=processes, fresh=fresh) if doubled_jobs else []
+    mults = sorted({2, *(int(m) for m in joint_budgets)})
+    curve_seeds = seeds[: doubled_seeds or None]
+    scaled_jobs = [(s, "joint", {**overrides, "joint_steps": m * budget}, {"increments": _spec(lesson)})
+                   for m in mults for s in curve_seeds] if "joint" in strategies else []
+    scaled = C.run_many(scaled_jobs, quick, processes=processes, fresh=fresh) if scaled_jobs else []
+    by_mult = {m: scaled[k * len(curve_seeds):(k + 1) * len(curve_seeds)] for k, m in enumerate(mults)} if scaled else {}
+    doubled = by_mult.get(2, [])
 
     summary = over_seeds(by_lesson)
     out = {"seeds": seeds, "strategies": list(strategies), "increments": lesson, "summary": summary, "joint_steps": budget,
@@ -114,6 +121,12 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
         out["joint_doubled_per_attribute"] = {
             a: out["joint_doubled"]["final_map"][a]["mean"] - out["joint_same_seeds"]["final_map"][a]["mean"]
             for a in summary["joint"]["attributes"]}
+    if by_mult:
+        out["joint_budget_curve"] = budget_curve({1: by_lesson["joint"][:len(curve_seeds)], **by_mult}, budget)
+        out["joint_converged_at"] = converged_at(out["joint_budget_curve"])
+    every = [r for by in by_order.values() for rs in by.values() for r in rs] + scaled
+    out["runs"] = {"total": len(every), "cached": sum(bool(r.get("cached")) for r in every),
+                   "train_seconds": round(sum(r["train_seconds"] for r in every), 1)}
     out["paired"] = paired(by_order, strategies)
     out["per_run_checks"] = per_run_checks(by_order, strategies)
     if {"joint", "isolated", "finetune", "mclfir"} <= set(strategies) and doubled:
@@ -123,6 +136,34 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
     if note:
         out["device_note"] = note
     return out
+
+
+def budget_curve(by_mult: dict, budget: int) -> list[dict]:
+    """joint's MeanAP and per-attribute mAP (mean over the same seeds) at each budget multiplier."""
+    from mclfir_lite.lab.report import over_seeds
+    out = []
+    for m, runs in sorted(by_mult.items()):
+        x = over_seeds({"joint": runs})["joint"]
+        out.append({"multiplier": m, "steps": m * budget, "seeds": [r["config"]["seed"] for r in runs],
+                    "final_meanap": x["final_meanap"]["mean"], "final_meanap_std": x["final_meanap"]["std"],
+                    "final_map": {a: x["final_map"][a]["mean"] for a in x["attributes"]},
+                    "train_seconds": x["train_seconds"]["mean"]})
+    return out
+
+
+CONVERGED = {"meanap": 0.01, "attribute": 0.02}   # what doubling may still move at a converged budget
+
+
+def converged_at(curve: list[dict]) -> int | None:
+    """The smallest budget multiplier whose doubling (the next point of ``curve``, at twice the
+    multiplier) moves MeanAP by < 0.01 and every attribute's mAP by < 0.02; None if none does."""
+    at = {c["multiplier"]: c for c in curve}
+    for m, c in sorted(at.items()):
+        nxt = at.get(2 * m)
+        if nxt and abs(nxt["final_meanap"] - c["final_meanap"]) < CONVERGED["meanap"] and all(
+                abs(nxt["final_map"][a] - c["final_map"][a]) < CONVERGED["attribute"] for a in c["final_map"]):
+            return m
+    return None
 
 
 def _per_seed(by: dict) -> dict:
@@ -238,6 +279,14 @@ def render(r: dict) -> str:
                 f"{r.get('joint_same_seeds', r['summary']['joint'])['final_meanap']['mean']:.3f} on the same seeds); "
                 "per attribute it moves by " + ", ".join(f"{a} {d:+.3f}" for a, d in
                                                          r.get("joint_doubled_per_attribute", {}).items()) + ".", ""]
+    curve = r.get("joint_budget_curve", [])
+    if len(curve) > 2:
+        atts = list(curve[0]["final_map"])
+        out += [f"joint's budget curve (lesson order, seeds {curve[0]['seeds']}, mean over them):", "",
+                C.table(["steps per increment", "MeanAP", *atts, "train s"],
+                        [[c["steps"], c["final_meanap"], *(c["final_map"][a] for a in atts), c["train_seconds"]]
+                         for c in curve]),
+                "", _converged_sentence(r), ""]
     if "checks" in r:
         out += [C.table(["check", "holds", "numbers"], [[k, v["holds"], v["detail"]] for k, v in r["checks"].items()]), ""]
     if "cost" in r:
@@ -261,6 +310,16 @@ def render(r: dict) -> str:
     if r.get("device_note"):
         out += ["", f"Note: {r['device_note']}."]
     return "\n".join(out)
+
+
+def _converged_sentence(r: dict) -> str:
+    m = r.get("joint_converged_at")
+    top = max(c["multiplier"] for c in r["joint_budget_curve"])
+    if m is None:
+        return (f"joint did not converge within {top}x its budget (doubling moved MeanAP by >= {CONVERGED['meanap']} "
+                f"or an attribute by >= {CONVERGED['attribute']} at every budget tried).")
+    return (f"joint converges at {m}x its budget ({m * r['joint_steps']} steps per increment): doubling that moves "
+            f"MeanAP by < {CONVERGED['meanap']} and every attribute by < {CONVERGED['attribute']}.")
 
 
 README_MARKER = "strategies"     # <!-- strategies:start --> ... :end --> in the README (run_all.py --readme)
@@ -294,6 +353,13 @@ def readme(r: dict) -> str:
         out += [f"Upper bound: twice `joint`'s budget ({2 * r['joint_steps']} steps per increment, lesson order, "
                 f"seeds {r.get('joint_doubled_seeds', r['seeds'])}) moves its MeanAP by {d:+.3f} (the attribute that "
                 f"moves most, {worst[0]}, by {worst[1]:+.3f}).", ""]
+    curve = r.get("joint_budget_curve", [])
+    if len(curve) > 2:
+        out += ["joint's MeanAP against its budget: " + ", ".join(
+            f"{c['steps']} steps {c['final_meanap']:.3f}" for c in curve) + ". " + _converged_sentence(r), ""]
+    if r.get("runs"):
+        out += [f"Cost: {r['runs']['total']} training runs, {r['runs']['train_seconds'] / 3600:.1f} h of training "
+                "in all (the sum of every run's training time, one torch thread each; two ran at a time).", ""]
     prs = [[pair, m, f"{x['mean']:+.3f}", f"[{x['lo']:+.3f}, {x['hi']:+.3f}]", x["n"], x["verdict"]]
            for pair, row in r.get("paired", {}).items() for m, x in row.items()]
     if prs:

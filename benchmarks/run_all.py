@@ -62,6 +62,9 @@ def parse(argv=None):
     p.add_argument("--joint-doubled-seeds", type=int, default=None, metavar="N",
                    help="strategies: the converged-upper-bound check (joint at twice its budget) on the first N "
                         "seeds only (default every seed; it is the benchmark's longest run)")
+    p.add_argument("--joint-budgets", default=None, metavar="M,M,...",
+                   help="strategies: joint's budget curve, at these multiples of its budget (2 is always run; "
+                        "e.g. 2,4), on the --joint-doubled-seeds seeds")
     p.add_argument("--out", default=None, help="output folder (default benchmarks/results, or "
                                                  "benchmarks/results/quick with --quick)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -74,6 +77,13 @@ def parse(argv=None):
     if unknown:
         p.error(f"unknown benchmark(s) {unknown}; choose from {ORDER}")
     args.names = [n for n in ORDER if n in names] if names else list(ORDER)
+    if args.joint_budgets is not None:
+        try:
+            args.joint_budgets = [int(x) for x in args.joint_budgets.split(",") if x.strip()]
+        except ValueError:
+            p.error(f"--joint-budgets takes whole multiples such as 2,4, not {args.joint_budgets!r}")
+        if not args.joint_budgets or min(args.joint_budgets) < 2:
+            p.error(f"--joint-budgets: multiples of 2 or more, such as 2,4 (got {args.joint_budgets})")
     if args.strategies is not None:
         import bench_strategies
         args.strategies = [x.strip() for x in args.strategies.split(",") if x.strip()]
@@ -211,8 +221,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             module = importlib.import_module(f"bench_{name}")
-            extra = {k: v for k, v in (("strategies", args.strategies), ("doubled_seeds", args.joint_doubled_seeds))
-                     if v is not None} if name == "strategies" else {}
+            extra = {k: v for k, v in (("strategies", args.strategies), ("doubled_seeds", args.joint_doubled_seeds),
+                                        ("joint_budgets", args.joint_budgets)) if v is not None} \
+                if name == "strategies" else {}
             result = module.run(quick=args.quick, seed=args.seed, device=args.device, out_dir=out,
                                 fresh=args.fresh, notebook_modes=notebook_modes, **extra)
             entry.update(status="ok", result=result)

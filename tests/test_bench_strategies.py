@@ -11,14 +11,29 @@ import bench_strategies as B  # noqa: E402
 def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, monkeypatch):
     monkeypatch.setenv("MCLFIR_BENCH_CACHE", str(tmp_path / "cache"))
     r = B.run(quick=True, seed=3, strategies=("joint", "isolated", "finetune", "mclfir"), doubled_seeds=1,
-              processes=1)
+              joint_budgets=(4,), processes=1)
     assert r["seeds"] == [3, 4] and r["strategies"] == ["joint", "isolated", "finetune", "mclfir"]
     specs = [B._spec(o["plan"]) for o in r["orders"]]
     assert len(specs) == 3 == len(set(specs)) and set(r["by_order"]) == {o["name"] for o in r["orders"]}
     assert r["joint_doubled_seeds"] == [3] and r["joint_same_seeds"]["final_meanap"]["n"] == 1
     assert r["per_run_checks"]["runs"] == 6
+    curve = r["joint_budget_curve"]      # 1x, 2x (always) and 4x, on the same seed
+    assert [c["multiplier"] for c in curve] == [1, 2, 4] and all(c["seeds"] == [3] for c in curve)
+    assert curve[0]["final_meanap"] == r["joint_same_seeds"]["final_meanap"]["mean"]
+    assert curve[1]["final_meanap"] == r["joint_doubled"]["final_meanap"]["mean"]
+    assert r["joint_converged_at"] in (None, 1, 2) and r["runs"]["total"] == 3 * 4 * 2 + 2
     row = r["paired"]["joint vs mclfir"]
     assert row["meanap"]["n"] == 6 and row["meanap"]["lo"] <= row["meanap"]["mean"] <= row["meanap"]["hi"]
     assert set(r["paired"]) == {"mclfir vs finetune", "joint vs mclfir", "joint vs finetune"}
     text = B.readme(r)
+    assert "joint's MeanAP against its budget" in text and "training runs" in text
     assert "| joint |" in text and "all orders" in text and "seeds [3]" in text and "(order, seed) runs" in text
+
+
+def test_converged_at_needs_both_meanap_and_every_attribute_to_settle():
+    point = lambda m, meanap, a, b: {"multiplier": m, "final_meanap": meanap, "final_map": {"a": a, "b": b}}
+    assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.82, 0.72, 0.92), point(4, 0.825, 0.725, 0.925)]) == 2
+    # MeanAP settles at 2x but one attribute still moves by 0.03: not converged there
+    assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.805, 0.73, 0.88)]) is None
+    assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.82, 0.72, 0.92)]) is None
+    assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.805, 0.71, 0.9)]) == 1
