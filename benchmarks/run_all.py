@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -29,7 +30,7 @@ ORDER = ["map", "tuning", "strategies", "sensitivity", "cost_curves", "ema_teach
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "EWC's lambda chosen on a validation split",
-    "strategies": "Every strategy over seeds: chance, the converged upper bound, the orderings, the cost claim",
+    "strategies": "Every strategy over seeds and orders: chance, the upper bound and its budget, the orderings, the cost claim",
     "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
     "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
@@ -111,6 +112,32 @@ def _write(out: Path, report: dict) -> None:
         tmp = out / f".{name}.tmp"
         tmp.write_text(text + "\n")
         tmp.replace(out / name)
+
+
+def _record(out: Path, meta: dict, name: str, entry: dict) -> Path:
+    """Merge one benchmark's ``entry`` into ``out/results.json`` and rewrite RESULTS.md: read the
+    file as it is now (another run_all may have written its own entries since this one started),
+    set this entry and this run's metadata, write; under the folder's lock, so that two runs
+    never drop each other's entries. If the lock stays busy for 30 s, the entry goes to a file of
+    its own beside results.json (never lost), and the message says so. Returns the file written."""
+    from mclfir_lite.files import FolderLockedError, lock_folder
+    out.mkdir(parents=True, exist_ok=True)
+    for _ in range(300):
+        try:
+            with lock_folder(out, "benchmark run"):
+                report = _load(out / "results.json")
+                report.setdefault("benchmarks", {})
+                report.update(meta)
+                report["benchmarks"][name] = entry
+                _write(out, report)
+                return out / "results.json"
+        except FolderLockedError:
+            time.sleep(0.1)
+    aside = out / f"results.{name}.{os.getpid()}.json"
+    aside.write_text(json.dumps({**meta, "benchmarks": {name: entry}}, indent=1, default=str) + "\n")
+    print(f"warning: {out} stayed locked by another benchmark run for 30 s; {name}'s result is in {aside.name} "
+          "(merge it into results.json by hand, or rerun it: cached runs are fast)", file=sys.stderr)
+    return aside
 
 
 def markdown(report: dict) -> str:
@@ -199,12 +226,10 @@ def main(argv=None) -> int:
     if threads > 1 and load > (machine.get("usable_cores") or 1):
         print(f"warning: load average {load} exceeds the {machine['usable_cores']} usable cores; timings will be "
               f"noisy and {threads} torch threads may be far slower than --threads 1", flush=True)
-    report = _load(out / "results.json")
-    report.setdefault("benchmarks", {})
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    report.update({"date": now, "seed": args.seed, "quick": args.quick, "device": args.device,
-                   "command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                   "machine": machine})
+    meta = {"date": now, "seed": args.seed, "quick": args.quick, "device": args.device,
+            "command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "machine": machine}
     notebook_modes = {"both": ["quick", "default"], "none": []}.get(args.notebooks, [args.notebooks])
     print(f"benchmarks: {', '.join(args.names)} ({'quick' if args.quick else 'default'} sizes, seed {args.seed}, "
           f"{threads} thread(s), device {args.device}) -> {out}", flush=True)
@@ -230,8 +255,7 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             entry.update(status="interrupted", error="interrupted by the user")
             entry["seconds"] = time.perf_counter() - t0
-            report["benchmarks"][name] = entry
-            _write(out, report)
+            _record(out, meta, name, entry)
             print("interrupted; results so far are written", file=sys.stderr)
             return 130
         except Exception as err:
@@ -239,10 +263,9 @@ def main(argv=None) -> int:
             failed.append(name)
             print(traceback.format_exc(), file=sys.stderr)
         entry["seconds"] = round(time.perf_counter() - t0, 1)
-        report["benchmarks"][name] = entry
-        _write(out, report)
+        written = _record(out, meta, name, entry)
         print(f"[{k}/{len(args.names)}] {name}: {entry['status']} in {entry['seconds']:.0f} s "
-              f"(written to {out / 'results.json'})", flush=True)
+              f"(written to {written})", flush=True)
     print(f"done: {out / 'RESULTS.md'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
     return 1 if failed else 0
 
