@@ -23,7 +23,7 @@ parameters; a chance row; attributes at chance flagged. Then:
 * **issue 20's bar on every run**, not on means (:func:`per_run_checks`);
 * **the paper's cost claim** ("comparable at about 30% of the cost"): mclfir / joint MeanAP,
   and the cost ratios (optimiser steps, samples forwarded, samples + teacher forwards),
-  against the converged upper bound and against ``retrain`` (the equal-budget static
+  against the upper bound (joint) and against ``retrain`` (the equal-budget static
   method the paper's ratio is computed against).
 """
 from __future__ import annotations
@@ -253,7 +253,7 @@ def checks(summary: dict, doubled: dict, same_seeds: dict | None = None) -> dict
 
 
 def cost_ratios(summary: dict) -> dict:
-    """mclfir against joint (the converged upper bound) and against retrain (equal budget)."""
+    """mclfir against joint (the upper bound) and against retrain (equal budget)."""
     out = {}
     for ref in ("joint", "retrain"):
         r, m = summary[ref], summary["mclfir"]

@@ -81,7 +81,8 @@ class Config:
     amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
     steps_per_attribute: int = DEFAULT["steps_per_attribute"]
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
-                                    # of every seen attribute (measured to converge)
+                                    # of every seen attribute (short of converged on the
+                                    # five-increment plan: notebook 07, the strategies benchmark)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
     joint_balance: str = DEFAULT["joint_balance"]  # joint: how a mixed batch's per-attribute losses combine (JOINT_BALANCES):
                                     # "sum" (each weight 1) | "ratio": weight (L_a / L_a at its first step)

@@ -17,7 +17,8 @@ taken from that cell's source: only the top-level statements that define it are 
       cell "pulling the old head harder": distillation weight 30 keeps the old attribute
   07  cell "finetune forgets at least 3x as much as mclfir (margin 0.1)": the live run (both modes):
            every attribute learnable (isolated, joint), joint an upper bound within 0.01
-      cell "joint is converged": (a fresh benchmark) joint converged, at or above each, 3x over seeds;
+      cell "short of converged": (a fresh benchmark) joint short of converged at its budget, its
+           budget curve flattening, joint at or above each, 3x over seeds, the bar on every run;
            a stale benchmark is not quoted
       cell "mclfir ends above": mclfir above ewc and replay by 0.05
       cell "sum(new)/sum(seen)": mclfir's samples against retrain's schedule
@@ -332,37 +333,45 @@ STORED_07.update(isolated=(369_000, 369_000), released=(369_000, 738_000), ewc=(
 PAIRED_07 = {"mclfir vs lwf": {"meanap": {"mean": -0.02, "lo": -0.03, "hi": -0.01, "verdict": "below"}}}
 
 
-def _bench_07(meanap=(), forget=(), doubled=(0.785, 0.777, 0.772), failures=(), only=None):
+def _bench_07(meanap=(), forget=(), doubled=(0.806, 0.796, 0.791), failures=(), only=None, at_4x=None):
     meanap, forget = {**MEANAP_07, **dict(meanap)}, {**FORGET_07, **dict(forget)}
     if only is not None:                        # a run of some strategies only (--strategies)
         meanap, forget = {s: meanap[s] for s in only}, {s: forget[s] for s in only}
     return {"seeds": [0, 1, 2], "_date": "stub", "orders": [{"name": "lesson"}], "paired": PAIRED_07,
+            "increments": PLAN_07,
             "summary": {s: {"final_meanap": _seeds(meanap[s]), "forgetting": _seeds(forget[s]),
                             "params": {"stored": STORED_07[s][0], "peak_training": STORED_07[s][1]}} for s in meanap},
-            "per_seed": {s: [{"final_meanap": m, "forgetting": f} for m, f in zip(meanap[s], forget[s])]
-                         for s in meanap},
+            "per_seed": {s: [{"final_meanap": m, "forgetting": f, "seed": k}
+                             for k, (m, f) in enumerate(zip(meanap[s], forget[s]))] for s in meanap},
             "joint_doubled": {"final_meanap": _seeds(doubled)},
-            "per_run_checks": {"runs": 3, "holds": not failures, "failures": list(failures)}}
+            "per_run_checks": {"runs": 3, "holds": not failures, "failures": list(failures)},
+            **({"joint_converged_at": None, "joint_budget_curve": [
+                {"multiplier": m, "final_meanap": float(np.mean(v))}
+                for m, v in ((1, meanap["joint"]), (2, doubled), (4, at_4x))]} if at_4x is not None else {})}
 
 
 class _Stale(RuntimeError):
     pass
 
 
-def _run_07_bench(marker, bench):
+def _run_07_bench(marker, bench, quick=False, results=None):
     """Notebook 07's cell that reads the benchmark (fresh: S, per_seed, forget), then claim cell ``marker``."""
     def benchmark_result(name, require_fresh=False):
         if bench is None:
             raise _Stale("measured with other code")
         return bench
+    if results is None:        # this notebook's live runs are the benchmark's seed-0 runs, as measured
+        results = _results_07({s: {"final_meanap": rows[0]["final_meanap"]} for s, rows in
+                               (bench or {}).get("per_seed", {}).items() if s in LIVE_07})
     return _run([_cell("07", 'bench = benchmark_result("strategies", require_fresh=True)'), _cell("07", marker)],
                 benchmark_result=benchmark_result, StaleResultError=_Stale, strategy_table=lambda summary: "",
-                results=_results_07())
+                results=results,
+                lab=SimpleNamespace(quick=quick, config=SimpleNamespace(seed=0), increments=PLAN_07))
 
 
-CONVERGED = "joint is converged"
+CONVERGED = "short of converged"
 ABOVE = 'ends above {s} by at least 0.05 MeanAP'
-BENCH_CELLS = [(CONVERGED, 9), (ABOVE, 2)]
+BENCH_CELLS = [(CONVERGED, 1 + 9), (ABOVE, 1 + 2)]     # 1: the seed-0 runs recomputed by this notebook
 
 
 @pytest.mark.parametrize("marker, n", BENCH_CELLS, ids=["converged", "above"])
@@ -379,9 +388,17 @@ def test_07_a_stale_benchmark_is_not_quoted(marker, capsys):
     assert "benchmark not quoted" in out and "✓" not in out
 
 
-def test_07_joint_not_converged_fails():
-    with _raises("joint is converged: doubling its budget"):
-        _run_07_bench(CONVERGED, _bench_07(doubled=(0.80, 0.79, 0.79)))
+def test_07_a_converged_joint_fails_the_short_of_converged_claim():
+    """The finding is checked on every run: a joint that doubling no longer moves makes it false."""
+    with _raises("joint at its default budget is short of converged"):
+        _run_07_bench(CONVERGED, _bench_07(doubled=(0.787, 0.777, 0.772)))
+
+
+def test_07_the_budget_curve_is_read_when_measured(capsys):
+    _run_07_bench(CONVERGED, _bench_07(at_4x=(0.81, 0.80, 0.795)))
+    assert _checked(capsys) == 1 + 9 + 1
+    with _raises("joint's budget curve flattens"):     # the second doubling gains more than the first
+        _run_07_bench(CONVERGED, _bench_07(at_4x=(0.84, 0.83, 0.83)))
 
 
 @pytest.mark.parametrize("s", ["finetune", "frozen", "lwf", "ewc", "replay", "mclfir"])
@@ -405,25 +422,38 @@ def test_07_mclfir_above_ewc_replay_fails(s, values):
 
 
 def test_07_issue_20_bar_fails_when_one_run_fails():
-    with _raises("issue 20's bar holds on each of the 3 (order, seed) runs"):
+    with _raises("the bar holds on each of the 3 (order, seed) runs"):
         _run_07_bench(CONVERGED, _bench_07(failures=["reversed seed 4: joint 0.700 < mclfir 0.760 - 0.01"]))
 
 
 def test_07_a_run_of_the_core_strategies_only_claims_what_it_measured(capsys):
     core = ("joint", "isolated", "finetune", "lwf", "mclfir")
     _run_07_bench(CONVERGED, _bench_07(only=core))
-    assert _checked(capsys) == 1 + 3 + 1 + 1             # converged, joint >= finetune/lwf/mclfir, 3x, the bar
+    # recomputed seed 0, short of converged, joint >= finetune/lwf/mclfir, 3x, the bar
+    assert _checked(capsys) == 1 + 1 + 3 + 1 + 1
     _run_07_bench(ABOVE, _bench_07(only=core))
     out = capsys.readouterr().out
-    assert "ewc: not in the committed benchmark run" in out and "✓" not in out
+    assert "ewc: not in the committed benchmark run" in out and out.count("✓") == 1   # only the recomputed runs
+
+
+def test_07_the_committed_seed_0_runs_must_match_this_notebook():
+    """CI re-measures one (seed, order) per strategy: a committed number 0.05 away from it fails."""
+    results = _results_07({"lwf": {"final_meanap": 0.75 + 0.05}})
+    with _raises("the benchmark's seed-0 runs are the ones this notebook just made"):
+        _run_07_bench(ABOVE, _bench_07(), results=results)
+
+
+def test_07_quick_mode_recomputes_nothing(capsys):
+    _run_07_bench(ABOVE, _bench_07(), quick=True)
+    out = capsys.readouterr().out
+    assert "nothing recomputed" in out and out.count("✓") == 2
 
 
 def test_07_convergence_is_compared_on_the_seeds_doubled():
-    bench = _bench_07(doubled=(0.700,))
-    bench["joint_doubled"]["final_meanap"] = _seeds((0.700,))
-    with _raises("joint is converged"):
+    bench = _bench_07(doubled=(0.720,))
+    with _raises("short of converged"):                 # against joint's mean over every seed (0.778)
         _run_07_bench(CONVERGED, bench)
-    bench["joint_same_seeds"] = {"final_meanap": _seeds((0.705,))}    # the same seed without doubling: within 0.01
+    bench["joint_same_seeds"] = {"final_meanap": _seeds((0.705,))}    # the same seed without doubling: +0.015
     bench["joint_doubled_seeds"] = [0]
     _run_07_bench(CONVERGED, bench)
 

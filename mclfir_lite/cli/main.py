@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "heads only, as --frozen-encoder)")
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--joint-steps", type=int, default=None,
-                   help="joint (the upper bound): mixed steps per increment (default: the preset's, measured to converge)")
+                   help="joint (the upper bound): mixed steps per increment (default: the preset's; notebook 07 measures how close to converged it is)")
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
     d.add_argument("--ema-every", type=int, default=None, help="mclfir: update the EMA teacher every N steps")
     d.add_argument("--pools", default=None, choices=["per_increment", "shared"],

@@ -118,7 +118,7 @@ class StaleResultError(RuntimeError):
     """A benchmark result measured with other numeric code than this checkout's."""
 
 
-def benchmark_result(name: str, require_fresh: bool = False) -> dict:
+def benchmark_result(name: str, require_fresh: bool = True) -> dict:
     """The committed result of benchmark ``name`` (``benchmarks/results/results.json`` of this
     checkout, written by ``make benchmarks``): the multi-seed numbers a notebook quotes when
     one seed is not enough to make a claim. Raises FileNotFoundError (saying how to make it)
@@ -126,8 +126,9 @@ def benchmark_result(name: str, require_fresh: bool = False) -> dict:
 
     The result carries ``_code``, the code digest it was measured with
     (:func:`mclfir_lite.files.code_digest`; None for results older than the digest), and
-    ``_fresh``, whether that is this checkout's. With ``require_fresh`` a stale result is a
-    :class:`StaleResultError` that says how to refresh it."""
+    ``_fresh``, whether that is this checkout's. A stale result is a :class:`StaleResultError`
+    that says how to refresh it; ``require_fresh=False`` returns it anyway (to inspect an old
+    number, never to quote it)."""
     import json
     root = Path(__file__).resolve().parents[2]
     path = root / "benchmarks" / "results" / "results.json"

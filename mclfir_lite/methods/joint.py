@@ -24,7 +24,8 @@ from .base import Strategy
 class Joint(Strategy):
     """Mixed batches of every seen attribute, ``joint_steps`` steps per increment.
 
-    Config fields read: ``joint_steps`` (a budget measured to converge), ``joint_warm_start``,
+    Config fields read: ``joint_steps`` (the budget: its convergence is measured
+    by the strategies benchmark, ``--joint-budgets``), ``joint_warm_start``,
     ``joint_balance``, ``balance_alpha``, ``batch_size``."""
 
     name, rng_id = "joint", 8
