@@ -20,6 +20,7 @@ import torch
 from ..training.checkpoint import CheckpointError
 from ..config import CONFIG_KEYS, PRESETS, PRETRAINED, Config, preset, preset_config  # noqa: F401  (the presets live in config)
 from ..training.runner import ContinualRunner
+from .parallel import run_many, torch_threads
 from ..data.table import QUERY_FRACTION, AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
 from ..data.datasets import fingerprint, load_dataset
 from ..settings import cache_dir, quick_mode
@@ -96,18 +97,39 @@ class Lab:
             runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
         return runner
 
-    def run(self, strategy: str, cache: bool = True, progress: bool = True, **overrides) -> ContinualRunner:
+    def run(self, strategy: str, cache: bool = True, progress: bool = True, threads: int | None = None,
+            **overrides) -> ContinualRunner:
         """Train ``strategy`` over the increments (or load it from the cache) and return the runner;
-        ``runner.result()`` has the numbers, ``runner.model`` the final model."""
-        runner = self.runner(strategy, cache, progress, **overrides)
-        try:
-            runner.run(resume=True)
-        except CheckpointError as err:  # a cache file made by other code, damaged or foreign: recompute
-            warnings.warn(f"{err}; recomputing it", stacklevel=2)
-            runner.checkpoint.unlink(missing_ok=True)
+        ``runner.result()`` has the numbers, ``runner.model`` the final model.
+
+        On a CPU the run uses ``threads`` torch threads (then restores them); None (default):
+        torch's setting. One thread makes its numbers independent of the machine's cores, as in
+        the benchmarks (:mod:`mclfir_lite.lab.parallel` says why one is also the fastest here)."""
+        with torch_threads(threads if self.config.device == "cpu" else None):
             runner = self.runner(strategy, cache, progress, **overrides)
-            runner.run(resume=True)
+            try:
+                runner.run(resume=True)
+            except CheckpointError as err:  # a cache file made by other code, damaged or foreign: recompute
+                warnings.warn(f"{err}; recomputing it", stacklevel=2)
+                runner.checkpoint.unlink(missing_ok=True)
+                runner = self.runner(strategy, cache, progress, **overrides)
+                runner.run(resume=True)
         return runner
+
+    def run_many(self, strategies, processes: int | None = None, progress: bool = False, **overrides) -> dict:
+        """Several runs at once, a worker process each with one torch thread
+        (:func:`mclfir_lite.lab.parallel.run_many`); returns ``{name: runner}`` as :meth:`run` would.
+
+        ``strategies``: names (``overrides`` apply to every one), or ``{name: (strategy,
+        {field: value})}`` for runs of one strategy with other settings."""
+        if isinstance(strategies, str):
+            raise TypeError(f"run_many takes several strategies (a list or a dict), not the string {strategies!r}: "
+                            f"use lab.run({strategies!r}) for one")
+        jobs = (strategies if isinstance(strategies, dict)
+                else {s: (s, dict(overrides)) for s in strategies})
+        if isinstance(strategies, dict) and overrides:
+            jobs = {n: (s, {**overrides, **ov}) for n, (s, ov) in jobs.items()}
+        return run_many(self, jobs, processes=processes, progress=progress)
 
     def pixels(self, rows) -> np.ndarray:
         """Images of ``rows`` as (n, H, W, 3) uint8, for plotting."""

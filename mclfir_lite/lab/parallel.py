@@ -1,0 +1,140 @@
+"""Several runs of one lab at once: a worker process per run, one torch thread each.
+
+Why: the lesson's small CNN gains nothing from a second torch thread on a CPU. On the project's
+2-core machine, idle, one ``mclfir`` run took 19.3 s with 2 threads and 17.3 s with 1, and two
+1-thread runs side by side took 18.5 s each (measured by hand, 60 steps per
+attribute, default size). So two runs in two processes finish in about the time of one.
+
+How: :func:`run_many` sends the runs that are not in the lab's run cache yet to worker
+processes ("spawn": safe in Jupyter and on every OS). Each worker rebuilds the lab from its
+fields (no rendering, no files read) and trains through the same cache; the caller then
+loads every run from the cache, so what comes back is exactly what ``lab.run`` returns.
+
+Numbers: a run's numbers depend on the number of torch threads (measured up to 0.02 MeanAP
+at the default size, ``bench_threads``), not on the number of workers. Every run made here,
+uses one thread (:func:`torch_threads`), as the benchmarks do, and so does ``lab.run(...,
+threads=1)``: then the numbers are the same on a laptop with 8 cores and on CI's 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+import torch
+
+from ..training.checkpoint import CheckpointError
+
+_LAB = None   # the worker's lab, set once per worker by _init
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (None: leave them as they are), then restore."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def cores() -> int:
+    """The CPU cores this process may use (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _state(lab) -> dict:
+    """The lab's fields, picklable without shared memory: images as a numpy array (a torch
+    tensor would travel through /dev/shm, which containers often keep small)."""
+    from ..settings import cache_dir
+    state = {f.name: getattr(lab, f.name) for f in dataclasses.fields(lab)}
+    state["images"] = lab.images.numpy()
+    state["runs_dir"] = lab.runs_dir or cache_dir() / "runs"   # the caller's cache, whatever the worker's env
+    return state
+
+
+def _init(cls, state: dict) -> None:
+    global _LAB
+    torch.set_num_threads(1)
+    _LAB = cls(**{**state, "images": torch.from_numpy(state["images"])})
+
+
+def _train(job: tuple) -> tuple[str, float]:
+    strategy, overrides = job
+    start = time.perf_counter()
+    _LAB.run(strategy, progress=False, **overrides)
+    return strategy, time.perf_counter() - start
+
+
+def _cached(lab, strategy: str, overrides: dict) -> bool:
+    """True when the run is finished in the lab's cache (a damaged or foreign file: not)."""
+    runner = lab.runner(strategy, cache=True, progress=False, **overrides)
+    try:
+        runner.load()
+    except CheckpointError:
+        return False
+    return runner.done == len(lab.increments)
+
+
+def run_many(lab, jobs: dict[str, tuple[str, dict]], processes: int | None = None, progress: bool = False) -> dict:
+    """Train ``jobs`` = ``{name: (strategy, config overrides)}`` of ``lab``, up to ``processes``
+    at a time (default: one per core), and return ``{name: runner}`` as ``lab.run`` would.
+
+    Runs already in the cache are loaded, not retrained. On a GPU (``config.device`` not
+    "cpu") the runs are made one after the other in this process. A worker that dies (out of
+    memory, killed) is reported, and the runs it left are made here, one after the other."""
+    for name, (strategy, overrides) in jobs.items():
+        if not isinstance(overrides, dict):
+            raise TypeError(f"run_many: job {name!r}: overrides must be a dict of Config fields, not "
+                            f"{type(overrides).__name__}")
+    pending = {n: j for n, j in jobs.items() if not _cached(lab, *j)}
+    unique = list({(s, repr(sorted(ov.items()))): (s, ov) for s, ov in pending.values()}.values())  # once each
+    for tb in {ov.get("trainable_blocks", lab.config.trainable_blocks) for _, ov in pending.values()} - {None}:
+        lab.trunk_features(tb)   # computed once here (and cached on disk), not once per worker
+    workers = min(len(unique), processes or cores())
+    if workers > 1 and lab.config.device == "cpu":
+        start = time.perf_counter()
+        try:
+            with ProcessPoolExecutor(workers, mp_context=_spawn(), initializer=_init,
+                                     initargs=(type(lab), _state(lab))) as pool:
+                with _bare_main():   # the workers start here (map submits every job at once)
+                    done = pool.map(_train, unique)
+                for strategy, seconds in done:
+                    if progress:
+                        print(f"trained {strategy} in {seconds:.0f} s")
+        except BrokenProcessPool as err:
+            warnings.warn(f"run_many: a worker process died ({err}); making the remaining runs in this "
+                          "process, one after the other", stacklevel=2)
+        if progress:
+            print(f"{len(unique)} runs in {time.perf_counter() - start:.0f} s with {workers} worker processes")
+    return {name: lab.run(strategy, progress=progress, **overrides) for name, (strategy, overrides) in jobs.items()}
+
+
+@contextmanager
+def _bare_main():
+    """Hide the caller's ``__main__`` while workers start. "spawn" re-runs the caller's script in
+    each worker; a script without ``if __name__ == "__main__":`` would then call run_many
+    again inside the worker, which fails there and left the caller waiting for ever. The
+    workers need nothing from ``__main__``: the lab's class and fields come from the package."""
+    import sys
+    import types
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _spawn():
+    import multiprocessing
+    return multiprocessing.get_context("spawn")
