@@ -64,3 +64,8 @@ def quick_mode() -> bool:
         _warn_once(f"MCLFIR_QUICK={os.environ.get('MCLFIR_QUICK')!r} is not understood: quick mode stays off "
                    f"(on: {', '.join(QUICK_ON)}; off: unset, empty, {', '.join(QUICK_OFF[1:])})")
     return False
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

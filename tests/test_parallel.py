@@ -60,3 +60,17 @@ def test_a_script_without_a_main_guard_does_not_hang(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "done ['finetune', 'lwf']" in out.stdout
+
+
+def test_a_run_left_to_this_process_also_uses_one_thread(lab, monkeypatch):
+    """One pending run (no worker started) is trained here, at one thread like a worker's."""
+    seen = []
+    real = Lab.run
+
+    def spy(self, strategy, *args, **kwargs):
+        seen.append(kwargs.get("threads"))
+        return real(self, strategy, *args, **kwargs)
+
+    monkeypatch.setattr(Lab, "run", spy)
+    lab.run_many(["finetune"], processes=2, **STEPS)
+    assert seen == [1]

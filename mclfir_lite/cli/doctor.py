@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 
+from ..settings import usable_cores
+
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
 # empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU with 2 torch
@@ -84,11 +86,6 @@ def check_packages() -> list[Check]:
             detail, ok = "not installed" + (f" (needed to {why})" if why else ""), False
         out.append(Check(name, ok, detail, FIX_INSTALL, required=why is None))
     return out
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def check_threads() -> Check:

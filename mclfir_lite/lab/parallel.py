@@ -10,16 +10,18 @@ processes ("spawn": safe in Jupyter and on every OS). Each worker rebuilds the l
 fields (no rendering, no files read) and trains through the same cache; the caller then
 loads every run from the cache, so what comes back is exactly what ``lab.run`` returns.
 
-Numbers: a run's numbers depend on the number of torch threads (measured up to 0.02 MeanAP
-at the default size, ``bench_threads``), not on the number of workers. Every run made here,
-uses one thread (:func:`torch_threads`), as the benchmarks do, and so does ``lab.run(...,
+Numbers: a run's numbers depend on the number of torch threads (how far: ``bench_threads``,
+in the README), not on the number of workers. Every run made here, in a worker or in this
+process, uses one thread (:func:`torch_threads`), as the benchmarks do, and so does ``lab.run(...,
 threads=1)``: then the numbers are the same on a laptop with 8 cores and on CI's 2.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
+import multiprocessing
+import sys
 import time
+import types
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 
 import torch
 
+from ..settings import cache_dir, usable_cores
 from ..training.checkpoint import CheckpointError
 
 _LAB = None   # the worker's lab, set once per worker by _init
@@ -44,18 +47,9 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def cores() -> int:
-    """The CPU cores this process may use (its affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def _state(lab) -> dict:
     """The lab's fields, picklable without shared memory: images as a numpy array (a torch
     tensor would travel through /dev/shm, which containers often keep small)."""
-    from ..settings import cache_dir
     state = {f.name: getattr(lab, f.name) for f in dataclasses.fields(lab)}
     state["images"] = lab.images.numpy()
     state["runs_dir"] = lab.runs_dir or cache_dir() / "runs"   # the caller's cache, whatever the worker's env
@@ -75,14 +69,15 @@ def _train(job: tuple) -> tuple[str, float]:
     return strategy, time.perf_counter() - start
 
 
-def _cached(lab, strategy: str, overrides: dict) -> bool:
-    """True when the run is finished in the lab's cache (a damaged or foreign file: not)."""
+def _cached(lab, strategy: str, overrides: dict):
+    """The run's runner, loaded, when it is finished in the lab's cache; None when it is not
+    (missing, unfinished, or a damaged or foreign file)."""
     runner = lab.runner(strategy, cache=True, progress=False, **overrides)
     try:
         runner.load()
     except CheckpointError:
-        return False
-    return runner.done == len(lab.increments)
+        return None
+    return runner if runner.done == len(lab.increments) else None
 
 
 def run_many(lab, jobs: dict[str, tuple[str, dict]], processes: int | None = None, progress: bool = False) -> dict:
@@ -96,11 +91,12 @@ def run_many(lab, jobs: dict[str, tuple[str, dict]], processes: int | None = Non
         if not isinstance(overrides, dict):
             raise TypeError(f"run_many: job {name!r}: overrides must be a dict of Config fields, not "
                             f"{type(overrides).__name__}")
-    pending = {n: j for n, j in jobs.items() if not _cached(lab, *j)}
+    loaded = {n: _cached(lab, *j) for n, j in jobs.items()}
+    pending = {n: j for n, j in jobs.items() if loaded[n] is None}
     unique = list({(s, repr(sorted(ov.items()))): (s, ov) for s, ov in pending.values()}.values())  # once each
     for tb in {ov.get("trainable_blocks", lab.config.trainable_blocks) for _, ov in pending.values()} - {None}:
         lab.trunk_features(tb)   # computed once here (and cached on disk), not once per worker
-    workers = min(len(unique), processes or cores())
+    workers = min(len(unique), processes or usable_cores())
     if workers > 1 and lab.config.device == "cpu":
         start = time.perf_counter()
         try:
@@ -116,7 +112,9 @@ def run_many(lab, jobs: dict[str, tuple[str, dict]], processes: int | None = Non
                           "process, one after the other", stacklevel=2)
         if progress:
             print(f"{len(unique)} runs in {time.perf_counter() - start:.0f} s with {workers} worker processes")
-    return {name: lab.run(strategy, progress=progress, **overrides) for name, (strategy, overrides) in jobs.items()}
+    # the workers' runs come from the cache; what is left (one run, or a dead worker's) is trained here
+    return {name: loaded[name] or lab.run(strategy, progress=progress, threads=1, **overrides)
+            for name, (strategy, overrides) in jobs.items()}
 
 
 @contextmanager
@@ -125,8 +123,6 @@ def _bare_main():
     each worker; a script without ``if __name__ == "__main__":`` would then call run_many
     again inside the worker, which fails there and left the caller waiting for ever. The
     workers need nothing from ``__main__``: the lab's class and fields come from the package."""
-    import sys
-    import types
     main = sys.modules["__main__"]
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
@@ -136,5 +132,4 @@ def _bare_main():
 
 
 def _spawn():
-    import multiprocessing
     return multiprocessing.get_context("spawn")
