@@ -302,8 +302,19 @@ def test_10_2_wants_a_finished_run_of_the_plan():
 
 
 def test_07_3_wants_exactly_the_strategies_at_chance():
-    results = {"finetune": {"at_chance": ["length"]}, "retrain": {"at_chance": ["colour"]}, "mclfir": {"at_chance": []}}
+    chance = {"length": 0.2, "colour": 0.15}
+
+    def result(length, colour, flagged):   # flagged: the run's own "at_chance" list, which the check must not trust
+        return {"final_map": {"length": length, "colour": colour}, "chance_map": chance, "at_chance": flagged}
+
+    results = {"finetune": result(0.22, 0.9, ["length"]), "retrain": result(0.9, 0.17, ["colour"]),
+               "mclfir": result(0.9, 0.9, [])}
     check = exercises.CHECKS["07.3"]
     assert check(["retrain", "finetune"], results) is None
-    for wrong in ([], ["finetune"], ["mclfir"], list(results)):
+    assert check(("finetune", "retrain"), results) is None
+    for wrong in ([], ["finetune"], ["mclfir"], list(results), "finetune", None, 0):
         assert check(wrong, results), wrong
+    # the numbers decide, not the flags: mclfir's colour at chance + 0.04 is "at chance" even if unflagged
+    results["mclfir"] = result(0.9, 0.19, [])
+    assert check(["finetune", "retrain", "mclfir"], results) is None
+    assert check(["finetune", "retrain"], results)
