@@ -55,10 +55,11 @@ def machine() -> dict:
     """What the numbers were measured on (cores, CPU model, memory, torch, load at the start)."""
     import numpy as np
     import torch
+    from mclfir_lite.settings import usable_cores
     info = {
         "cpu_model": _cpu_model(),
         "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "numpy": np.__version__,

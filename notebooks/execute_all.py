@@ -34,7 +34,7 @@ from nbclient.exceptions import CellExecutionError
 from make_student_copies import HERE, numbered_notebooks  # (this folder is on sys.path when run as a script)
 
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout, for its settings
-from mclfir_lite.settings import quick_mode  # noqa: E402
+from mclfir_lite.settings import quick_mode, usable_cores  # noqa: E402
 
 TIME_MARKER = "<!-- time -->"
 README = HERE.parent / "README.md"
@@ -42,11 +42,6 @@ TABLE_START, TABLE_END = "<!-- notebook-times:start -->", "<!-- notebook-times:e
 TABLE_HEADER = ["| notebook | run time | cores | mode | measured |", "|---|---:|---:|---|---|"]
 _ROW = re.compile(r"^\|\s*(?P<name>\d\d_\S+?)\s*\|\s*(?P<seconds>\d+) s\s*\|\s*(?P<cores>\d+)\s*\|"
                   r"\s*(?P<mode>\w+)\s*\|\s*(?P<day>[\d-]+)\s*\|\s*$")
-
-
-def cores() -> int:
-    """CPU cores this process may use (what a notebook's threads can run on)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def about(seconds: float) -> int:
@@ -107,7 +102,7 @@ def main(argv: list[str]) -> int:
         print(f"no notebook in {HERE} starts with {prefixes}", file=sys.stderr)
         return 2
     total, measured = 0.0, {}
-    day, n_cores, quick = datetime.date.today().isoformat(), cores(), quick_mode()
+    day, n_cores, quick = datetime.date.today().isoformat(), usable_cores(), quick_mode()
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()

@@ -74,3 +74,27 @@ def test_a_run_left_to_this_process_also_uses_one_thread(lab, monkeypatch):
     monkeypatch.setattr(Lab, "run", spy)
     lab.run_many(["finetune"], processes=2, **STEPS)
     assert seen == [1]
+
+
+def test_lab_run_trains_at_one_thread_by_default_and_restores_the_callers(lab, monkeypatch):
+    """lab.run's numbers must not depend on the machine's cores: it trains at one thread
+    unless told otherwise, whatever the caller set, and gives the caller's setting back."""
+    import torch
+    from mclfir_lite.training.runner import ContinualRunner
+    seen = []
+    real = ContinualRunner.run
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContinualRunner, "run", spy)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        lab.run("finetune", progress=False, cache=False, **STEPS)
+        lab.run("finetune", progress=False, cache=False, threads=None, **STEPS)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+    assert seen == [1, 2] and after == 2

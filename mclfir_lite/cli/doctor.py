@@ -23,10 +23,11 @@ from ..settings import usable_cores
 
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
-# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU with 2 torch
-# threads: 1,764 s measured 2026-12-04 on the five-increment plan, in a clean-clone `.ci/run` on this
-# project's otherwise idle 2-core machine (`pytest --nbmake` of the 12 notebooks; 465 s on the
-# three-increment plan of 2026-12-02). Update it when the series changes. REF_STEPS_PER_SECOND is
+# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU: 1,146 s measured
+# 2026-12-05 on the five-increment plan with `notebooks/execute_all.py` on this project's otherwise
+# idle 2-core machine, every run at one torch thread, two at a time where a notebook has several
+# (`lab.run_many`; README, "Notebook run times"). Before run_many, at two torch threads: 1,764 s
+# (2026-12-04). Update it when the series changes. REF_STEPS_PER_SECOND is
 # how fast that machine ran the training loop on the workload BENCH_WORKLOAD (the smallcnn at 48 px,
 # width 32, batches of 64 doublets): finetune's 1,000 steps took 42.76 s (2026-11-24, load 0.21:
 # `git show f749a15:benchmarks/results/RESULTS.md`, "forgetting"). The micro-benchmark runs the same
@@ -36,7 +37,7 @@ from ..settings import usable_cores
 # less so on a GPU). The workload is fixed, not read from config.PRESETS, so the two constants stay
 # a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.cli.doctor import steps_per_second; print(steps_per_second(60)[0])"
-SERIES_SECONDS_REF = 1764.0
+SERIES_SECONDS_REF = 1146.0
 REF_STEPS_PER_SECOND = 1000 / 42.76
 BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 

@@ -97,14 +97,15 @@ class Lab:
             runner.checkpoint = runner.checkpoint.with_name(f"{strategy}-{runner.fingerprint['hash'][:10]}.pt")
         return runner
 
-    def run(self, strategy: str, cache: bool = True, progress: bool = True, threads: int | None = None,
+    def run(self, strategy: str, cache: bool = True, progress: bool = True, threads: int | None = 1,
             **overrides) -> ContinualRunner:
         """Train ``strategy`` over the increments (or load it from the cache) and return the runner;
         ``runner.result()`` has the numbers, ``runner.model`` the final model.
 
-        On a CPU the run uses ``threads`` torch threads (then restores them); None (default):
-        torch's setting. One thread makes its numbers independent of the machine's cores, as in
-        the benchmarks (:mod:`mclfir_lite.lab.parallel` says why one is also the fastest here)."""
+        On a CPU the run uses ``threads`` torch threads (then restores them). One (the default)
+        makes its numbers independent of the machine's cores and equal to the benchmarks' and
+        :meth:`run_many`'s (:mod:`mclfir_lite.lab.parallel` says why one is also the fastest
+        here); None: torch's setting."""
         with torch_threads(threads if self.config.device == "cpu" else None):
             runner = self.runner(strategy, cache, progress, **overrides)
             try:

@@ -12,8 +12,8 @@ loads every run from the cache, so what comes back is exactly what ``lab.run`` r
 
 Numbers: a run's numbers depend on the number of torch threads (how far: ``bench_threads``,
 in the README), not on the number of workers. Every run made here, in a worker or in this
-process, uses one thread (:func:`torch_threads`), as the benchmarks do, and so does ``lab.run(...,
-threads=1)``: then the numbers are the same on a laptop with 8 cores and on CI's 2.
+process, uses one thread (:func:`torch_threads`), as the benchmarks and ``lab.run`` (by default)
+do: then the numbers are the same on a laptop with 8 cores and on CI's 2.
 """
 from __future__ import annotations
 
