@@ -33,16 +33,6 @@ def bench_cache() -> Path:
 
 # ---------------------------------------------------------------------------- machine
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _git(*args) -> str | None:
     try:  # read-only queries
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
@@ -55,9 +45,9 @@ def machine() -> dict:
     """What the numbers were measured on (cores, CPU model, memory, torch, load at the start)."""
     import numpy as np
     import torch
-    from mclfir_lite.settings import usable_cores
+    from mclfir_lite.settings import cpu_model, usable_cores
     info = {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),

@@ -337,7 +337,8 @@ def _bench_07(meanap=(), forget=(), doubled=(0.806, 0.796, 0.791), failures=(), 
     meanap, forget = {**MEANAP_07, **dict(meanap)}, {**FORGET_07, **dict(forget)}
     if only is not None:                        # a run of some strategies only (--strategies)
         meanap, forget = {s: meanap[s] for s in only}, {s: forget[s] for s in only}
-    return {"seeds": [0, 1, 2], "_date": "stub", "orders": [{"name": "lesson"}], "paired": PAIRED_07,
+    return {"seeds": [0, 1, 2], "_date": "stub", "_machine": {"cpu_model": "Bench CPU"},
+            "orders": [{"name": "lesson"}], "paired": PAIRED_07,
             "increments": PLAN_07,
             "summary": {s: {"final_meanap": _seeds(meanap[s]), "forgetting": _seeds(forget[s]),
                             "params": {"stored": STORED_07[s][0], "peak_training": STORED_07[s][1]}} for s in meanap},
@@ -354,7 +355,7 @@ class _Stale(RuntimeError):
     pass
 
 
-def _run_07_bench(marker, bench, quick=False, results=None):
+def _run_07_bench(marker, bench, quick=False, results=None, cpu="Bench CPU"):
     """Notebook 07's cell that reads the benchmark (fresh: S, per_seed, forget), then claim cell ``marker``."""
     def benchmark_result(name, require_fresh=False):
         if bench is None:
@@ -365,7 +366,7 @@ def _run_07_bench(marker, bench, quick=False, results=None):
                                (bench or {}).get("per_seed", {}).items() if s in LIVE_07})
     return _run([_cell("07", 'bench = benchmark_result("strategies", require_fresh=True)'), _cell("07", marker)],
                 benchmark_result=benchmark_result, StaleResultError=_Stale, strategy_table=lambda summary: "",
-                results=results,
+                results=results, cpu_model=lambda: cpu,
                 lab=SimpleNamespace(quick=quick, config=SimpleNamespace(seed=0), increments=PLAN_07))
 
 
@@ -441,6 +442,16 @@ def test_07_the_committed_seed_0_runs_must_match_this_notebook():
     results = _results_07({"lwf": {"final_meanap": 0.75 + 0.05}})
     with _raises("the benchmark's seed-0 runs are the ones this notebook just made"):
         _run_07_bench(ABOVE, _bench_07(), results=results)
+
+
+@pytest.mark.parametrize("cpu, why", [("Bench CPU", "the same CPU model, so this is unexpected"), ("Other CPU", "other CPUs round differently")])
+def test_07_says_whether_the_seed_0_runs_are_identical_and_on_which_cpus(cpu, why, capsys):
+    _run_07_bench(ABOVE, _bench_07(), cpu=cpu)                  # as measured: identical
+    assert "identical to four decimals: yes" in capsys.readouterr().out
+    results = _results_07({"lwf": {"final_meanap": _bench_07()["per_seed"]["lwf"][0]["final_meanap"] + 0.01}})
+    _run_07_bench(ABOVE, _bench_07(), results=results, cpu=cpu)  # within the claim's 0.04, not identical
+    out = capsys.readouterr().out
+    assert f"identical to four decimals: no: {why}" in out and "benchmark measured on Bench CPU" in out
 
 
 def test_07_quick_mode_recomputes_nothing(capsys):
