@@ -17,6 +17,9 @@ README's timing table, between ``<!-- notebook-times:start -->`` and
 run this time are kept). Quick-mode times say so. With ``--keep-times`` neither is written:
 a notebook re-executed against a warm cache (its runs already trained) takes a fraction of
 its time from an empty cache, which is the time a learner meets.
+
+Expected numbers: in default mode, the instructor page's table of every checked result is
+rewritten from the notebooks' claim lines (``expected_numbers.py``).
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from make_student_copies import HERE, numbered_notebooks  # (this folder is on sys.path when run as a script)
+import expected_numbers  # (this folder is on sys.path when run as a script)
+from make_student_copies import HERE, numbered_notebooks
 
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout, for its settings
 from mclfir_lite.settings import quick_mode, usable_cores  # noqa: E402
@@ -129,6 +133,8 @@ def main(argv: list[str]) -> int:
         print("--keep-times: run times not written (the notebooks and the README keep the measured ones)")
     elif update_readme_times(measured):
         print(f"timing table in {README.name} updated")
+    if not quick and expected_numbers.update():   # quick-mode numbers are not the ones to expect
+        print(f"expected numbers in docs/{expected_numbers.PAGE.name} updated")
     return 0
 
 
