@@ -44,7 +44,7 @@ def test_run_many_dict_form_applies_each_runs_overrides(lab):
 def test_run_many_refuses_a_string_and_bad_overrides(lab):
     with pytest.raises(TypeError, match="lab.run"):
         lab.run_many("mclfir")
-    with pytest.raises(TypeError, match="overrides must be a dict"):
+    with pytest.raises(TypeError, match="give \\(strategy, "):
         lab.run_many({"x": ("lwf", 3)})
 
 
@@ -98,3 +98,19 @@ def test_lab_run_trains_at_one_thread_by_default_and_restores_the_callers(lab, m
     finally:
         torch.set_num_threads(old)
     assert seen == [1, 2] and after == 2
+
+
+def test_run_labs_trains_runs_of_several_labs_as_lab_run_would(tmp_path, monkeypatch):
+    """Runs of two labs (two seeds) in one pool: each equals its own lab's sequential run."""
+    from mclfir_lite.lab.parallel import run_labs
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path))
+    labs = {seed: Lab.synthfashion(quick=True, seed=seed, increments=[["length"], ["colour"]]) for seed in (0, 1)}
+    jobs = {(seed, s): (labs[seed], s, dict(STEPS)) for seed in (0, 1) for s in ("finetune", "lwf")}
+    runs = run_labs(jobs, processes=2)
+    assert set(runs) == set(jobs)
+    for (seed, s), runner in runs.items():
+        seq = labs[seed].run(s, progress=False, cache=False, **STEPS).result()
+        assert runner.result()["map_matrix"] == seq["map_matrix"], (seed, s)
+    assert runs[0, "lwf"].result()["map_matrix"] != runs[1, "lwf"].result()["map_matrix"]   # two seeds, two runs
+    with pytest.raises(TypeError, match="run_labs"):
+        run_labs({"x": ("lwf", {})})
