@@ -234,6 +234,38 @@ def test_06_ema_claim_fails_when_a_variant_beats_the_snapshot(name, what):
         _run_06_ema({**EMA_SEEN, name: beats})
 
 
+# 06, section 5: the default-size benchmark (ema_teacher), quoted only when fresh
+EMA_BENCH_CELL = 'benchmark_result("ema_teacher", require_fresh=True)'
+EMA_LENGTHS = {"1": (-0.008, 0.012), "4": (0.004, 0.007)}     # (best EMA - snapshot, spread), as measured
+
+
+def _run_06_bench(lengths, stale=False):
+    def benchmark_result(name, require_fresh=True):
+        if stale:
+            raise _Stale("measured with other code")
+        return {"_date": "stub", "seeds": [0, 1, 2], "plan": [["sleeve_length", "neckline"], ["length"]],
+                "lengths": {m: {"best_ema": "EMA 0.999 / step", "gap": g, "spread": sp, "ema_better": g > sp,
+                                "verdict": "stub"} for m, (g, sp) in lengths.items()}}
+    _run([_cell("06", EMA_BENCH_CELL)], benchmark_result=benchmark_result, StaleResultError=_Stale)
+
+
+def test_06_ema_benchmark_claim_holds_as_measured(capsys):
+    _run_06_bench(EMA_LENGTHS)
+    assert _checked(capsys) == 1
+
+
+@pytest.mark.parametrize("m", list(EMA_LENGTHS))
+def test_06_ema_benchmark_claim_fails_when_an_ema_beats_the_snapshot(m):
+    with _raises("no EMA teacher beats the frozen snapshot beyond the seeds' spread"):
+        _run_06_bench({**EMA_LENGTHS, m: (0.03, 0.01)})
+
+
+def test_06_a_stale_ema_benchmark_is_not_quoted(capsys):
+    _run_06_bench(EMA_LENGTHS, stale=True)
+    out = capsys.readouterr().out
+    assert "not quoted" in out and "✓" not in out
+
+
 WEIGHTS_06 = [0.0, 0.3, 1.0, 3.0, 30.0]
 OLD_MAP_06 = {0.0: 0.262, 0.3: 0.702, 1.0: 0.735, 3.0: 0.768, 30.0: 0.783}      # as measured
 
