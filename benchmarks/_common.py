@@ -168,13 +168,11 @@ def write_between(name: str, text: str, readme: Path | None = None) -> None:
     """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in the
     README (numbers there are generated from result files, never typed by hand). A README
     without both markers is a SystemExit naming the file and the markers."""
-    readme = Path(readme or README)
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    s = readme.read_text(encoding="utf-8")
-    if start not in s or end not in s or s.index(start) > s.index(end):
-        raise SystemExit(f"{readme}: no {start} ... {end} markers")
-    a, b = s.index(start) + len(start), s.index(end)
-    readme.write_text(s[:a] + "\n" + text.strip("\n") + "\n" + s[b:], encoding="utf-8")
+    from mclfir_lite.files import write_between as write
+    try:
+        write(Path(readme or README), name, text)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def fmt(x, spec=".3f", none="n/a") -> str:

@@ -249,7 +249,8 @@ def sort_ratio(sizes, dim: int, n_values: int, seed: int, device: str, reps: int
     import torch
     from mclfir_lite.core import metrics
     out = []
-    cores = torch.get_num_threads() if device != "cpu" else max(1, len(os.sched_getaffinity(0)))
+    from mclfir_lite.settings import usable_cores
+    cores = torch.get_num_threads() if device != "cpu" else usable_cores()
     for n_q, n_c in sizes:
         q, c, ql, cl = (t.to(device) for t in _data(n_q, n_c, dim, n_values, seed))
         scores = q @ c.T

@@ -147,6 +147,23 @@ def atomic_write_file(path: str | Path, write) -> Path:
 
 # ---------------------------------------------------------------------------- digests
 
+def write_between(path: str | Path, name: str, text: str) -> bool:
+    """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in the
+    file ``path`` (a README or docs page whose numbers are generated, never typed by hand);
+    True when the file changed. A file without both markers, in that order, is a ValueError
+    naming the file and the markers."""
+    path = Path(path)
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    s = path.read_text(encoding="utf-8")
+    if start not in s or end not in s or s.index(start) > s.index(end):
+        raise ValueError(f"{path}: no {start} ... {end} markers")
+    a, b = s.index(start) + len(start), s.index(end)
+    new = s[:a] + "\n" + text.strip("\n") + "\n" + s[b:]
+    if new != s:
+        path.write_text(new, encoding="utf-8")
+    return new != s
+
+
 def fingerprint(fields: dict) -> dict:
     """``{"hash": sha1, "fields": {name: str}}`` over ``fields`` (values turned into strings)."""
     fields = {str(k): v if isinstance(v, str) else repr(v) for k, v in fields.items()}

@@ -18,29 +18,37 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))          # the package of this checkout
+from mclfir_lite.files import write_between  # noqa: E402
+from mclfir_lite.lab.claims import parse_checked  # noqa: E402
+
 PAGE = HERE.parent / "docs" / "instructor.md"
-START, END = "<!-- expected-numbers:start -->", "<!-- expected-numbers:end -->"
-_CLAIM = re.compile(r"^✓ (?P<sentence>.+?)(?:\s{2}\[(?P<numbers>.*)\])?\s*$")
+NAME = "expected-numbers"                      # the page's <!-- expected-numbers:start/end --> markers
+START, END = f"<!-- {NAME}:start -->", f"<!-- {NAME}:end -->"
 
 
-def claim_lines(path: Path) -> list[tuple[str, str]]:
-    """``(sentence, numbers)`` of every claim the committed notebook ``path`` printed, in order."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _claims(nb: dict) -> list[tuple[str, str]]:
     out = []
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
             text = o.get("text", "")
             for line in (text if isinstance(text, str) else "".join(text)).splitlines():
-                m = _CLAIM.match(line)
-                if m:
-                    out.append((m["sentence"], m["numbers"] or ""))
+                if (found := parse_checked(line)) is not None:
+                    out.append(found)
     return out
 
 
-def _time_line(path: Path) -> str:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    first = "".join(nb["cells"][0]["source"])
-    m = re.search(r"\*Run time: ([^*]+)\*", first)
+def claim_lines(path: Path) -> list[tuple[str, str]]:
+    """``(sentence, numbers)`` of every claim the committed notebook ``path`` printed, in order."""
+    return _claims(_read(path))
+
+
+def _time_line(nb: dict) -> str:
+    m = re.search(r"\*Run time: ([^*]+)\*", "".join(nb["cells"][0]["source"]))
     return f"run time {m.group(1).rstrip('.')}" if m else "run time not recorded"
 
 
@@ -48,11 +56,12 @@ def section() -> str:
     """The markdown between the markers."""
     rows = []
     for path in sorted(HERE.glob("[0-9][0-9]_*.ipynb")):
-        lines = claim_lines(path)
+        nb = _read(path)
+        lines = _claims(nb)
         if not lines:
             continue
         n = f"{len(lines)} checked result{'s' if len(lines) > 1 else ''}"
-        rows += ["", f"**{path.stem}**: {n}; {_time_line(path)}", ""]
+        rows += ["", f"**{path.stem}**: {n}; {_time_line(nb)}", ""]
         rows += ["| expected (written before the run) | measured in the committed run |", "|---|---|"]
         rows += [f"| {s.replace('|', '/')} | {n.replace('|', '/') or '(the sentence itself)'} |" for s, n in lines]
     return "\n".join(rows).strip("\n")
@@ -60,15 +69,7 @@ def section() -> str:
 
 def update(page: Path = PAGE) -> bool:
     """Rewrite the section of ``page``; True when it changed."""
-    text = page.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{page}: no {START} ... {END} section to write the expected numbers into")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{section()}\n{END}{tail}"
-    if new != text:
-        page.write_text(new, encoding="utf-8")
-    return new != text
+    return write_between(page, NAME, section())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ standard deviations): otherwise the honest sentence is "no difference here", and
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -84,8 +85,23 @@ def claim(sentence: str, holds, detail: str = "") -> bool:
     ok = bool(np.all(_evidence(sentence, holds)))
     if not ok:
         raise ClaimError(f"claim does not hold: {sentence}" + (f" ({detail})" if detail else ""))
-    print(f"✓ {sentence}" + (f"  [{detail}]" if detail else ""))
+    print(checked_line(sentence, detail))
     return True
+
+
+def checked_line(sentence: str, detail: str = "") -> str:
+    """The line a true claim prints: ``✓ <sentence>``, then ``  [<detail>]`` when there is one."""
+    return f"✓ {sentence}" + (f"  [{detail}]" if detail else "")
+
+
+_CHECKED = re.compile(r"^✓ (?P<sentence>.+?)(?:\s{2}\[(?P<detail>.*)\])?\s*$")
+
+
+def parse_checked(line: str) -> tuple[str, str] | None:
+    """``(sentence, detail)`` of a line :func:`checked_line` wrote (detail "" when none); None
+    for any other line (how ``notebooks/expected_numbers.py`` reads a notebook's outputs)."""
+    m = _CHECKED.match(line)
+    return (m["sentence"], m["detail"] or "") if m else None
 
 
 def _values(x) -> np.ndarray:

@@ -109,10 +109,11 @@ def run_labs(jobs: dict, processes: int | None = None, progress: bool = False) -
     index = {id(lab): k for k, lab in enumerate(labs)}
     unique = list({(index[id(lab)], s, repr(sorted(ov.items()))): (index[id(lab)], s, ov)
                    for lab, s, ov in pending.values()}.values())   # each run once
-    for lab, _, ov in pending.values():
-        tb = ov.get("trainable_blocks", lab.config.trainable_blocks)
+    trunks = {(index[id(lab)], ov.get("trainable_blocks", lab.config.trainable_blocks))
+              for lab, _, ov in pending.values()}
+    for k, tb in trunks:
         if tb is not None:
-            lab.trunk_features(tb)   # computed once here (and cached on disk), not once per worker
+            labs[k].trunk_features(tb)   # computed once here (and cached on disk), not once per worker
     workers = min(len(unique), processes or usable_cores())
     if workers > 1 and all(lab.config.device == "cpu" for lab in labs):
         start = time.perf_counter()
