@@ -94,12 +94,18 @@ def train_overrides(device: str) -> tuple[dict, str | None]:
 QUICK_SYNTH = {"increments": "synth3", "steps_per_attribute": 10, "batch_size": 32, "joint_steps": 20}
 
 
-def synth_lab(quick: bool, seed: int, **config):
+def synth_lab(quick: bool, seed: int, validation: bool = False, **config):
     """SynthFashion at the lesson's default preset, or the smoke-test size in quick mode; the
-    lab's checkpoints go to the benchmarks' own cache."""
+    lab's checkpoints go to the benchmarks' own cache. ``validation=True``: the tuning
+    protocol (:func:`mclfir_lite.data.table.validation_protocol`, seeded by ``seed``): held-out
+    training rows as queries and candidates, the test queries never looked at."""
+    import dataclasses
+    from mclfir_lite.data.table import validation_protocol
     from mclfir_lite.lab.lab import Lab
     kw = {**(QUICK_SYNTH if quick else {}), **config}
     lab = Lab.synthfashion(quick=quick, seed=seed, **kw)
+    if validation:
+        lab = dataclasses.replace(lab, protocol=validation_protocol(lab.protocol, seed=seed))
     lab.runs_dir = bench_cache() / "runs"
     return lab
 

@@ -11,7 +11,12 @@ same number of configurations (:data:`BUDGET`): its learning rate, and its own k
 * ``ewc``: lambda (the Fisher is the empirical one, scaled to mean 1: see ``methods``);
 * ``replay``: the buffer size per attribute; one of the sizes is the buffer that takes as
   many bytes as MCL-FIR's teacher (float32 parameters against uint8 images:
-  :func:`teacher_sized_replay`), so that replay and MCL-FIR are compared at equal memory.
+  :func:`teacher_sized_replay`), so that replay and MCL-FIR are compared at equal memory;
+* ``derpp`` (replay + distillation): the weights of its embedding pull and of its rehearsed
+  InfoNCE, with the preset's buffer.
+
+The runs go through the benchmarks' cache, two processes at a time at one torch thread each
+(the numbers do not depend on the number of processes), so an interrupted search resumes.
 
 Each method's best configuration (by validation MeanAP, averaged over the validation
 seeds) is reported beside what the preset uses; a preset that is not the best says so.
@@ -38,37 +43,37 @@ SEARCH = {
                for w, f, d in ((1.0, 1.0, 0.99), (1.0, 1.0, 0.999), (3.0, 1.0, 0.999), (3.0, 3.0, 0.9995))],
     "ewc": [{"ewc_lambda": v} for v in (1.0, 10.0, 100.0, 1000.0)],
     "replay": [{"replay_per_attribute": v} for v in ("teacher", 32, 64, 128)],
+    "derpp": [{"derpp_alpha": a, "derpp_beta": b} for a, b in ((0.1, 0.5), (0.5, 0.5), (2.0, 0.5), (0.5, 2.0))],
 }
 QUICK_SEARCH = {m: grid[:2] for m, grid in SEARCH.items()}
 
 
-def run(quick: bool, seed: int, device: str = "cpu", methods=None, **_) -> dict:
+def run(quick: bool, seed: int, device: str = "cpu", methods=None, processes: int = 2, **_) -> dict:
     from mclfir_lite.config import Config, preset, preset_config
-    from mclfir_lite.data.table import validation_protocol
     overrides, note = C.train_overrides(device)
     search = QUICK_SEARCH if quick else SEARCH
     methods = list(methods or search)
+    unknown = [m for m in methods if m not in search]
+    if unknown:
+        raise ValueError(f"tuning: no search grid for {unknown}; known: {', '.join(search)}")
     assert all(len(search[m]) == len(search[methods[0]]) for m in methods), "every method gets the same budget"
     seeds = VALIDATION_SEEDS["quick" if quick else "default"]
-    labs = {}
-    for s in seeds:
-        lab = C.synth_lab(quick, s)
-        labs[s] = dataclasses.replace(lab, protocol=validation_protocol(lab.protocol, seed=s))
     used = {**dataclasses.asdict(Config()), **preset_config(preset(quick))}
-    sized = teacher_sized_replay(labs[seeds[0]])
+    sized = teacher_sized_replay(C.synth_lab(quick, seeds[0], validation=True))
     search = {m: [{k: (sized["replay_per_attribute"] if v == "teacher" else v) for k, v in cfg.items()} for cfg in grid]
               for m, grid in search.items()}
+    jobs = [(s, m, {**overrides, **cfg}, {"validation": True}) for m in methods for cfg in search[m] for s in seeds]
+    done = iter(C.run_many(jobs, quick, processes=processes))
     out = {"validation_seeds": seeds, "budget": len(search[methods[0]]), "methods": {}, "teacher_sized_replay": sized}
     for m in methods:
         rows = []
         for cfg in search[m]:
-            C.log(f"tuning: {m} {cfg}")
-            runs = [labs[s].runner(m, cache=False, progress=False, **{**overrides, **cfg}).run(resume=False)
-                    for s in seeds]
+            runs = [next(done) for _ in seeds]
             rows.append({"config": cfg, "val_meanap": float(np.mean([r["final_meanap"] for r in runs])),
                          "per_seed": [r["final_meanap"] for r in runs],
                          "forgetting": _mean([r["forgetting"] for r in runs]),
-                         "train_samples": float(np.mean([r["train_samples"] for r in runs]))})
+                         "train_samples": float(np.mean([r["train_samples"] for r in runs])),
+                         "train_seconds": float(np.mean([r["train_seconds"] for r in runs]))})
         best = max(rows, key=lambda r: r["val_meanap"])
         preset_row = next((r for r in rows if all(used.get(k) == v for k, v in r["config"].items())), None)
         out["methods"][m] = {"rows": rows, "best": best["config"], "best_val_meanap": best["val_meanap"],

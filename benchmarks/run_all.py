@@ -29,7 +29,7 @@ import _common as C  # noqa: E402
 ORDER = ["map", "tuning", "strategies", "sensitivity", "cost_curves", "ema_teacher", "ema_regimes", "doublets_vs_triplets", "throughput", "datapath", "loop", "threads", "real"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
-    "tuning": "EWC's lambda chosen on a validation split",
+    "tuning": "Every method tuned alike: the same validation protocol and number of configurations",
     "strategies": "Every strategy over seeds and orders: chance, the upper bound and its budget, the orderings, the cost claim",
     "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
     "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
