@@ -35,7 +35,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite.lab.claims import ClaimError, claim, claim_greater, claim_no_difference
+from mclfir_lite.lab.claims import REMEASURE_MEANAP, ClaimError, claim, claim_greater, claim_no_difference
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -398,7 +398,7 @@ def _run_07_bench(marker, bench, quick=False, results=None, cpu="Bench CPU"):
                                (bench or {}).get("per_seed", {}).items() if s in LIVE_07})
     return _run([_cell("07", 'bench = benchmark_result("strategies", require_fresh=True)'), _cell("07", marker)],
                 benchmark_result=benchmark_result, StaleResultError=_Stale, strategy_table=lambda summary: "",
-                results=results, cpu_model=lambda: cpu,
+                results=results, cpu_model=lambda: cpu, REMEASURE_MEANAP=REMEASURE_MEANAP,
                 lab=SimpleNamespace(quick=quick, config=SimpleNamespace(seed=0), increments=PLAN_07))
 
 
