@@ -47,12 +47,15 @@ NUMERIC_MODULES = ("training.runner", "training.evaluate", "training.batches", "
                    "methods.isolated", "methods.lwf", "methods.mclfir", "methods.released", "methods.ewc",
                    "methods.replay")
 # Modules that decide numbers but were found missing from NUMERIC_MODULES after the committed
-# results were measured (``methods.derpp``, 2026-12-05): adding one to NUMERIC_MODULES changes
-# :func:`code_digest` and so makes every committed result stale. Until the next full
-# re-measurement moves them there, each keys the caches of its own strategy's runs
-# (:func:`code_fields` with ``strategy``), so a change to it is never served from an old cache.
-# tests/test_code_digest.py requires every module of ``methods/`` in one of the two.
-PENDING_NUMERIC_MODULES = ("methods.derpp",)
+# results were measured (2026-12-05): DER++, the compiled AP loops, the distributed helpers, the
+# recipes, the lazy image path. Adding one to NUMERIC_MODULES changes :func:`code_digest` and so
+# makes every committed result stale; until the next full re-measurement moves them there, they
+# key the run caches (:func:`code_fields`: a method's module only its own strategy's runs, the
+# others every run), so a change to one is never served from an old cache.
+# tests/test_code_digest.py requires every module of core/, data/, methods/ and training/ in one
+# of the two lists, or on its short list of modules that do not decide numbers.
+PENDING_NUMERIC_MODULES = ("methods.derpp", "core.rankloops", "training.distributed", "training.recipes",
+                           "data.imagedata")
 
 
 class FolderLockedError(RuntimeError):
@@ -216,14 +219,17 @@ def code_digest() -> str:
 
 
 def code_fields(strategy: str | None = None) -> dict:
-    """``version`` (the package's) and ``code`` (:func:`code_digest`); for a ``strategy`` whose
-    module is in :data:`PENDING_NUMERIC_MODULES`, also ``strategy_code``, that module's digest."""
+    """``version`` (the package's), ``code`` (:func:`code_digest`) and ``pending_code``, the
+    digest of the :data:`PENDING_NUMERIC_MODULES` that decide this run's numbers: those outside
+    ``methods/``, and ``methods.<strategy>`` when ``strategy``'s module is pending."""
     out = {"version": settings.__version__, "code": code_digest()}
-    name = f"methods.{strategy}" if strategy else None
-    if name in PENDING_NUMERIC_MODULES and module_path(name).is_file():
-        out["strategy_code"] = source_digest(module_path(name))[:12]
+    pending = [m for m in PENDING_NUMERIC_MODULES if not m.startswith("methods.") or m == f"methods.{strategy}"]
+    h = hashlib.sha1()
+    for name in pending:
+        if module_path(name).is_file():
+            h.update(f"{name}:{source_digest(module_path(name))}".encode())
+    out["pending_code"] = h.hexdigest()[:12]
     return out
-
 
 
 # ---------------------------------------------------------------------------- folder lock

@@ -17,12 +17,17 @@ from mclfir_lite.config import Config
 PACKAGE = Path(files.__file__).resolve().parent
 
 
-def test_every_method_module_decides_the_digest_or_its_own_cache_key():
-    methods = {f"methods.{p.stem}" for p in (PACKAGE / "methods").glob("*.py") if p.stem != "__init__"}
-    covered = set(files.NUMERIC_MODULES) | set(files.PENDING_NUMERIC_MODULES)
-    assert not methods - covered, f"method modules outside the code digest: {sorted(methods - covered)}"
+# Modules of these folders that do not decide a run's numbers (storage, registries, shims).
+NOT_NUMERIC = {"training.checkpoint"}
+
+
+def test_every_module_that_decides_numbers_is_in_the_digest_or_keys_the_caches():
+    modules = {f"{folder}.{p.stem}" for folder in ("core", "data", "methods", "training")
+               for p in (PACKAGE / folder).glob("*.py") if p.stem != "__init__"}
+    covered = set(files.NUMERIC_MODULES) | set(files.PENDING_NUMERIC_MODULES) | NOT_NUMERIC
+    assert not modules - covered, f"modules outside the code digest and the cache keys: {sorted(modules - covered)}"
     assert not set(files.NUMERIC_MODULES) & set(files.PENDING_NUMERIC_MODULES)
-    missing = [m for m in covered if not files.module_path(m).is_file()]
+    missing = [m for m in set(files.NUMERIC_MODULES) | set(files.PENDING_NUMERIC_MODULES) if not files.module_path(m).is_file()]
     assert not missing, f"listed modules that do not exist: {missing}"
 
 
@@ -35,13 +40,33 @@ def _fingerprint(strategy):
     return run_fingerprint(Config(), strategy, [["colour"]], torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, protocol)
 
 
-def test_a_pending_module_keys_its_strategys_runs_and_no_other(tmp_path, monkeypatch):
-    assert "strategy_code" in files.code_fields("derpp")
-    assert "strategy_code" not in files.code_fields("mclfir") and "strategy_code" not in files.code_fields()
-    before, other = _fingerprint("derpp")["hash"], _fingerprint("replay")["hash"]
-    edited = tmp_path / "derpp.py"
-    edited.write_text(files.module_path("methods.derpp").read_text() + "\nEXTRA = 1\n")
+def _edited(tmp_path, monkeypatch, name):
+    """module_path(name) now points at a copy of that module with one more line of code."""
+    edited = tmp_path / f"{name}.py"
+    edited.write_text(files.module_path(name).read_text() + "\nEXTRA = 1\n")
     real = files.module_path
-    monkeypatch.setattr(files, "module_path", lambda name: edited if name == "methods.derpp" else real(name))
+    monkeypatch.setattr(files, "module_path", lambda n: edited if n == name else real(n))
+
+
+def test_a_pending_method_module_keys_its_strategys_runs_and_no_other(tmp_path, monkeypatch):
+    before, other = _fingerprint("derpp")["hash"], _fingerprint("replay")["hash"]
+    _edited(tmp_path, monkeypatch, "methods.derpp")
     assert _fingerprint("derpp")["hash"] != before, "an edit to derpp.py must change its runs' cache key"
     assert _fingerprint("replay")["hash"] == other
+
+
+def test_a_pending_shared_module_keys_every_run(tmp_path, monkeypatch):
+    before = {s: _fingerprint(s)["hash"] for s in ("mclfir", "derpp")}
+    _edited(tmp_path, monkeypatch, "core.rankloops")
+    assert all(_fingerprint(s)["hash"] != h for s, h in before.items())
+
+
+def test_the_pending_modules_leave_the_results_digest_alone(tmp_path, monkeypatch):
+    files.code_digest.cache_clear()
+    digest = files.code_digest()
+    _edited(tmp_path, monkeypatch, "core.rankloops")
+    files.code_digest.cache_clear()
+    try:
+        assert files.code_digest() == digest
+    finally:
+        files.code_digest.cache_clear()
