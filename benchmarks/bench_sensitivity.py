@@ -21,12 +21,15 @@ N_GARMENTS = {"default": 200, "quick": 24}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", out_dir=None, **_) -> dict:
+    from mclfir_lite.config import preset
     from mclfir_lite.retrieval.sensitivity import FACTORS, counterfactual_images, over_increments, selectivity
     overrides, note = C.train_overrides(device)
     lab = C.synth_lab(quick, seed)
-    images = counterfactual_images(N_GARMENTS["quick" if quick else "default"], int(lab.images.shape[-1]), seed=seed + 1)
-    out = {"seed": seed, "increments": lab.increments, "factors": list(FACTORS), "n_garments": len(images["base"]),
-           "strategies": {}}
+    style = preset(quick)["style"]        # the renderer's calibration the lab's images were drawn with
+    images = counterfactual_images(N_GARMENTS["quick" if quick else "default"], int(lab.images.shape[-1]),
+                                   seed=seed + 1, style=style)
+    out = {"seed": seed, "increments": lab.increments, "style": style, "factors": list(FACTORS),
+           "n_garments": len(images["base"]), "strategies": {}}
     for s in STRATEGIES:
         runner = lab.runner(s, cache=True, progress=False, **overrides)
         runner.run(resume=True)
@@ -62,7 +65,8 @@ def figure(r: dict, out_dir) -> str:
 
 
 def render(r: dict) -> str:
-    out = [f"Counterfactual sensitivity, {r['n_garments']} garments, plan {r['increments']}, seed {r['seed']}.", ""]
+    out = [f"Counterfactual sensitivity, {r['n_garments']} garments drawn in the lab's renderer style "
+           f"{r.get('style', 'v1')}, plan {r['increments']}, seed {r['seed']}.", ""]
     for s, x in r["strategies"].items():
         last = x["matrices"][-1]
         out += [f"{s}, after the last increment (1 - cos; own attribute in the diagonal):", "",

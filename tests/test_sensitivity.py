@@ -68,3 +68,24 @@ def test_a_head_that_reads_colour_is_selective_for_colour(images):
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="n must be"):
         counterfactual_images(0, 32)
+
+
+def test_the_benchmark_draws_its_garments_in_the_style_of_the_lab(monkeypatch):
+    """bench_sensitivity redraws garments for models trained on the lab's images: it must draw
+    them with the same renderer calibration (the default preset's is v2, not the function's v1)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_sensitivity
+    from mclfir_lite import config
+    from mclfir_lite.retrieval import sensitivity as S
+    monkeypatch.setitem(config.PRESETS["quick"], "style", "v2")     # the quick lab drawn in v2
+    seen = {}
+
+    def spy(n, size, seed=0, style="v1"):
+        seen["style"] = style
+        raise RuntimeError("stop: the style was seen")
+    monkeypatch.setattr(S, "counterfactual_images", spy)
+    with pytest.raises(RuntimeError, match="style was seen"):
+        bench_sensitivity.run(quick=True, seed=0)
+    assert seen["style"] == "v2"
