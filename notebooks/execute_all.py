@@ -38,6 +38,7 @@ import expected_numbers  # (this folder is on sys.path when run as a script)
 from make_student_copies import HERE, numbered_notebooks
 
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout, for its settings
+from mclfir_lite.files import write_between  # noqa: E402
 from mclfir_lite.settings import quick_mode, usable_cores  # noqa: E402
 
 TIME_MARKER = "<!-- time -->"
@@ -88,7 +89,7 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
                       f"| {t['day']} |")
     seconds = [int(_ROW.match(r)["seconds"]) for r in rows.values()]
     body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {sum(seconds)} s | | | |"]
-    readme.write_text(text[:start + len(TABLE_START)] + "\n" + "\n".join(body) + "\n" + text[end:], encoding="utf-8")
+    write_between(readme, "notebook-times", "\n".join(body))
     return True
 
 

@@ -8,10 +8,13 @@ notebooks' run times are measured separately (``execute_all.py``).
 from __future__ import annotations
 
 import json
-import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))          # the package of this checkout
+from mclfir_lite.files import write_between  # noqa: E402
+
 README = HERE.parent / "README.md"
 START, END = "<!-- lab-path:start -->", "<!-- lab-path:end -->"
 MARKER = "<!-- lab -->"
@@ -74,10 +77,7 @@ def main() -> None:
             cell["source"] = new.splitlines(True)
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             print(f"stamped {path.name}")
-    text = README.read_text(encoding="utf-8")
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), f"{START}\n{table()}\n{END}", text, flags=re.S)
-    if new != text:
-        README.write_text(new, encoding="utf-8")
+    if write_between(README, "lab-path", table()):
         print("rewrote the README's lab table")
 
 
