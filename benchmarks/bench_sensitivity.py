@@ -21,11 +21,10 @@ N_GARMENTS = {"default": 200, "quick": 24}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", out_dir=None, **_) -> dict:
-    from mclfir_lite.config import preset
     from mclfir_lite.retrieval.sensitivity import FACTORS, counterfactual_images, over_increments, selectivity
     overrides, note = C.train_overrides(device)
     lab = C.synth_lab(quick, seed)
-    style = preset(quick)["style"]        # the renderer's calibration the lab's images were drawn with
+    style = lab.style                     # the renderer's calibration the lab's images were drawn with
     images = counterfactual_images(N_GARMENTS["quick" if quick else "default"], int(lab.images.shape[-1]),
                                    seed=seed + 1, style=style)
     out = {"seed": seed, "increments": lab.increments, "style": style, "factors": list(FACTORS),

@@ -37,6 +37,8 @@ class Lab:
     runs_dir: Path = field(default=None)
     # the protocol's caps (max_queries, max_candidates, query_fraction): part of the cache key
     caps: dict = field(default_factory=dict)
+    # SynthFashion's renderer calibration (synth.STYLES) the images were drawn in; None for other data
+    style: str | None = None
 
     @classmethod
     def from_table(cls, table: FashionTable, increments, config: Config, quick: bool, image_size: int,
@@ -60,8 +62,10 @@ class Lab:
         table = load_dataset("synthfashion", n=p["n_images"], size=p["image_size"], seed=seed, increments=plan,
                              pools=pools, domain_shift=domain_shift, style=style or p["style"])
         cfg = Config(**{**preset_config(p), "seed": seed, **config})
-        return cls.from_table(table, plan, cfg, quick_mode() if quick is None else quick,
-                              p["image_size"], p["max_queries"], p["max_candidates"], seed)
+        lab = cls.from_table(table, plan, cfg, quick_mode() if quick is None else quick,
+                             p["image_size"], p["max_queries"], p["max_candidates"], seed)
+        lab.style = style or p["style"]
+        return lab
 
     @property
     def attributes(self) -> list[str]:
