@@ -76,5 +76,25 @@ def render(r: dict) -> str:
     return "\n".join(out)
 
 
+def readme(r: dict) -> str:
+    """The README's compact view: per strategy and head, the selectivity right after the head's
+    own increment and after the last one (above 1: the head follows its own attribute most)."""
+    heads = [h for g in r["increments"] for h in g]
+    rows = []
+    for s, x in r["strategies"].items():
+        sel = x["selectivity"]
+        cells = []
+        for h in heads:
+            trail = [t[h] for t in sel if h in t]
+            cells.append(f"{trail[0]:.2f} → {trail[-1]:.2f}" if trail else "–")
+        rows.append([s, *cells])
+    return "\n".join([f"Selectivity of each head (its own attribute's sensitivity over the largest other factor's; "
+                      f"1 - cos over {r['n_garments']} counterfactual garments drawn in style {r.get('style', 'v1')}, "
+                      f"seed {r['seed']}), right after the head's own increment → after the last increment:", "",
+                      C.table(["strategy", *heads], rows), "",
+                      "Full matrices per increment: `benchmarks/results/RESULTS.md`; heat maps: "
+                      "`benchmarks/results/sensitivity.png`."])
+
+
 if __name__ == "__main__":
     C.main(sys.modules[__name__])
