@@ -212,3 +212,55 @@ def test_08_keep_or_reindex_claims_hold_as_measured(capsys):
 def test_08_keep_or_reindex_claims_fail_when_the_numbers_change(mclfir, sentence):
     with pytest.raises(ClaimError, match=sentence):
         _run_08_keep({**GAPS_08, "mclfir": mclfir})
+
+
+# --- notebook 04, section 4: what the old heads respond to (counterfactual sensitivity) ---------
+
+SENS_04 = "sens = {s: over_increments(trained[s], cf)"
+
+
+def _run_04_sensitivity(first, last, quick=False):
+    """Notebook 04's sensitivity cell on stubbed matrices: the first increment's heads have
+    selectivity ``first`` after their increment and ``last`` at the end (under finetune);
+    frozen keeps ``first``. Returns the printed lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mclfir_lite.retrieval.sensitivity import FACTORS, selectivity
+    increments = [["sleeve_length", "neckline"], ["length"], ["colour"]]
+
+    def matrix(heads, own):           # own attribute moves by `own`, every other factor by 1
+        return {h: {f: (own[h] if f == h else 1.0) for f in FACTORS} for h in heads}
+
+    def over_increments(run, images):
+        seen = [[a for g in increments[:t + 1] for a in g] for t in range(len(increments))]
+        out = []
+        for t, heads in enumerate(seen):
+            sel0 = first if run == "frozen" or t == 0 else first + (last - first) * t / (len(increments) - 1)
+            out.append(matrix(heads, {h: (sel0 if h in increments[0] else 2.0) for h in heads}))
+        return out
+    lab = SimpleNamespace(images=np.zeros((1, 3, 48, 48)), style="v2", increments=increments, quick=quick)
+    scope = {"np": np, "plt": plt, "claim": claim, "lab": lab, "trained": {"finetune": "finetune", "frozen": "frozen"},
+             "counterfactual_images": lambda n, size, seed=0, style="v1": {"style": style},
+             "over_increments": over_increments, "selectivity": selectivity}
+    try:
+        exec(_code_cell("04", SENS_04), scope)
+    finally:
+        plt.close("all")
+    return scope
+
+
+def test_04_selectivity_claim_holds_when_the_old_heads_lose_it(capsys):
+    _run_04_sensitivity(3.0, 0.5)
+    assert capsys.readouterr().out.count("✓") == 1
+
+
+def test_04_selectivity_claim_fails_when_the_old_heads_keep_it():
+    with pytest.raises(ClaimError, match="lose selectivity"):
+        _run_04_sensitivity(3.0, 2.6)           # a fall of less than a fifth
+
+
+def test_04_selectivity_is_not_claimed_in_quick_mode(capsys):
+    _run_04_sensitivity(3.0, 2.9, quick=True)
+    out = capsys.readouterr().out
+    assert "✓" not in out and "default size only" in out
