@@ -561,3 +561,39 @@ def test_07_stored_claim_holds_as_measured(capsys):
 def test_07_stored_claim_fails(stored):
     with _raises(STORED):
         _run_07_stored(stored)
+
+
+# 06, section 5: the EMA regimes benchmark (ema_regimes), quoted only when fresh
+REGIMES_CELL = 'benchmark_result("ema_regimes", require_fresh=True)'
+REGIME_NAMES = ["five increments, teacher carried", "per step (0.999)", "per epoch (0.98)",
+                "high learning rate (4x)", "short increments (1/4 of the steps)"]
+
+
+def _run_06_regimes(verdicts=None, stale=False):
+    """``verdicts``: {(regime, measure): verdict} changed from "undecided"."""
+    verdicts = verdicts or {}
+
+    def benchmark_result(name, require_fresh=True):
+        if stale:
+            raise _Stale("measured with other code")
+        return {"_date": "stub", "seeds": [0, 1, 2, 3, 4], "answer": "stub",
+                "regimes": {n: {k: {"mean": 0.0, "lo": -0.01, "hi": 0.01, "verdict": verdicts.get((n, k), "undecided")}
+                                for k in ("meanap", "stability", "plasticity", "forgetting")} for n in REGIME_NAMES}}
+    _run([_cell("06", REGIMES_CELL)], benchmark_result=benchmark_result, StaleResultError=_Stale)
+
+
+def test_06_regimes_claim_holds_without_an_ema_win(capsys):
+    _run_06_regimes({(REGIME_NAMES[3], "meanap"): "below", (REGIME_NAMES[0], "plasticity"): "above"})
+    assert _checked(capsys) == 1
+
+
+@pytest.mark.parametrize("measure", ["meanap", "stability"])
+def test_06_regimes_claim_fails_when_an_ema_wins_somewhere(measure):
+    with _raises("in no regime does the EMA teacher end above the frozen snapshot"):
+        _run_06_regimes({(REGIME_NAMES[1], measure): "above"})
+
+
+def test_06_a_stale_regimes_benchmark_is_not_quoted(capsys):
+    _run_06_regimes(stale=True)
+    out = capsys.readouterr().out
+    assert "not quoted" in out and "✓" not in out
