@@ -58,10 +58,13 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) ->
     by = {}
     for k, r in zip(keys, results):
         by.setdefault(k, []).append(r)
-    out = {"seeds": seeds, "plan": lab.increments, "steps_per_epoch": per_epoch, "regimes": {}}
+    out = {"seeds": seeds, "plan": lab.increments, "steps_per_epoch": per_epoch, "base": base, "regimes": {},
+           "runs": {}}     # runs: each run's numbers, so that a seed can be re-measured (tests/test_remeasure.py)
     for name in regimes(per_epoch, base):
         m, l = by[(name, "mclfir")], by[(name, "lwf")]
         out["regimes"][name] = paired_measures(m, l)
+        out["runs"][name] = {s: [{"seed": r["config"]["seed"], "final_meanap": r["final_meanap"],
+                                  "forgetting": r["forgetting"]} for r in rs] for s, rs in (("mclfir", m), ("lwf", l))}
     decided = [(n, k, d["verdict"]) for n, row in out["regimes"].items() for k, d in row.items()
                if d["verdict"] in ("above", "below")]
     out["answer"] = ("nowhere here: in every regime the EMA teacher and the frozen snapshot are within 0.01 or "

@@ -33,8 +33,9 @@ def bench_modules():
     sys.path.insert(0, str(BENCH))
     try:
         import _common
+        import bench_ema_regimes
         import bench_ema_teacher
-        yield _common, bench_ema_teacher
+        yield _common, bench_ema_teacher, bench_ema_regimes
     finally:
         sys.path.remove(str(BENCH))
 
@@ -42,7 +43,7 @@ def bench_modules():
 def test_ema_teacher_seed_0_is_reproduced_at_the_default_length(bench_modules, tmp_path, capsys):
     if quick_mode():
         pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
-    C, B = bench_modules
+    C, B, _ = bench_modules
     bench = benchmark_result("ema_teacher")          # refuses a stale result: refresh it first
     committed = bench["lengths"]["1"]["rows"]
     seed_index = bench["seeds"].index(0)
@@ -62,3 +63,31 @@ def test_ema_teacher_seed_0_is_reproduced_at_the_default_length(bench_modules, t
               + f" (benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
     worst = max(gaps, key=lambda n: abs(gaps[n]))
     assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from the committed seed-0 MeanAP"
+
+
+def test_ema_regimes_seed_0_is_reproduced(bench_modules, tmp_path, capsys):
+    """Notebook 06 quotes ``ema_regimes``: its seed-0 runs (mclfir and lwf in every regime, ten
+    runs, about ten minutes on two cores) are made again and must match the committed ones."""
+    if quick_mode():
+        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+    C, _, R = bench_modules
+    bench = benchmark_result("ema_regimes")          # refuses a stale result: refresh it first
+    assert "runs" in bench, "ema_regimes keeps no per-run numbers: refresh it (python benchmarks/run_all.py --only ema_regimes)"
+    seed = bench["seeds"][0]
+    lab = C.synth_lab(False, seed, increments=bench["plan"], style="v2")
+    lab.runs_dir = tmp_path / "runs"                 # not the benchmarks' cache
+    table = R.regimes(bench["steps_per_epoch"], bench["base"])
+    assert set(table) == set(bench["runs"]), "the benchmark's regimes changed: refresh ema_regimes"
+    jobs = {(name, strategy): (strategy, cfg) for name, (mine, shared) in table.items()
+            for strategy, cfg in (("mclfir", {**shared, **mine}), ("lwf", shared))}
+    runs = lab.run_many(jobs)
+    gaps = {}
+    for (name, strategy), runner in runs.items():
+        committed = next(r for r in bench["runs"][name][strategy] if r["seed"] == seed)
+        gaps[f"{name}: {strategy}"] = runner.result()["final_meanap"] - committed["final_meanap"]
+    with capsys.disabled():
+        print(f"\nema_regimes seed {seed}: live - committed MeanAP, largest "
+              f"{max(abs(g) for g in gaps.values()):.4f} over {len(gaps)} runs "
+              f"(benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
+    worst = max(gaps, key=lambda n: abs(gaps[n]))
+    assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from the committed seed-{seed} MeanAP"
