@@ -1,5 +1,8 @@
 """CI re-measures the benchmarks the notebooks quote, at a size that fits its time.
 
+Notebook 05 quotes ``tuning`` (EWC's rows), notebook 06 ``ema_teacher`` and ``ema_regimes``:
+their seed-0 (first validation seed) runs are made again here.
+
 Notebook 07 re-measures the strategies benchmark itself (its seed-0 runs are the benchmark's).
 Notebook 06 quotes ``ema_teacher``, which no notebook recomputes at its size; this test makes
 its seed-0 runs at the default increment length (every teacher variant, the benchmark's own lab
@@ -91,3 +94,25 @@ def test_ema_regimes_seed_0_is_reproduced(bench_modules, tmp_path, capsys):
               f"(benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
     worst = max(gaps, key=lambda n: abs(gaps[n]))
     assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from the committed seed-{seed} MeanAP"
+
+
+def test_tuning_ewc_rows_are_reproduced(bench_modules, tmp_path, capsys):
+    """Notebook 05 quotes the tuning benchmark's EWC rows: every lambda on the first validation
+    seed (four runs, about four minutes on two cores) is made again and must match."""
+    if quick_mode():
+        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+    C = bench_modules[0]
+    bench = benchmark_result("tuning")               # refuses a stale result: refresh it first
+    rows = bench["methods"]["ewc"]["rows"]
+    seed = bench["validation_seeds"][0]
+    lab = C.synth_lab(False, seed, validation=True)  # the tuning protocol: held-out training rows
+    lab.runs_dir = tmp_path / "runs"                 # not the benchmarks' cache
+    runs = lab.run_many({f"lambda {r['config']['ewc_lambda']:g}": ("ewc", r["config"]) for r in rows})
+    gaps = {f"lambda {r['config']['ewc_lambda']:g}": runs[f"lambda {r['config']['ewc_lambda']:g}"].result()["final_meanap"]
+            - r["per_seed"][0] for r in rows}
+    with capsys.disabled():
+        print(f"\ntuning, ewc, validation seed {seed}: live - committed MeanAP: "
+              + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
+              + f" (benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
+    worst = max(gaps, key=lambda n: abs(gaps[n]))
+    assert abs(gaps[worst]) < TOLERANCE, f"ewc {worst}: {gaps[worst]:+.3f} from the committed validation MeanAP"
