@@ -25,7 +25,7 @@ LAB_PATH = {
     "01": ("core", "all; exercises 01.1–01.3", 25),
     "02": ("optional", "all", 20),
     "03": ("core", "sections 1–4; exercise 03.1", 15),
-    "04": ("core", "sections 1–6; exercises 04.1–04.2", 25),
+    "04": ("core", "sections 1–6; exercises 04.1–04.2", 30),
     "05": ("core", "sections 1–4; exercise 05.1", 20),
     "06": ("core", "sections 1–5; exercises 06.1–06.3", 25),
     "07": ("core", "sections 1–6; exercise 07.1", 30),
