@@ -59,12 +59,14 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) ->
     for k, r in zip(keys, results):
         by.setdefault(k, []).append(r)
     out = {"seeds": seeds, "plan": lab.increments, "steps_per_epoch": per_epoch, "base": base, "regimes": {},
-           "runs": {}}     # runs: each run's numbers, so that a seed can be re-measured (tests/test_remeasure.py)
+           "per_run": {},     # each run's numbers, so that a seed can be re-measured (tests/test_remeasure.py)
+           "runs": {"total": len(results), "cached": sum(bool(r.get("cached")) for r in results),
+                    "train_seconds": float(sum(r["train_seconds"] for r in results))}}
     for name in regimes(per_epoch, base):
         m, l = by[(name, "mclfir")], by[(name, "lwf")]
         out["regimes"][name] = paired_measures(m, l)
-        out["runs"][name] = {s: [{"seed": r["config"]["seed"], "final_meanap": r["final_meanap"],
-                                  "forgetting": r["forgetting"]} for r in rs] for s, rs in (("mclfir", m), ("lwf", l))}
+        out["per_run"][name] = {s: [{"seed": r["config"]["seed"], "final_meanap": r["final_meanap"],
+                                     "forgetting": r["forgetting"]} for r in rs] for s, rs in (("mclfir", m), ("lwf", l))}
     decided = [(n, k, d["verdict"]) for n, row in out["regimes"].items() for k, d in row.items()
                if d["verdict"] in ("above", "below")]
     out["answer"] = ("nowhere here: in every regime the EMA teacher and the frozen snapshot are within 0.01 or "
@@ -78,9 +80,12 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) ->
 def render(r: dict) -> str:
     rows = [[n, k, f"{d['mean']:+.3f}", f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", d["verdict"]]
             for n, row in r["regimes"].items() for k, d in row.items()]
+    cost = r.get("runs") or {}
     return "\n".join([f"mclfir - lwf, paired over seeds {r['seeds']}, plan {r['plan']}:", "",
                       C.table(["regime", "measure", "mean", "95% CI", "verdict at 0.01"], rows), "",
-                      f"Answer: {r['answer']}."])
+                      f"Answer: {r['answer']}."]
+                     + ([f"Cost: {cost['total']} training runs, {cost['train_seconds'] / 60:.0f} min of one-core training "
+                         "in all (one torch thread each, two at a time)."] if cost.get("total") else []))
 
 
 if __name__ == "__main__":

@@ -75,18 +75,18 @@ def test_ema_regimes_seed_0_is_reproduced(bench_modules, tmp_path, capsys):
         pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
     C, _, R = bench_modules
     bench = benchmark_result("ema_regimes")          # refuses a stale result: refresh it first
-    assert "runs" in bench, "ema_regimes keeps no per-run numbers: refresh it (python benchmarks/run_all.py --only ema_regimes)"
+    assert "per_run" in bench, "ema_regimes keeps no per-run numbers: refresh it (python benchmarks/run_all.py --only ema_regimes)"
     seed = bench["seeds"][0]
     lab = C.synth_lab(False, seed, increments=bench["plan"], style="v2")
     lab.runs_dir = tmp_path / "runs"                 # not the benchmarks' cache
     table = R.regimes(bench["steps_per_epoch"], bench["base"])
-    assert set(table) == set(bench["runs"]), "the benchmark's regimes changed: refresh ema_regimes"
+    assert set(table) == set(bench["per_run"]), "the benchmark's regimes changed: refresh ema_regimes"
     jobs = {(name, strategy): (strategy, cfg) for name, (mine, shared) in table.items()
             for strategy, cfg in (("mclfir", {**shared, **mine}), ("lwf", shared))}
     runs = lab.run_many(jobs)
     gaps = {}
     for (name, strategy), runner in runs.items():
-        committed = next(r for r in bench["runs"][name][strategy] if r["seed"] == seed)
+        committed = next(r for r in bench["per_run"][name][strategy] if r["seed"] == seed)
         gaps[f"{name}: {strategy}"] = runner.result()["final_meanap"] - committed["final_meanap"]
     with capsys.disabled():
         print(f"\nema_regimes seed {seed}: live - committed MeanAP, largest "
