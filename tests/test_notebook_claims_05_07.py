@@ -579,18 +579,29 @@ def _run_06_regimes(verdicts=None, stale=False):
         return {"_date": "stub", "seeds": [0, 1, 2, 3, 4], "answer": "stub",
                 "regimes": {n: {k: {"mean": 0.0, "lo": -0.01, "hi": 0.01, "verdict": verdicts.get((n, k), "undecided")}
                                 for k in ("meanap", "stability", "plasticity", "forgetting")} for n in REGIME_NAMES}}
-    _run([_cell("06", REGIMES_CELL)], benchmark_result=benchmark_result, StaleResultError=_Stale)
+    _run([_cell("06", REGIMES_CELL), _cell("06", CARRIED_CELL)], benchmark_result=benchmark_result,
+         StaleResultError=_Stale)
 
 
-def test_06_regimes_claim_holds_without_an_ema_win(capsys):
-    _run_06_regimes({(REGIME_NAMES[3], "meanap"): "below", (REGIME_NAMES[0], "plasticity"): "above"})
-    assert _checked(capsys) == 1
+CARRIED_CELL = 'carried = regimes["regimes"]["five increments, teacher carried"]'
+CARRIED_BELOW = {(REGIME_NAMES[0], "meanap"): "below", (REGIME_NAMES[0], "stability"): "below"}   # as measured
+
+
+def test_06_regimes_claims_hold_as_measured(capsys):
+    _run_06_regimes({**CARRIED_BELOW, (REGIME_NAMES[0], "plasticity"): "above", (REGIME_NAMES[3], "meanap"): "below"})
+    assert _checked(capsys) == 2
+
+
+@pytest.mark.parametrize("measure", ["meanap", "stability"])
+def test_06_carried_teacher_claim_fails_when_it_no_longer_falls_below(measure):
+    with _raises("a teacher carried across the increments ends below the snapshot"):
+        _run_06_regimes({**CARRIED_BELOW, (REGIME_NAMES[0], measure): "undecided"})
 
 
 @pytest.mark.parametrize("measure", ["meanap", "stability"])
 def test_06_regimes_claim_fails_when_an_ema_wins_somewhere(measure):
     with _raises("in no regime does the EMA teacher end above the frozen snapshot"):
-        _run_06_regimes({(REGIME_NAMES[1], measure): "above"})
+        _run_06_regimes({**CARRIED_BELOW, (REGIME_NAMES[1], measure): "above"})
 
 
 def test_06_a_stale_regimes_benchmark_is_not_quoted(capsys):
