@@ -266,3 +266,11 @@ def run_many(jobs: list[tuple], quick: bool, processes: int = 1, threads: int = 
                 f"{' (cached)' if r['cached'] else ''}")
             out.append(r)
         return out
+
+
+def run_costs(results: list[dict]) -> dict:
+    """What a benchmark's runs cost: how many, how many came from the cache, and the sum of
+    their training times (seconds at one torch thread; a cached run counts the time it took
+    when it was trained). The README footer and the sections' cost lines read it as ``runs``."""
+    return {"total": len(results), "cached": sum(bool(r.get("cached")) for r in results),
+            "train_seconds": round(sum(r["train_seconds"] for r in results), 1)}

@@ -60,8 +60,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) ->
         by.setdefault(k, []).append(r)
     out = {"seeds": seeds, "plan": lab.increments, "steps_per_epoch": per_epoch, "base": base, "regimes": {},
            "per_run": {},     # each run's numbers, so that a seed can be re-measured (tests/test_remeasure.py)
-           "runs": {"total": len(results), "cached": sum(bool(r.get("cached")) for r in results),
-                    "train_seconds": float(sum(r["train_seconds"] for r in results))}}
+           "runs": C.run_costs(results)}
     for name in regimes(per_epoch, base):
         m, l = by[(name, "mclfir")], by[(name, "lwf")]
         out["regimes"][name] = paired_measures(m, l)

@@ -125,8 +125,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
         out["joint_budget_curve"] = budget_curve({1: by_lesson["joint"][:len(curve_seeds)], **by_mult}, budget)
         out["joint_converged_at"] = converged_at(out["joint_budget_curve"])
     every = [r for by in by_order.values() for rs in by.values() for r in rs] + scaled
-    out["runs"] = {"total": len(every), "cached": sum(bool(r.get("cached")) for r in every),
-                   "train_seconds": round(sum(r["train_seconds"] for r in every), 1)}
+    out["runs"] = C.run_costs(every)
     out["paired"] = paired(by_order, strategies)
     out["per_run_checks"] = per_run_checks(by_order, strategies)
     if {"joint", "isolated", "finetune", "mclfir"} <= set(strategies) and doubled:

@@ -1,12 +1,11 @@
 """CI re-measures the benchmarks the notebooks quote, at a size that fits its time.
 
-Notebook 05 quotes ``tuning`` (EWC's rows), notebook 06 ``ema_teacher`` and ``ema_regimes``:
-their seed-0 (first validation seed) runs are made again here.
-
 Notebook 07 re-measures the strategies benchmark itself (its seed-0 runs are the benchmark's).
-Notebook 06 quotes ``ema_teacher``, which no notebook recomputes at its size; this test makes
-its seed-0 runs at the default increment length (every teacher variant, the benchmark's own lab
-and settings, about three minutes on two cores) and requires the committed numbers to agree.
+The benchmarks the notebooks quote but do not recompute at their size are re-measured here, with
+the benchmark's own lab and settings: notebook 06's ``ema_teacher`` (seed 0 at the default
+increment length, every teacher variant, about three minutes on two cores) and ``ema_regimes``
+(seed 0, both methods in every regime, about ten minutes), and notebook 05's ``tuning`` (EWC's
+rows on the first validation seed, about four minutes). The committed numbers must agree.
 
 Tolerance: identical numbers on the benchmark's kind of CPU; another CPU rounds differently and
 training amplifies it, so the test allows ``claims.REMEASURE_MEANAP`` (0.04 MeanAP: twice the largest
@@ -31,6 +30,21 @@ pytestmark = pytest.mark.remeasure
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def _default_size_only():
+    if quick_mode():
+        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+
+
+def _agrees(what, gaps, bench, capsys, committed):
+    """Print ``gaps`` (live - committed MeanAP per run) with both CPUs, then require the largest
+    within TOLERANCE; the message names the run and ``committed`` (what it was compared with)."""
+    with capsys.disabled():
+        print(f"\n{what}: live - committed MeanAP: " + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
+              + f" (benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
+    worst = max(gaps, key=lambda n: abs(gaps[n]))
+    assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from {committed}"
+
+
 @pytest.fixture()
 def bench_modules():
     sys.path.insert(0, str(BENCH))
@@ -44,8 +58,7 @@ def bench_modules():
 
 
 def test_ema_teacher_seed_0_is_reproduced_at_the_default_length(bench_modules, tmp_path, capsys):
-    if quick_mode():
-        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+    _default_size_only()
     C, B, _ = bench_modules
     bench = benchmark_result("ema_teacher")          # refuses a stale result: refresh it first
     committed = bench["lengths"]["1"]["rows"]
@@ -60,19 +73,13 @@ def test_ema_teacher_seed_0_is_reproduced_at_the_default_length(bench_modules, t
     runs = lab.run_many(jobs)
     gaps = {name: runs[name].result()["final_meanap"] - committed[name]["meanap"]["values"][seed_index]
             for name in jobs}
-    with capsys.disabled():
-        print(f"\nema_teacher seed 0, 1x: live - committed MeanAP: "
-              + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
-              + f" (benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
-    worst = max(gaps, key=lambda n: abs(gaps[n]))
-    assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from the committed seed-0 MeanAP"
+    _agrees("ema_teacher seed 0, 1x", gaps, bench, capsys, "the committed seed-0 MeanAP")
 
 
 def test_ema_regimes_seed_0_is_reproduced(bench_modules, tmp_path, capsys):
     """Notebook 06 quotes ``ema_regimes``: its seed-0 runs (mclfir and lwf in every regime, ten
     runs, about ten minutes on two cores) are made again and must match the committed ones."""
-    if quick_mode():
-        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+    _default_size_only()
     C, _, R = bench_modules
     bench = benchmark_result("ema_regimes")          # refuses a stale result: refresh it first
     assert "per_run" in bench, "ema_regimes keeps no per-run numbers: refresh it (python benchmarks/run_all.py --only ema_regimes)"
@@ -88,31 +95,20 @@ def test_ema_regimes_seed_0_is_reproduced(bench_modules, tmp_path, capsys):
     for (name, strategy), runner in runs.items():
         committed = next(r for r in bench["per_run"][name][strategy] if r["seed"] == seed)
         gaps[f"{name}: {strategy}"] = runner.result()["final_meanap"] - committed["final_meanap"]
-    with capsys.disabled():
-        print(f"\nema_regimes seed {seed}: live - committed MeanAP, largest "
-              f"{max(abs(g) for g in gaps.values()):.4f} over {len(gaps)} runs "
-              f"(benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
-    worst = max(gaps, key=lambda n: abs(gaps[n]))
-    assert abs(gaps[worst]) < TOLERANCE, f"{worst}: {gaps[worst]:+.3f} from the committed seed-{seed} MeanAP"
+    _agrees(f"ema_regimes seed {seed}", gaps, bench, capsys, f"the committed seed-{seed} MeanAP")
 
 
 def test_tuning_ewc_rows_are_reproduced(bench_modules, tmp_path, capsys):
     """Notebook 05 quotes the tuning benchmark's EWC rows: every lambda on the first validation
     seed (four runs, about four minutes on two cores) is made again and must match."""
-    if quick_mode():
-        pytest.skip("the re-measurement runs at the default size, and MCLFIR_QUICK is on (make test-remeasure)")
+    _default_size_only()
     C = bench_modules[0]
     bench = benchmark_result("tuning")               # refuses a stale result: refresh it first
     rows = bench["methods"]["ewc"]["rows"]
     seed = bench["validation_seeds"][0]
     lab = C.synth_lab(False, seed, validation=True)  # the tuning protocol: held-out training rows
     lab.runs_dir = tmp_path / "runs"                 # not the benchmarks' cache
-    runs = lab.run_many({f"lambda {r['config']['ewc_lambda']:g}": ("ewc", r["config"]) for r in rows})
-    gaps = {f"lambda {r['config']['ewc_lambda']:g}": runs[f"lambda {r['config']['ewc_lambda']:g}"].result()["final_meanap"]
-            - r["per_seed"][0] for r in rows}
-    with capsys.disabled():
-        print(f"\ntuning, ewc, validation seed {seed}: live - committed MeanAP: "
-              + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
-              + f" (benchmark on {bench['_machine'].get('cpu_model')}, here {cpu_model()})")
-    worst = max(gaps, key=lambda n: abs(gaps[n]))
-    assert abs(gaps[worst]) < TOLERANCE, f"ewc {worst}: {gaps[worst]:+.3f} from the committed validation MeanAP"
+    by_name = {f"ewc lambda {r['config']['ewc_lambda']:g}": r for r in rows}
+    runs = lab.run_many({name: ("ewc", r["config"]) for name, r in by_name.items()})
+    gaps = {name: runs[name].result()["final_meanap"] - r["per_seed"][0] for name, r in by_name.items()}
+    _agrees(f"tuning, validation seed {seed}", gaps, bench, capsys, "the committed validation MeanAP")
