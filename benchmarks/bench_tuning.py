@@ -36,14 +36,14 @@ BUDGET = 4       # configurations per method, the same for every method
 LR = [2.5e-4, 5e-4, 1e-3]
 SEARCH = {
     "finetune": [{"lr": v} for v in LR] + [{"lr": 2e-3}],
-    "joint": [{"lr": v} for v in LR] + [{"lr": 2e-3}],
+    "joint": [{"joint_lr": v} for v in (1e-3, 2e-3, 4e-3, 8e-3)],   # joint learns at its own rate
     "lwf": [{"lr": 5e-4, "distill_weight": w, "feature_distill_weight": f}
             for w, f in ((0.3, 0.3), (1.0, 1.0), (3.0, 1.0), (3.0, 3.0))],
     "mclfir": [{"lr": 5e-4, "distill_weight": w, "feature_distill_weight": f, "ema_decay": d}
                for w, f, d in ((1.0, 1.0, 0.99), (1.0, 1.0, 0.999), (3.0, 1.0, 0.999), (3.0, 3.0, 0.9995))],
     "ewc": [{"ewc_lambda": v} for v in (1.0, 10.0, 100.0, 1000.0)],
-    "replay": [{"replay_per_attribute": v} for v in ("teacher", 32, 64, 128)],
-    "derpp": [{"derpp_alpha": a, "derpp_beta": b} for a, b in ((0.1, 0.5), (0.5, 0.5), (2.0, 0.5), (0.5, 2.0))],
+    "replay": [{"replay_per_attribute": v} for v in ("teacher", 64, 128, 256)],
+    "derpp": [{"derpp_alpha": a, "derpp_beta": b} for a, b in ((0.5, 0.5), (2.0, 0.5), (0.5, 2.0), (2.0, 2.0))],
 }
 QUICK_SEARCH = {m: grid[:2] for m, grid in SEARCH.items()}
 

@@ -25,22 +25,25 @@ PRESETS = {
     # benchmarks/bench_learnable.py); a smallcnn of width 16. joint (the upper bound: all data seen so
     # far, mixed batches) balances its per-attribute losses by their training rate ("ratio", alpha 2:
     # with a plain sum the last attribute, pattern, stays at chance; benchmarks/results/
-    # learnable_balance.json). ewc_lambda: chosen on a validation split (benchmarks/bench_tuning.py).
+    # learnable_balance.json). ewc_lambda and joint_lr (joint's own learning rate: 4e-3, against the
+    # continual methods' 5e-4): chosen on a validation split (benchmarks/bench_tuning.py).
     "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
-                "joint_steps": 400, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+                "joint_steps": 400, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
                 "increments": "synth6x5", "style": "v2", "max_queries": 500, "max_candidates": 2000},
     # tests, and a first look: seconds per strategy
     "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
-              "joint_steps": 90, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+              "joint_steps": 90, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
               "increments": "synth3", "style": "v1", "max_queries": 300, "max_candidates": 1000},
 }
 # Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
 # (--encoder efficientnet_lite0): ImageNet features want larger images than a smallcnn (64 px: the
 # last stage sees a 2x2 map; 96 px costs 2.2x per step for little gain on 60x80 product photos), and
 # start close to a good solution, so fewer steps (see docs/results_real.md for what they reach).
+# joint_lr: a pretrained trunk is trained at the continual methods' rate (joint's own rate was
+# tuned for a smallcnn trained from scratch).
 PRETRAINED = {
-    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150},
-    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40},
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150, "joint_lr": 5e-4},
+    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40, "joint_lr": 5e-4},
 }
 
 
@@ -49,7 +52,7 @@ def preset(quick: bool | None = None) -> dict:
     return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
 
 
-CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "ewc_lambda", "joint_balance", "balance_alpha")
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "joint_lr", "ewc_lambda", "joint_balance", "balance_alpha")
 DEFAULT = PRESETS["default"]   # what Config's fields in CONFIG_KEYS default to
 
 
@@ -83,13 +86,15 @@ class Config:
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (short of converged on the
                                     # five-increment plan: notebook 07, the strategies benchmark)
+    joint_lr: float = DEFAULT["joint_lr"]  # joint and retrain (mixed batches of every seen attribute): their own
+                                    # learning rate, tuned on validation data (benchmarks/bench_tuning.py)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
     joint_balance: str = DEFAULT["joint_balance"]  # joint: how a mixed batch's per-attribute losses combine (JOINT_BALANCES):
                                     # "sum" (each weight 1) | "ratio": weight (L_a / L_a at its first step)
                                     # ** balance_alpha, detached, mean 1 (GradNorm's inverse training rate)
     balance_alpha: float = DEFAULT["balance_alpha"]  # joint_balance="ratio": how strongly a lagging attribute is weighted up
     batch_size: int = 64
-    lr: float = 5e-4               # 2e-3 collapses the pattern embedding from scratch
+    lr: float = 5e-4               # the continual methods' (one attribute per step; joint has joint_lr)
     weight_decay: float = 1e-4
     loss: str = "infonce"          # infonce (masked) | ntxent (released code, unmasked) | triplet
     temperature: float = 0.1
@@ -103,9 +108,9 @@ class Config:
     feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
     ewc_lambda: float = DEFAULT["ewc_lambda"]  # tuned on a validation split (benchmarks/bench_tuning.py)
     ewc_batches: int = 10
-    replay_per_attribute: int = 64
+    replay_per_attribute: int = 128  # tuned on validation data (benchmarks/bench_tuning.py)
     derpp_alpha: float = 0.5        # derpp: pull buffered rows' embeddings to those stored with them
-    derpp_beta: float = 0.5         # derpp: InfoNCE on buffered doublets (replay)
+    derpp_beta: float = 2.0         # derpp: InfoNCE on buffered doublets (replay); tuned (bench_tuning.py)
     flip: bool = True               # random horizontal flips while training
     seed: int = 0
     no_relevant: str = "zero"       # evaluation: a query with no relevant candidate has AP 0 (or "skip")
@@ -131,7 +136,7 @@ class Config:
                 raise ValueError(f"config.{name} must be >= {lo}, got {v}")
         if self.seed > SEED_MAX:
             raise ValueError(f"config.seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}")
-        for name, lo, strict, hi in (("lr", 0, True, None), ("temperature", 0, True, None),
+        for name, lo, strict, hi in (("lr", 0, True, None), ("joint_lr", 0, True, None), ("temperature", 0, True, None),
                                      ("weight_decay", 0, False, None), ("margin", 0, False, None),
                                      ("ema_decay", 0, False, 1), ("distill_weight", 0, False, None),
                                      ("feature_distill_weight", 0, False, None), ("ewc_lambda", 0, False, None),

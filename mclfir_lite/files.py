@@ -45,17 +45,10 @@ NUMERIC_MODULES = ("training.runner", "training.evaluate", "training.batches", "
                    "retrieval.features",
                    "methods.base", "methods.finetune", "methods.retrain", "methods.joint", "methods.frozen",
                    "methods.isolated", "methods.lwf", "methods.mclfir", "methods.released", "methods.ewc",
-                   "methods.replay")
-# Modules that decide numbers but were found missing from NUMERIC_MODULES after the committed
-# results were measured (2026-12-05): DER++, the compiled AP loops, the distributed helpers, the
-# recipes, the lazy image path. Adding one to NUMERIC_MODULES changes :func:`code_digest` and so
-# makes every committed result stale; until the next full re-measurement moves them there, they
-# key the run caches (:func:`code_fields`: a method's module only its own strategy's runs, the
-# others every run), so a change to one is never served from an old cache.
-# tests/test_code_digest.py requires every module of core/, data/, methods/ and training/ in one
-# of the two lists, or on its short list of modules that do not decide numbers.
-PENDING_NUMERIC_MODULES = ("methods.derpp", "core.rankloops", "training.distributed", "training.recipes",
-                           "data.imagedata")
+                   "methods.replay", "methods.derpp", "core.rankloops", "training.distributed",
+                   "training.recipes", "data.imagedata")
+# tests/test_code_digest.py requires every module of core/, data/, methods/ and training/ here,
+# or on its short list of modules that do not decide numbers.
 
 
 class FolderLockedError(RuntimeError):
@@ -218,18 +211,10 @@ def code_digest() -> str:
     return h.hexdigest()[:12]
 
 
-def code_fields(strategy: str | None = None) -> dict:
-    """``version`` (the package's), ``code`` (:func:`code_digest`) and ``pending_code``, the
-    digest of the :data:`PENDING_NUMERIC_MODULES` that decide this run's numbers: those outside
-    ``methods/``, and ``methods.<strategy>`` when ``strategy``'s module is pending."""
-    out = {"version": settings.__version__, "code": code_digest()}
-    pending = [m for m in PENDING_NUMERIC_MODULES if not m.startswith("methods.") or m == f"methods.{strategy}"]
-    h = hashlib.sha1()
-    for name in pending:
-        if module_path(name).is_file():
-            h.update(f"{name}:{source_digest(module_path(name))}".encode())
-    out["pending_code"] = h.hexdigest()[:12]
-    return out
+def code_fields() -> dict:
+    """``version`` (the package's) and ``code`` (:func:`code_digest`): what a run's fingerprint
+    and every benchmark result record of the code that made them."""
+    return {"version": settings.__version__, "code": code_digest()}
 
 
 # ---------------------------------------------------------------------------- folder lock

@@ -1,14 +1,14 @@
 """The code digest covers every module that decides a run's numbers.
 
 ``files.NUMERIC_MODULES`` feeds :func:`files.code_digest` (the digest every committed benchmark
-result carries); ``files.PENDING_NUMERIC_MODULES`` are modules found missing from it after the
-committed results were measured, which key their own strategy's run caches until the next full
-re-measurement moves them in. A method module in neither would let a cache made by older code
-be reused: this test names it.
+result and every run's cache key carries). A module outside it would let a cache or a result
+made by older code be reused: this test names it.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from mclfir_lite import files
 from mclfir_lite.training.checkpoint import run_fingerprint
@@ -21,13 +21,12 @@ PACKAGE = Path(files.__file__).resolve().parent
 NOT_NUMERIC = {"training.checkpoint"}
 
 
-def test_every_module_that_decides_numbers_is_in_the_digest_or_keys_the_caches():
+def test_every_module_that_decides_numbers_is_in_the_digest():
     modules = {f"{folder}.{p.stem}" for folder in ("core", "data", "methods", "training")
                for p in (PACKAGE / folder).glob("*.py") if p.stem != "__init__"}
-    covered = set(files.NUMERIC_MODULES) | set(files.PENDING_NUMERIC_MODULES) | NOT_NUMERIC
-    assert not modules - covered, f"modules outside the code digest and the cache keys: {sorted(modules - covered)}"
-    assert not set(files.NUMERIC_MODULES) & set(files.PENDING_NUMERIC_MODULES)
-    missing = [m for m in set(files.NUMERIC_MODULES) | set(files.PENDING_NUMERIC_MODULES) if not files.module_path(m).is_file()]
+    covered = set(files.NUMERIC_MODULES) | NOT_NUMERIC
+    assert not modules - covered, f"modules outside the code digest: {sorted(modules - covered)}"
+    missing = [m for m in files.NUMERIC_MODULES if not files.module_path(m).is_file()]
     assert not missing, f"listed modules that do not exist: {missing}"
 
 
@@ -48,25 +47,15 @@ def _edited(tmp_path, monkeypatch, name):
     monkeypatch.setattr(files, "module_path", lambda n: edited if n == name else real(n))
 
 
-def test_a_pending_method_module_keys_its_strategys_runs_and_no_other(tmp_path, monkeypatch):
-    before, other = _fingerprint("derpp")["hash"], _fingerprint("replay")["hash"]
-    _edited(tmp_path, monkeypatch, "methods.derpp")
-    assert _fingerprint("derpp")["hash"] != before, "an edit to derpp.py must change its runs' cache key"
-    assert _fingerprint("replay")["hash"] == other
-
-
-def test_a_pending_shared_module_keys_every_run(tmp_path, monkeypatch):
-    before = {s: _fingerprint(s)["hash"] for s in ("mclfir", "derpp")}
-    _edited(tmp_path, monkeypatch, "core.rankloops")
-    assert all(_fingerprint(s)["hash"] != h for s, h in before.items())
-
-
-def test_the_pending_modules_leave_the_results_digest_alone(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["methods.derpp", "core.rankloops", "data.imagedata"])
+def test_an_edit_to_a_numeric_module_changes_the_digest_and_every_runs_key(tmp_path, monkeypatch, name):
+    """Also the modules that were once missing (DER++, the AP loops, the lazy image path)."""
     files.code_digest.cache_clear()
-    digest = files.code_digest()
-    _edited(tmp_path, monkeypatch, "core.rankloops")
+    digest, before = files.code_digest(), {s: _fingerprint(s)["hash"] for s in ("mclfir", "derpp")}
+    _edited(tmp_path, monkeypatch, name)
     files.code_digest.cache_clear()
     try:
-        assert files.code_digest() == digest
+        assert files.code_digest() != digest, f"an edit to {name} must change the code digest"
+        assert all(_fingerprint(s)["hash"] != h for s, h in before.items()), f"an edit to {name} must change run keys"
     finally:
         files.code_digest.cache_clear()

@@ -205,7 +205,10 @@ def test_one_step_has_the_single_process_gradients_under_shared_streams(tmp_path
 
 # ---------------------------------------------------------------------------- the demo under torchrun
 
-DEMO = ["demo", "--quick", "--seed", "3", "--steps", "40", "--no-progress"]
+# Seed 4: on seed 3, replay's 128-row buffer makes its last attribute chaotic (colour 0.753 in one
+# process, 0.680 under torchrun's rounding, while seeds 4 and 5 stay within 0.011 and a second
+# thread moves it by 0.0005): a rank inconsistency would move every seed, rounding only that one.
+DEMO = ["demo", "--quick", "--seed", "4", "--steps", "40", "--no-progress"]
 COMPARED = ("mclfir", "ewc", "replay")   # in one process, and under torchrun with shared streams
 
 

@@ -74,7 +74,7 @@ class Strategy:
     """The base of every method: each hook does nothing extra (which is plain fine-tuning,
     :class:`~mclfir_lite.methods.finetune.Finetune`); a method overrides a few of them.
 
-    Config fields read here: ``steps_per_attribute``, ``batch_size``."""
+    Config fields read here: ``steps_per_attribute``, ``batch_size``, ``lr``."""
 
     name = ""
     rng_id = 0                 # part of every random seed of a run (fixed per method)
@@ -91,6 +91,10 @@ class Strategy:
 
     def steps(self, attrs: list[str]) -> int:
         return self.run.config.steps_per_attribute * len(attrs)
+
+    def learning_rate(self) -> float:
+        """The optimiser's learning rate at every increment."""
+        return self.run.config.lr
 
     def before_increment(self, i: int, new: list[str], old: list[str]) -> None:
         pass

@@ -25,7 +25,8 @@ class Joint(Strategy):
     """Mixed batches of every seen attribute, ``joint_steps`` steps per increment.
 
     Config fields read: ``joint_steps`` (the budget: its convergence is measured
-    by the strategies benchmark, ``--joint-budgets``), ``joint_warm_start``,
+    by the strategies benchmark, ``--joint-budgets``), ``joint_lr`` (its own learning rate,
+    tuned on validation data as every method's: benchmarks/bench_tuning.py), ``joint_warm_start``,
     ``joint_balance``, ``balance_alpha``, ``batch_size``."""
 
     name, rng_id = "joint", 8
@@ -48,6 +49,9 @@ class Joint(Strategy):
 
     def steps(self, attrs):
         return self.run.config.joint_steps
+
+    def learning_rate(self):
+        return self.run.config.joint_lr
 
     def batch(self, step, attrs, samplers, rng):
         """A mixed batch: ``batch_size`` doublets of *every* seen attribute, one encoder pass,

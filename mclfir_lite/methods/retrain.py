@@ -19,7 +19,8 @@ from .joint import Joint
 class Retrain(Joint):
     """A fresh model (new seed) per increment, mixed batches of all attributes seen so far.
 
-    Config fields read: ``steps_per_attribute``, ``batch_size``, ``joint_balance``, ``balance_alpha``."""
+    Config fields read: ``steps_per_attribute``, ``batch_size``, ``joint_lr`` (mixed batches learn at
+    joint's rate), ``joint_balance``, ``balance_alpha``."""
 
     name, rng_id, from_scratch = "retrain", 0, True
 

@@ -200,7 +200,7 @@ def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, lab
     fields = {k: v for k, v in cfg.items() if k != "device"}
     fields.update(strategy=strategy, increments=[list(g) for g in increments])
     fields.update(data_fields(images, labels, protocol))
-    fields.update(code_fields(strategy))
+    fields.update(code_fields())
     fields.update(extra or {})
     return fingerprint(fields)
 

@@ -33,6 +33,7 @@ RECIPES: dict[str, dict] = {
         "batch_size": 16,
         "optimizer": "adam",           # AdamW with weight_decay 0 is Adam
         "lr": 1e-4,
+        "joint_lr": 1e-4,              # one learning rate for every strategy, as the released code
         "weight_decay": 0.0,
         "doublets_per_attribute_per_epoch": 20_000,
         "epochs": 10,

@@ -283,7 +283,7 @@ class ContinualRunner:
         train_attrs = strat.train_attributes(new, seen)
         samplers = {a: PairSampler(self.labels[a], self.protocol[a].train) for a in train_attrs}
         params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        opt = torch.optim.AdamW(params, lr=strat.learning_rate(), weight_decay=c.weight_decay)
         steps = strat.steps(train_attrs)
         self.model.train()
         if not c.encoder_trainable or self.encoder_frozen:  # a frozen encoder keeps its BatchNorm statistics
