@@ -5,7 +5,8 @@ One validation protocol for all: held-out *training* rows as queries and candida
 result uses (:data:`VALIDATION_SEEDS`), never the test queries. Every method gets the
 same number of configurations (:data:`BUDGET`): its learning rate, and its own knobs:
 
-* ``finetune``, ``joint``: the learning rate only;
+* ``finetune``: the learning rate only; ``joint``: its own learning rate (``joint_lr``, which
+  ``retrain`` shares), the only knob it has;
 * ``lwf``: the embedding- and feature-distillation weights;
 * ``mclfir``: the same weights and the EMA decay;
 * ``ewc``: lambda (the Fisher is the empirical one, scaled to mean 1: see ``methods``);
