@@ -62,3 +62,43 @@ def test_config_defaults_are_the_default_preset():
     cfg = Config()
     assert {k: getattr(cfg, k) for k in CONFIG_KEYS} == {k: PRESETS["default"][k] for k in CONFIG_KEYS}
     assert {f.name for f in dataclasses.fields(Config)} >= set(CONFIG_KEYS)
+
+
+def test_joint_and_retrain_learn_at_joint_lr_and_the_others_at_lr():
+    """joint and retrain (mixed batches of every seen attribute) have their own rate, tuned on
+    validation data; every other method, and the optimiser a run really builds, use theirs."""
+    from types import SimpleNamespace
+    cfg = Config(lr=3e-4, joint_lr=7e-3)
+    runner = SimpleNamespace(config=cfg)
+    rates = {name: cls(runner).learning_rate() for name, cls in STRATEGY_CLASSES.items()}
+    assert rates.pop("joint") == rates.pop("retrain") == 7e-3
+    assert set(rates.values()) == {3e-4}, rates
+
+
+def test_the_optimiser_of_a_joint_run_uses_joint_lr(tmp_path):
+    import torch
+    from mclfir_lite.lab.lab import Lab
+    lab = Lab.synthfashion(quick=True, seed=0)
+    lab.runs_dir = tmp_path
+    seen = []
+    real = torch.optim.AdamW
+
+    def spy(params, lr, **kw):
+        seen.append(lr)
+        return real(params, lr=lr, **kw)
+
+    for strategy in ("joint", "finetune"):
+        runner = lab.runner(strategy, cache=False, progress=False, steps_per_attribute=1, joint_steps=1,
+                            lr=3e-4, joint_lr=7e-3)
+        torch.optim.AdamW, seen[:] = spy, []
+        try:
+            runner.run()
+        finally:
+            torch.optim.AdamW = real
+        assert set(seen) == ({7e-3} if strategy == "joint" else {3e-4}), (strategy, seen)
+
+
+@pytest.mark.parametrize("value", [0, -1e-3, float("nan"), True])
+def test_a_joint_lr_that_is_not_a_positive_number_names_the_field(value):
+    with pytest.raises(ValueError, match="config.joint_lr"):
+        Config(joint_lr=value)
