@@ -123,8 +123,9 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
             "dataset": str(C.FPI_DIR.name), "increments": first["increments"], "attributes": first["attributes"],
             "pools": "per_increment", "image_size": first["image_size"],
             "encoder": first["encoder"], "encoder_frozen_features": frozen[0]["encoder"],
-            "config": {k: first["config"][k] for k in ("steps_per_attribute", "joint_steps", "batch_size", "lr",
-                                                         "ema_decay", "distill_weight", "feature_distill_weight")},
+            "config": {k: first["config"].get(k) for k in ("steps_per_attribute", "joint_steps", "batch_size", "lr",
+                                                             "joint_lr", "ema_decay", "distill_weight",
+                                                             "feature_distill_weight")},
             "chance_map": {a: _ci([r["chance_map"][a] for r in per_seed]) for a in first["attributes"]},
             "strategies": rows, "wall_seconds": walls, "step_speed": step_speed(first["image_size"])}
 
@@ -191,7 +192,8 @@ attribute is labelled on its own pool only, as FashionAI -> DeepFashion -> DARN 
 stages are frozen and their outputs cached once per image (keyed by the weights, the image bytes
 and size, and the cut); the last stage, its 1x1 head convolution and the heads train. Images at
 {res['image_size']} px, {cfg['steps_per_attribute']} steps per attribute (joint: {cfg['joint_steps']}
-mixed steps per increment), batch {cfg['batch_size']} doublets, learning rate {cfg['lr']}. No
+mixed steps per increment), batch {cfg['batch_size']} doublets, learning rate {cfg['lr']}
+(joint: {cfg.get('joint_lr') or cfg['lr']}). No
 pixel augmentation: a flipped image would need the trunk again (the cached features are of the
 unflipped images). The frozen-feature row (`--trainable-blocks 0`) trains the heads only.
 
