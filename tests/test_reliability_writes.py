@@ -109,6 +109,9 @@ def test_atomic_write_refuses_to_replace_a_symlink(tmp_path, victim):
     (["--dataset", "fashion-product-images", "--data-dir", "/nonexistent", "--domain-shift"],
      "--domain-shift applies to synthfashion only"),
     (["--strategies", "finetune", "--joint-steps", "5"], "--joint-steps applies to joint only"),
+    (["--strategies", "finetune", "lwf", "--joint-lr", "0.002"], "--joint-lr applies to joint and retrain only"),
+    (["--joint-lr", "0"], "--joint-lr must be a positive number, got 0.0"),
+    (["--joint-lr", "nan"], "--joint-lr must be a positive number, got nan"),
     (["--strategies", "finetune", "lwf", "--ema-every", "2"], "--ema-every applies to mclfir only"),
     (["--strategies", "finetune", "--ema-decay", "0.9"], "--ema-decay applies to mclfir only"),
     (["--recipe", "paper", "--ema-decay", "0.9"], "--ema-decay applies to mclfir only"),
@@ -123,6 +126,7 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, monkeypatch
 
 @pytest.mark.parametrize("args", [
     ["--joint-steps", "5"], ["--strategies", "mclfir", "--ema-every", "2", "--ema-decay", "0.9"],
+    ["--joint-lr", "0.002"], ["--strategies", "retrain", "--joint-lr", "0.002"],
     ["--recipe", "paper", "--encoder", "resnet50_layer3", "--loss", "ntxent"],
     ["--strategies", "released", "--loss", "ntxent"], ["--pools", "shared", "--domain-shift"],
     ["--seed", str(2**32 - 1)],
@@ -513,3 +517,14 @@ def test_other_cache_writes_refuse_a_link_at_their_name(tmp_path, victim, writer
     with pytest.raises(UnsafeFileError, match="symbolic link"):
         call()
     assert victim.read_bytes() == VICTIM and link.is_symlink()
+
+
+def test_joint_lr_reaches_the_run_that_uses_it(tmp_path, monkeypatch):
+    """--joint-lr is joint's (and retrain's) learning rate in the run's config, and the other
+    strategies keep the shared one."""
+    monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["demo", "--quick", "--no-progress", "--steps", "2", "--joint-steps", "2", "--strategies", "joint",
+                 "--joint-lr", "0.003", "--out", str(out)]) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["joint_lr"] == 0.003 and config["lr"] == Config().lr

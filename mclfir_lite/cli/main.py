@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import secrets
 import sys
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--joint-steps", type=int, default=None,
                    help="joint (the upper bound): mixed steps per increment (default: the preset's; notebook 07 measures how close to converged it is)")
+    d.add_argument("--joint-lr", type=float, default=None,
+                   help="joint and retrain: their own learning rate (default: the preset's, tuned on validation data)")
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
     d.add_argument("--ema-every", type=int, default=None, help="mclfir: update the EMA teacher every N steps")
     d.add_argument("--pools", default=None, choices=["per_increment", "shared"],
@@ -171,6 +174,8 @@ def validate_demo_args(args) -> None:
     for flag, v in (("--joint-steps", args.joint_steps), ("--ema-every", args.ema_every)):
         if v is not None and v < 1:
             raise ValueError(f"{flag} must be a positive integer, got {v}")
+    if args.joint_lr is not None and not (math.isfinite(args.joint_lr) and args.joint_lr > 0):
+        raise ValueError(f"--joint-lr must be a positive number, got {args.joint_lr}")
     if args.ema_decay is not None and not 0.0 <= args.ema_decay <= 1.0:
         raise ValueError(f"--ema-decay must be in [0, 1], got {args.ema_decay}")
     if args.strategies is not None:
@@ -241,12 +246,14 @@ def _check_options_apply(args, recipe: dict | None, strategies: list[str], real:
         if args.domain_shift:   # (--pools applies: a catalogue's rows are dealt into per-increment pools)
             raise ValueError("--domain-shift applies to synthfashion only (it decides how images are rendered); "
                              f"{args.dataset} has its own images, so it would be ignored: drop --domain-shift")
-    for flag, value, needs in (("--joint-steps", args.joint_steps, "joint"), ("--ema-every", args.ema_every, "mclfir"),
-                               ("--ema-decay", args.ema_decay, "mclfir")):
-        if value is not None and needs not in strategies:
-            raise ValueError(f"{flag} applies to {needs} only, which is not among the strategies "
-                             f"({' '.join(strategies)}), so it would be ignored: add {needs} to --strategies "
-                             f"or drop {flag}")
+    for flag, value, needs in (("--joint-steps", args.joint_steps, ("joint",)),
+                               ("--joint-lr", args.joint_lr, ("joint", "retrain")),
+                               ("--ema-every", args.ema_every, ("mclfir",)),
+                               ("--ema-decay", args.ema_decay, ("mclfir",))):
+        if value is not None and not set(needs) & set(strategies):
+            raise ValueError(f"{flag} applies to {' and '.join(needs)} only, which {'is' if len(needs) == 1 else 'are'} "
+                             f"not among the strategies ({' '.join(strategies)}), so it would be ignored: add "
+                             f"{needs[0]} to --strategies or drop {flag}")
 
 
 def _check_device(device: str) -> None:
@@ -336,6 +343,7 @@ def run_demo(args) -> dict:
             "query_fraction": QUERY_FRACTION}
     protocol = make_protocol(table, seed=args.seed, attributes=[a for g in increments for a in g], **caps)
     overrides = {k: v for k, v in (("steps_per_attribute", args.steps), ("joint_steps", args.joint_steps),
+                                   ("joint_lr", args.joint_lr),
                                    ("ema_decay", args.ema_decay), ("ema_every", args.ema_every)) if v is not None}
     if recipe:
         config = recipe_config(args.recipe, **overrides, seed=args.seed, device=args.device,
