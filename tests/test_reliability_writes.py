@@ -528,3 +528,16 @@ def test_joint_lr_reaches_the_run_that_uses_it(tmp_path, monkeypatch):
                  "--joint-lr", "0.003", "--out", str(out)]) == 0
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["joint_lr"] == 0.003 and config["lr"] == Config().lr
+
+
+@pytest.mark.parametrize("encoder, expected", [(None, "preset"), ("smallcnn", "preset"),
+                                               ("efficientnet_lite0", "pretrained"),
+                                               ("open_clip:ViT-B-32:openai", "pretrained")])
+def test_a_pretrained_encoder_trains_joint_at_the_continual_rate(tmp_path, encoder, expected):
+    """joint's own rate (4e-3) was tuned for a smallcnn trained from scratch; a pretrained
+    encoder, in part or whole, trains joint at the overlay's rate."""
+    from mclfir_lite.config import PRESETS, PRETRAINED
+    args = cli.build_parser().parse_args(["demo", "--out", str(tmp_path / "run"),
+                                          *(["--encoder", encoder] if encoder else [])])
+    rate = cli.demo_preset(args, quick=False)["joint_lr"]
+    assert rate == (PRESETS["default"]["joint_lr"] if expected == "preset" else PRETRAINED["default"]["joint_lr"])

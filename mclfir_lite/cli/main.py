@@ -313,9 +313,7 @@ def demo(args) -> dict:
 def run_demo(args) -> dict:
     from ..settings import quick_mode
     quick = args.quick or quick_mode()
-    preset = PRESETS["quick" if quick else "default"]
-    if trainable_blocks(args) is not None:   # a pretrained trunk: larger images, fewer steps
-        preset = {**preset, **PRETRAINED["quick" if quick else "default"]}
+    preset = demo_preset(args, quick)
     args.device = dist.init(args.device)   # under torchrun: join the group (a no-op otherwise)
     recipe = get_recipe(args.recipe) if args.recipe else None
     strategies = check_strategies(args.strategies or ([recipe["strategy"]] if recipe else list(DEFAULT_STRATEGIES)))
@@ -438,6 +436,19 @@ def run_demo(args) -> dict:
         print(f"wrote {results_path}")
     dist.shutdown()
     return report
+
+
+def demo_preset(args, quick: bool) -> dict:
+    """The preset a demo runs at: the lesson's, with :data:`PRETRAINED`'s overlay for a pretrained
+    trunk trained in part (larger images, fewer steps); any other pretrained encoder trains joint
+    at the continual methods' rate too (joint's own rate was tuned for a smallcnn from scratch)."""
+    preset = PRESETS["quick" if quick else "default"]
+    overlay = PRETRAINED["quick" if quick else "default"]
+    if trainable_blocks(args) is not None:
+        return {**preset, **overlay}
+    if (args.encoder or "smallcnn") != "smallcnn" and not args.recipe:
+        return {**preset, "joint_lr": overlay["joint_lr"]}
+    return dict(preset)
 
 
 def trainable_blocks(args) -> int | None:

@@ -5,6 +5,8 @@ a method only answers a few questions, as in mammoth's one-file-per-method and A
 plugins. Its hooks, in the order the loop calls them at increment ``i``:
 
 * ``train_attributes(new, seen)`` and ``steps(attrs)``: what to train, for how long;
+* ``learning_rate()``: the optimiser's rate (``config.lr``; ``joint`` and ``retrain`` have
+  their own, ``config.joint_lr``);
 * ``before_increment(i, new, old)``: what to set up when new attributes arrive (a teacher,
   a frozen encoder, a fresh model);
 * ``batch(step, attrs, samplers, rng) -> Batch``: the step's metric-learning batch (one
@@ -29,8 +31,8 @@ A method reaches the run only through this public API of the runner (``self.run`
 * ``new_model(i)``, ``replace_model(model)``, ``freeze_encoder()``: change the model;
 * ``backward(loss, params)``: the gradient of the global batch (averaged over ranks).
 
-Everything else (sampling doublets, the optimiser, evaluation, checkpoints) is the runner's,
-the same for all methods.
+Everything else (sampling doublets, the optimiser at the method's ``learning_rate()``,
+evaluation, checkpoints) is the runner's, the same for all methods.
 """
 from __future__ import annotations
 
