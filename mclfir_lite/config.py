@@ -84,8 +84,8 @@ class Config:
     amp: bool = False               # mixed precision on CUDA (bf16, or fp16 with loss scaling); CPU: off
     steps_per_attribute: int = DEFAULT["steps_per_attribute"]
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
-                                    # of every seen attribute (short of converged on the
-                                    # five-increment plan: notebook 07, the strategies benchmark)
+                                    # of every seen attribute (whether it is converged is measured
+                                    # by the strategies benchmark: notebook 07)
     joint_lr: float = DEFAULT["joint_lr"]  # joint and retrain (mixed batches of every seen attribute): their own
                                     # learning rate, tuned on validation data (benchmarks/bench_tuning.py)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
