@@ -25,6 +25,20 @@ def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, mon
     row = r["paired"]["joint vs mclfir"]
     assert row["meanap"]["n"] == 6 and row["meanap"]["lo"] <= row["meanap"]["mean"] <= row["meanap"]["hi"]
     assert set(r["paired"]) == {"mclfir vs finetune", "joint vs mclfir", "joint vs finetune"}
+    # the first seed's whole runs, with their lab's key: what notebook 07 reads instead of retraining
+    import dataclasses, json
+    import _common as C
+    from mclfir_lite.lab.lab import benchmark_runs
+    bench = {**json.loads(json.dumps(r)), "_fresh": True}      # as benchmark_result gives it
+    lab = C.synth_lab(True, 3, increments=B._spec(r["increments"]))
+    given = benchmark_runs(bench, lab, ["joint", "mclfir", "replay"])
+    assert sorted(given) == ["joint", "mclfir"]                 # replay was not run
+    again = lab.run("joint", cache=False, progress=False).result()   # trained again, not from the cache
+    assert given["joint"]["map_matrix"] == again["map_matrix"] and given["joint"]["final_meanap"] == again["final_meanap"]
+    assert benchmark_runs(bench, C.synth_lab(True, 4, increments=B._spec(r["increments"])), ["joint"]) == {}
+    other = dataclasses.replace(lab, config=dataclasses.replace(lab.config, lr=lab.config.lr * 2))
+    assert benchmark_runs(bench, other, ["joint"]) == {}                              # another setting
+    assert benchmark_runs({**bench, "_fresh": False}, lab, ["joint"]) == {}          # stale code
     text = B.readme(r)
     assert "joint's MeanAP against its budget" in text and "training runs" in text
     assert "| joint |" in text and "all orders" in text and "seeds [3]" in text and "(order, seed) runs" in text

@@ -77,6 +77,15 @@ class Lab:
         adds digests of the images, labels and protocol rows, the config and the code)."""
         return {"data": fingerprint(self.table), **self.caps}
 
+    @property
+    def run_key(self) -> dict:
+        """What decides a run of this lab besides its strategy and the code digest, JSON-ready:
+        the data (table fingerprint, protocol caps), the image size, the plan and the
+        configuration. Two labs with equal keys train the same run (:func:`benchmark_runs`)."""
+        import json
+        return json.loads(json.dumps({**self.data_fingerprint, "image_size": int(self.images.shape[-1]),
+                                      "increments": self.increments, "config": dataclasses.asdict(self.config)}))
+
     def trunk_features(self, trainable_blocks: int, progress: bool = False) -> torch.Tensor:
         """The outputs of the pretrained encoder's frozen trunk (all but its last ``trainable_blocks``
         stages) for every image, computed once and cached on disk (:mod:`mclfir_lite.retrieval.features`):
@@ -175,3 +184,18 @@ def benchmark_result(name: str, require_fresh: bool = True) -> dict:
                                f"python benchmarks/run_all.py --only {name}")
     return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {}),
             "_code": code, "_fresh": code == code_digest()}
+
+
+def benchmark_runs(bench: dict | None, lab: Lab, strategies) -> dict[str, dict]:
+    """The runs of ``strategies`` that the strategies benchmark ``bench`` (from
+    :func:`benchmark_result`, fresh: this checkout's code digest) made of exactly this ``lab``:
+    ``{strategy: result}``, the result a ``lab.run(strategy).result()`` would give, for each
+    strategy whose stored run has ``lab``'s :attr:`Lab.run_key` (same data, image size, plan and
+    configuration, seed included). Anything else (no benchmark, a stale one, quick mode,
+    another seed, plan or setting) gives ``{}`` for that strategy: train it instead."""
+    if not bench or not bench.get("_fresh"):
+        return {}
+    key = lab.run_key
+    stored = bench.get("first_seed_runs") or {}
+    return {s: {k: v for k, v in stored[s].items() if k != "lab"} for s in strategies
+            if s in stored and stored[s].get("lab") == key}
