@@ -111,8 +111,8 @@ def synth_lab(quick: bool, seed: int, validation: bool = False, **config):
 
 
 def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[dict, float, bool]:
-    """``lab.run(strategy)`` through the benchmarks' cache. Returns (result, wall seconds of this
-    call, whether it came from the cache). ``fresh=True`` deletes that configuration's
+    """``lab.run(strategy)`` through the benchmarks' cache. Returns (result, with the hash of the
+    run's fingerprint added; wall seconds of this call; whether it came from the cache). ``fresh=True`` deletes that configuration's
     checkpoint first (the benchmarks' own cache only), so the run is trained and timed now."""
     runner = lab.runner(strategy, cache=True, progress=False, **overrides)
     if fresh and runner.checkpoint is not None:
@@ -120,7 +120,7 @@ def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[
     cached = runner.checkpoint is not None and runner.checkpoint.is_file()
     t0 = time.perf_counter()
     runner.run(resume=True)
-    return runner.result(), time.perf_counter() - t0, cached
+    return {**runner.result(), "fingerprint": runner.fingerprint["hash"]}, time.perf_counter() - t0, cached
 
 
 # ---------------------------------------------------------------------------- output

@@ -114,7 +114,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
            "orders": [{"name": n, "plan": pl} for n, pl in plans.items()], "hardest": hardest,
            "per_seed": _per_seed(by_lesson),
            "by_order": {n: {"summary": over_seeds(by), "per_seed": _per_seed(by)} for n, by in by_order.items()}}
-    out["first_seed_runs"] = first_seed_runs(by_lesson, C.synth_lab(quick, seeds[0], increments=_spec(lesson)).run_key)
+    out["first_seed_runs"] = first_seed_runs(by_lesson)
     if doubled:   # compared with joint on the same seeds (paired)
         out["joint_doubled_seeds"] = [r["config"]["seed"] for r in doubled]
         out["joint_doubled"] = over_seeds({"joint x2": doubled})["joint x2"]
@@ -166,13 +166,11 @@ def converged_at(curve: list[dict]) -> int | None:
     return None
 
 
-def first_seed_runs(by_lesson: dict, lab_key: dict) -> dict:
-    """Every strategy's whole result on the first seed of the lesson's order, with its lab's
-    :attr:`~mclfir_lite.lab.lab.Lab.run_key`: what notebook 07 reads instead of training a run
-    again when it is the very run its own lab would make (:func:`mclfir_lite.lab.lab.benchmark_runs`)."""
-    import json
-    return {s: {**rs[0], "lab": {**lab_key, "config": json.loads(json.dumps(rs[0]["config"]))}}   # the run's own settings
-            for s, rs in by_lesson.items()}
+def first_seed_runs(by_lesson: dict) -> dict:
+    """Every strategy's whole result on the first seed of the lesson's order, with its run's
+    fingerprint: what notebook 07 reads instead of training a run again when it is the very run
+    its own lab would make (:func:`mclfir_lite.lab.lab.benchmark_runs` compares the fingerprints)."""
+    return {s: rs[0] for s, rs in by_lesson.items()}
 
 
 def _per_seed(by: dict) -> dict:

@@ -25,7 +25,7 @@ def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, mon
     row = r["paired"]["joint vs mclfir"]
     assert row["meanap"]["n"] == 6 and row["meanap"]["lo"] <= row["meanap"]["mean"] <= row["meanap"]["hi"]
     assert set(r["paired"]) == {"mclfir vs finetune", "joint vs mclfir", "joint vs finetune"}
-    # the first seed's whole runs, with their lab's key: what notebook 07 reads instead of retraining
+    # the first seed's whole runs, with their fingerprints: what notebook 07 reads instead of retraining
     import dataclasses, json
     import _common as C
     from mclfir_lite.lab.lab import benchmark_runs
@@ -39,6 +39,8 @@ def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, mon
     other = dataclasses.replace(lab, config=dataclasses.replace(lab.config, lr=lab.config.lr * 2))
     assert benchmark_runs(bench, other, ["joint"]) == {}                              # another setting
     assert benchmark_runs({**bench, "_fresh": False}, lab, ["joint"]) == {}          # stale code
+    validation = C.synth_lab(True, 3, validation=True, increments=B._spec(r["increments"]))
+    assert benchmark_runs(bench, validation, ["joint"]) == {}                         # another protocol
     text = B.readme(r)
     assert "joint's MeanAP against its budget" in text and "training runs" in text
     assert "| joint |" in text and "all orders" in text and "seeds [3]" in text and "(order, seed) runs" in text

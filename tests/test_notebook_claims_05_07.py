@@ -626,3 +626,54 @@ def test_06_a_stale_regimes_benchmark_is_not_quoted(capsys):
     _run_06_regimes(stale=True)
     out = capsys.readouterr().out
     assert "not quoted" in out and "✓" not in out
+
+
+TRAIN_CELL_07 = "FROM_BENCHMARK = "
+
+
+@pytest.mark.parametrize("handed, cpu", [((), "Bench CPU"), (("joint", "lwf"), "Bench CPU"), (("joint", "lwf"), "Other CPU")])
+def test_07_trains_only_what_the_benchmark_does_not_hand_over(handed, cpu, capsys):
+    """Notebook 07's first cell of section 1: the strategies benchmark_runs hands over are read, not
+    trained (run_many never sees them), every strategy ends in ``results``, and runs measured on
+    another CPU say so."""
+    stored = _results_07()
+    trained = []
+
+    class FakeRun:
+        def __init__(self, s):
+            self.s = s
+
+        def result(self):
+            return {**stored[self.s], "trained here": True}
+
+    class FakeLab:
+        increments, table = PLAN_07, list(range(5 * 1200))
+        config = SimpleNamespace(steps_per_attribute=400, joint_steps=400, joint_balance="ratio", batch_size=128, seed=0)
+
+        def run_many(self, strategies):
+            trained.extend(strategies)
+            return {s: FakeRun(s) for s in strategies}
+
+    bench = {"_machine": {"cpu_model": "Bench CPU"}}
+    scope = _run([_cell("07", TRAIN_CELL_07)], bench=bench, Lab=SimpleNamespace(synthfashion=FakeLab),
+                 benchmark_runs=lambda b, lab, names: {s: stored[s] for s in names if s in handed},
+                 cpu_model=lambda: cpu, strategy_table=lambda summary: "", over_seeds=lambda r: r)
+    assert set(trained) == set(LIVE_07) - set(handed) and set(scope["results"]) == set(LIVE_07)
+    assert all(("trained here" in scope["results"][s]) == (s not in handed) for s in LIVE_07)
+    out = capsys.readouterr().out
+    assert ("joint, lwf" in out) == bool(handed) and ("rounds differently" in out) == (bool(handed) and cpu != "Bench CPU")
+
+
+def test_07_no_later_cell_needs_a_trained_run_of_what_it_may_read():
+    """A strategy read from the benchmark has no runner (no snapshots): no cell after the training
+    cell may index ``runs`` with one of them, or it breaks whenever the benchmark hands them over."""
+    import ast
+    cells = [c.source for c in _nb("07").cells if c.cell_type == "code"]
+    start = next(i for i, c in enumerate(cells) if TRAIN_CELL_07 in c)
+    may_read = ast.literal_eval(cells[start].split(TRAIN_CELL_07)[1].split("#")[0].strip())
+    for source in cells[start + 1:]:
+        for line in source.splitlines():
+            if "runs[" in line:
+                names = {n.value for n in ast.walk(ast.parse(line.strip().rstrip("\\").split("#")[0] or "0", mode="exec"))
+                         if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+                assert not names & set(may_read), f"{line.strip()!r} uses runs of {sorted(names & set(may_read))}"

@@ -77,14 +77,11 @@ class Lab:
         adds digests of the images, labels and protocol rows, the config and the code)."""
         return {"data": fingerprint(self.table), **self.caps}
 
-    @property
-    def run_key(self) -> dict:
-        """What decides a run of this lab besides its strategy and the code digest, JSON-ready:
-        the data (table fingerprint, protocol caps), the image size, the plan and the
-        configuration. Two labs with equal keys train the same run (:func:`benchmark_runs`)."""
-        import json
-        return json.loads(json.dumps({**self.data_fingerprint, "image_size": int(self.images.shape[-1]),
-                                      "increments": self.increments, "config": dataclasses.asdict(self.config)}))
+    def run_fingerprint(self, strategy: str, **overrides) -> str:
+        """The hash of the fingerprint a run of ``strategy`` on this lab would carry: every field
+        that decides its numbers (configuration with ``overrides``, strategy, plan, digests of the
+        images, labels and protocol rows, the code digest). Equal hashes, the same run."""
+        return self.runner(strategy, cache=False, progress=False, **overrides).fingerprint["hash"]
 
     def trunk_features(self, trainable_blocks: int, progress: bool = False) -> torch.Tensor:
         """The outputs of the pretrained encoder's frozen trunk (all but its last ``trainable_blocks``
@@ -189,13 +186,13 @@ def benchmark_result(name: str, require_fresh: bool = True) -> dict:
 def benchmark_runs(bench: dict | None, lab: Lab, strategies) -> dict[str, dict]:
     """The runs of ``strategies`` that the strategies benchmark ``bench`` (from
     :func:`benchmark_result`, fresh: this checkout's code digest) made of exactly this ``lab``:
-    ``{strategy: result}``, the result a ``lab.run(strategy).result()`` would give, for each
-    strategy whose stored run has ``lab``'s :attr:`Lab.run_key` (same data, image size, plan and
-    configuration, seed included). Anything else (no benchmark, a stale one, quick mode,
-    another seed, plan or setting) gives ``{}`` for that strategy: train it instead."""
+    ``{strategy: result}``, the result ``lab.run(strategy).result()`` would give (measured on the
+    benchmark's machine: ``bench["_machine"]``), for each strategy whose stored run carries the
+    fingerprint a run on ``lab`` would (:meth:`Lab.run_fingerprint`: same data, protocol, plan,
+    configuration, seed and code). Anything else (no benchmark, a stale one, quick mode, another
+    seed, protocol or setting) gives nothing for that strategy: train it instead."""
     if not bench or not bench.get("_fresh"):
         return {}
-    key = lab.run_key
     stored = bench.get("first_seed_runs") or {}
-    return {s: {k: v for k, v in stored[s].items() if k != "lab"} for s in strategies
-            if s in stored and stored[s].get("lab") == key}
+    return {s: stored[s] for s in strategies
+            if s in stored and stored[s].get("fingerprint") == lab.run_fingerprint(s)}
