@@ -2,8 +2,8 @@
 
 Notebook 07 re-measures the strategies benchmark's seed-0 runs of the strategies it trains; the
 two it reads from the benchmark instead (``joint`` and ``lwf``: ``lab.benchmark_runs``) are made
-again here (about six minutes on two cores). The benchmarks the notebooks quote but do not recompute at their size are re-measured here, with
-the benchmark's own lab and settings: notebook 06's ``ema_teacher`` (seed 0 at the default
+again here (about six minutes on two cores). The benchmarks the notebooks quote but do not
+recompute at their size are re-measured here, with the benchmark's own lab and settings: notebook 06's ``ema_teacher`` (seed 0 at the default
 increment length, every teacher variant, about three minutes on two cores) and ``ema_regimes``
 (seed 0, both methods in every regime, about ten minutes), and notebook 05's ``tuning`` (EWC's
 rows on the first validation seed, about four minutes). The committed numbers must agree.
