@@ -17,8 +17,9 @@ taken from that cell's source: only the top-level statements that define it are 
       cell "pulling the old head harder": distillation weight 30 keeps the old attribute
   07  cell "finetune forgets at least 3x as much as mclfir (margin 0.1)": the live run (both modes):
            every attribute learnable (isolated, joint), joint an upper bound within 0.01
-      cell "is converged at its default budget": (a fresh benchmark) joint, at its own learning
-           rate, converged at its budget, its budget curve flattening, joint at or above each and
+      cell "is short of converged at its default budget": (a fresh benchmark) joint, at its own
+           learning rate, still short of converged at its budget (the refuted expectation, as
+           measured), its budget curve flattening, joint at or above each and
            clearly above the best continual strategy, 3x over seeds, the bar on every run; a stale
            benchmark is not quoted
       cell "mclfir ends above": mclfir above ewc and replay by 0.05
@@ -366,7 +367,7 @@ STORED_07.update(isolated=(369_000, 369_000), released=(369_000, 738_000), ewc=(
 PAIRED_07 = {"mclfir vs lwf": {"meanap": {"mean": -0.02, "lo": -0.03, "hi": -0.01, "verdict": "below"}}}
 
 
-def _bench_07(meanap=(), forget=(), doubled=(0.849, 0.838, 0.830), failures=(), only=None, at_4x=None):
+def _bench_07(meanap=(), forget=(), doubled=(0.874, 0.853, 0.860), failures=(), only=None, at_4x=None):
     meanap, forget = {**MEANAP_07, **dict(meanap)}, {**FORGET_07, **dict(forget)}
     if only is not None:                        # a run of some strategies only (--strategies)
         meanap, forget = {s: meanap[s] for s in only}, {s: forget[s] for s in only}
@@ -405,7 +406,7 @@ def _run_07_bench(marker, bench, quick=False, results=None, cpu="Bench CPU", giv
                 lab=SimpleNamespace(quick=quick, config=SimpleNamespace(seed=0), increments=PLAN_07))
 
 
-CONVERGED = "is converged at its default budget"
+CONVERGED = "is short of converged at its default budget"
 ABOVE = 'ends above {s} by at least 0.05 MeanAP'
 BENCH_CELLS = [(CONVERGED, 1 + 10), (ABOVE, 1 + 2)]     # 1: the seed-0 runs recomputed by this notebook
 
@@ -424,10 +425,11 @@ def test_07_a_stale_benchmark_is_not_quoted(marker, capsys):
     assert "benchmark not quoted" in out and "✓" not in out
 
 
-def test_07_a_joint_that_doubling_still_raises_fails_the_converged_claim():
-    """The expectation is checked on every run: a joint that twice the steps raise by 0.01 makes it false."""
-    with _raises("joint at its own learning rate is converged at its default budget"):
-        _run_07_bench(CONVERGED, _bench_07(doubled=(0.861, 0.851, 0.846)))
+def test_07_a_joint_that_doubling_no_longer_raises_fails_the_short_of_converged_claim():
+    """The finding (the refuted expectation) is checked on every run: once twice the steps raise
+    joint's MeanAP by less than 0.01, the sentence is false and the text must change with the code."""
+    with _raises("joint at its own learning rate is short of converged at its default budget"):
+        _run_07_bench(CONVERGED, _bench_07(doubled=(0.849, 0.838, 0.830)))
 
 
 def test_07_joint_clearly_above_fails_when_the_best_continual_strategy_comes_close():
@@ -436,10 +438,10 @@ def test_07_joint_clearly_above_fails_when_the_best_continual_strategy_comes_clo
 
 
 def test_07_the_budget_curve_is_read_when_measured(capsys):
-    _run_07_bench(CONVERGED, _bench_07(at_4x=(0.846, 0.836, 0.831)))
+    _run_07_bench(CONVERGED, _bench_07(at_4x=(0.880, 0.862, 0.866)))
     assert _checked(capsys) == 1 + 10 + 1
     with _raises("joint's budget curve flattens"):     # the second doubling gains more than the first
-        _run_07_bench(CONVERGED, _bench_07(at_4x=(0.87, 0.86, 0.86)))
+        _run_07_bench(CONVERGED, _bench_07(at_4x=(0.91, 0.89, 0.89)))
 
 
 @pytest.mark.parametrize("s", ["finetune", "frozen", "lwf", "ewc", "replay", "mclfir"])
@@ -512,11 +514,11 @@ def test_07_quick_mode_recomputes_nothing(capsys):
 
 def test_07_convergence_is_compared_on_the_seeds_doubled():
     bench = _bench_07(doubled=(0.850,))
-    with _raises("is converged at its default budget"):   # against joint's mean over every seed (0.838): +0.012
-        _run_07_bench(CONVERGED, bench)
+    _run_07_bench(CONVERGED, bench)     # against joint's mean over every seed (0.838): +0.012, short of converged
     bench["joint_same_seeds"] = {"final_meanap": _seeds((0.846,))}    # the same seed without doubling: +0.004
     bench["joint_doubled_seeds"] = [0]
-    _run_07_bench(CONVERGED, bench)
+    with _raises("is short of converged at its default budget"):
+        _run_07_bench(CONVERGED, bench)
 
 
 # the cost cells: retrain's samples are its schedule, mclfir's are measured
