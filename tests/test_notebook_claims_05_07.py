@@ -525,7 +525,7 @@ def test_07_convergence_is_compared_on_the_seeds_doubled():
 B_07, S_07 = 64, 400
 
 
-def _cost_scope(mclfir_samples=None, teacher=None):
+def _cost_scope(mclfir_samples=None, teacher=None, bench=None):
     n_attr = len(ATTRS_07)
     results = _results_07()
     results["finetune"].update(train_samples=2 * S_07 * B_07 * n_attr, teacher_samples=0)
@@ -534,7 +534,7 @@ def _cost_scope(mclfir_samples=None, teacher=None):
                              teacher_samples=2 * S_07 * B_07 * 4 if teacher is None else teacher)
     lab = SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07, increments=PLAN_07, attributes=ATTRS_07,
                           config=SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07))
-    return {"results": results, "lab": lab, "M": {s: r["final_meanap"] for s, r in results.items()}}
+    return {"results": results, "lab": lab, "M": {s: r["final_meanap"] for s, r in results.items()}, "bench": bench}
 
 
 COST_CELL = "sum(new)/sum(seen)"
@@ -550,6 +550,21 @@ def test_07_cost_claims_hold_as_measured(capsys):
 def test_07_cost_ratio_claim_fails_when_mclfir_trains_more():
     with _raises("mclfir's student samples are the fraction sum(new)/sum(seen)"):
         _run([_cell("07", COST_CELL)], **_cost_scope(mclfir_samples=2 * S_07 * B_07 * 7))
+
+
+COMPARABLE = "mclfir is not comparable to the upper bound here"
+
+
+def _paired_bench(lo):
+    return {"paired": {**PAIRED_07, "joint vs mclfir": {"meanap": {"mean": lo + 0.011, "lo": lo, "hi": lo + 0.023,
+                                                                  "verdict": "above"}}}}
+
+
+def test_07_not_comparable_is_checked_on_a_fresh_benchmark(capsys):
+    _run([_cell("07", COST_CELL), _cell("07", TEACHER_CELL)], **_cost_scope(bench=_paired_bench(0.063)))
+    assert _checked(capsys) == 3
+    with _raises(COMPARABLE):     # an interval reaching down to 0.02 no longer says "not comparable"
+        _run([_cell("07", COST_CELL), _cell("07", TEACHER_CELL)], **_cost_scope(bench=_paired_bench(0.015)))
 
 
 @pytest.mark.parametrize("teacher", [0, 2 * S_07 * B_07 * 0.5], ids=["no-teacher", "little-teacher"])
