@@ -23,8 +23,9 @@ from ..settings import usable_cores
 
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
-# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU: 1,114 s measured
-# 2026-12-05 (late; 1,146 s earlier that day, before notebook 06 moved to the quick size) on the five-increment plan with `notebooks/execute_all.py` on this project's otherwise
+# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU: 817 s measured
+# 2026-12-06 (1,114 s on 2026-12-05, before notebook 07 read joint and lwf from the strategies
+# benchmark) on the five-increment plan with `notebooks/execute_all.py` on this project's otherwise
 # idle 2-core machine, every run at one torch thread, two at a time where a notebook has several
 # (`lab.run_many`; README, "Notebook run times"). Before run_many, at two torch threads: 1,764 s
 # (2026-12-04). Update it when the series changes. REF_STEPS_PER_SECOND is
@@ -37,7 +38,7 @@ from ..settings import usable_cores
 # less so on a GPU). The workload is fixed, not read from config.PRESETS, so the two constants stay
 # a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.cli.doctor import steps_per_second; print(steps_per_second(60)[0])"
-SERIES_SECONDS_REF = 1114.0
+SERIES_SECONDS_REF = 817.0
 REF_STEPS_PER_SECOND = 1000 / 42.76
 BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 
