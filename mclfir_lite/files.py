@@ -186,14 +186,39 @@ def tensor_digest(t: torch.Tensor | np.ndarray) -> str:
 
 def source_digest(path: str | Path) -> str:
     """SHA-1 of a Python file's syntax tree without docstrings: comments, docstrings and
-    formatting do not change it, code does."""
+    formatting do not change it, code does; nor does the Python that reads it (see
+    :func:`_dump`)."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha1(ast.dump(tree).encode()).hexdigest()
+    return hashlib.sha1(_dump(tree).encode()).hexdigest()
+
+
+def _dump(node) -> str:
+    """The text Python 3.11's ``ast.dump(node)`` gives, on any Python from 3.10 on.
+    ``ast.dump`` itself changes with the version (3.12 adds ``type_params=[]`` to every
+    function and class, 3.13 leaves out empty fields), which would make the same code a
+    different digest, and every committed result stale, on a newer Python.
+    ``tests/test_code_digest.py`` checks a file that uses most of the grammar."""
+    if isinstance(node, ast.AST):
+        fields = []
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if name == "type_params" and not value:
+                continue    # new in 3.12 (PEP 695); empty is the tree 3.11 reads
+            if value is None and getattr(type(node), name, ...) is None:
+                continue    # an optional field left out, as 3.11 leaves it out
+            if isinstance(node, ast.JoinedStr) and name == "values":
+                value = [v for v in value if not (isinstance(v, ast.Constant) and v.value == "")]
+                # 3.12.1 puts an empty string after a nested format spec (f"{a:>{b}}"); 3.11 does not
+            fields.append(f"{name}={_dump(value)}")
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(_dump(x) for x in node)}]"
+    return repr(node)
 
 
 def module_path(name: str) -> Path:

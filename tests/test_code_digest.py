@@ -59,3 +59,49 @@ def test_an_edit_to_a_numeric_module_changes_the_digest_and_every_runs_key(tmp_p
         assert all(_fingerprint(s)["hash"] != h for s, h in before.items()), f"an edit to {name} must change run keys"
     finally:
         files.code_digest.cache_clear()
+
+
+# Most of the grammar, in one file: its digest was taken with Python 3.11's ast.dump. The
+# newest-versions run in CI reads it with 3.12 or 3.13, whose ast.dump differs.
+GRAMMAR = '''"""Module docstring."""
+import os as o
+from . import x
+
+
+@decorator(arg=None)
+async def f(a, /, b: int = 1, *args, c=None, **kw) -> "str":
+    """Docstring."""
+    async with g() as h:
+        yield f"{a!r:>{b}} {c}"
+    return [i async for i in h if i] or None
+
+
+class C(Base, metaclass=M):
+    x: int = 0
+    def m(self):
+        try:
+            raise ValueError("v") from None
+        except (TypeError, ValueError) as e:
+            pass
+        finally:
+            del self.y
+        match self.x:
+            case [1, *rest] if rest: return lambda q=None: q
+            case {"k": v, **kw}: return ...
+            case None: return -1.5j
+'''
+GRAMMAR_DIGEST_PY311 = "71adc6c8734b61ead4b5541a436f119e7d7e334a"
+
+
+def test_the_digest_is_the_same_on_every_python(tmp_path):
+    """A newer Python must not make the committed results stale (CI once failed on 3.12 so)."""
+    import ast
+    import sys
+    path = tmp_path / "grammar.py"
+    path.write_text(GRAMMAR)
+    assert files.source_digest(path) == GRAMMAR_DIGEST_PY311, f"Python {sys.version.split()[0]} reads it otherwise"
+    if sys.version_info < (3, 12):      # where ast.dump is the reference itself
+        assert files._dump(ast.parse(GRAMMAR)) == ast.dump(ast.parse(GRAMMAR))
+    edited = tmp_path / "edited.py"
+    edited.write_text(GRAMMAR.replace("-1.5j", "-2.5j"))
+    assert files.source_digest(edited) != GRAMMAR_DIGEST_PY311
