@@ -4,6 +4,7 @@ Not a benchmark itself (``run_all.py`` only picks up ``bench_*.py``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -110,17 +111,91 @@ def synth_lab(quick: bool, seed: int, validation: bool = False, **config):
     return lab
 
 
+# The run ledger: one small JSON per finished run (its result and its fingerprint's fields),
+# named by the fingerprint's hash, committed with the results. The fingerprint holds the
+# Config fields the strategy reads, the digests of the images, labels and protocol, the plan and the code digest,
+# so a ledger entry is reused only by a run that would compute exactly it, like a checkpoint of
+# the run cache; unlike one, it is small and lives in the repository, so a re-measurement can
+# be spread over several sessions or machines. ``--fresh`` (run_all.py) retrains instead, and
+# ``python benchmarks/run_all.py --prune-ledger`` deletes the entries of other code. run_all.py
+# keeps it beside the results it writes (``<out>/ledger``, so a ``--quick`` smoke run never
+# writes into the committed one) and hands it to its worker processes in $MCLFIR_LEDGER; a
+# benchmark run on its own (``python benchmarks/bench_x.py``) uses the run cache only.
+LEDGER_ENV = "MCLFIR_LEDGER"
+
+
+def ledger_dir() -> Path | None:
+    """The run ledger in use ($MCLFIR_LEDGER), or None."""
+    return Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None
+
+
+def ledger_read(fingerprint: dict, ledger: Path) -> dict | None:
+    """The ledger's result for a run with this ``fingerprint`` (``{"hash", "fields"}``), or None;
+    an entry whose stored fields differ from the fingerprint's (a collision, a hand edit) or that
+    cannot be read is ignored, with a warning."""
+    import json
+    path = ledger / f"{fingerprint['hash']}.json"
+    if not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        log(f"warning: ledger entry {path.name} unreadable ({err}); the run is trained instead")
+        return None
+    if entry.get("fingerprint") != fingerprint:
+        log(f"warning: ledger entry {path.name} holds another run's fingerprint; the run is trained instead")
+        return None
+    return entry["result"]
+
+
+def ledger_write(fingerprint: dict, result: dict, ledger: Path) -> Path:
+    """Record a finished run's result (atomically; the checkpoint stays in the run cache)."""
+    import json
+    from mclfir_lite.files import atomic_write_file
+    path = ledger / f"{fingerprint['hash']}.json"
+    text = json.dumps({"fingerprint": fingerprint, "result": result}, indent=1, default=str) + "\n"
+    return atomic_write_file(path, lambda f: f.write(text.encode()))
+
+
+def ledger_prune(ledger: Path) -> list[str]:
+    """Delete the ledger entries made by other numeric code than this checkout's; their names."""
+    import json
+    from mclfir_lite.files import code_digest
+    gone = []
+    for path in sorted(ledger.glob("*.json")):
+        try:
+            code = json.loads(path.read_text())["fingerprint"]["fields"].get("code")
+        except (OSError, ValueError, KeyError, TypeError):
+            code = None
+        if code != code_digest():
+            path.unlink()
+            gone.append(path.name)
+    return gone
+
+
 def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[dict, float, bool]:
-    """``lab.run(strategy)`` through the benchmarks' cache. Returns (result, with the hash of the
-    run's fingerprint added; wall seconds of this call; whether it came from the cache). ``fresh=True`` deletes that configuration's
-    checkpoint first (the benchmarks' own cache only), so the run is trained and timed now."""
+    """``lab.run(strategy)`` through the run ledger (:func:`ledger_dir`, when one is in use) and the benchmarks' cache.
+    Returns (result, with the hash of the run's fingerprint added; wall seconds of this call;
+    whether it came from the ledger or the cache). ``fresh=True`` deletes that configuration's
+    ledger entry and checkpoint first (the benchmarks' own cache only), so the run is trained and
+    timed now. A cached result keeps the ``train_seconds`` it took when it was trained."""
     runner = lab.runner(strategy, cache=True, progress=False, **overrides)
-    if fresh and runner.checkpoint is not None:
-        runner.checkpoint.unlink(missing_ok=True)
+    fp, ledger = runner.fingerprint, ledger_dir()
+    if fresh:
+        if ledger is not None:
+            (ledger / f"{fp['hash']}.json").unlink(missing_ok=True)
+        if runner.checkpoint is not None:
+            runner.checkpoint.unlink(missing_ok=True)
+    elif ledger is not None and (stored := ledger_read(fp, ledger)) is not None:
+        # the fields this strategy does not read may differ from the stored run's: report this run's
+        return {**stored, "config": dataclasses.asdict(runner.config), "fingerprint": fp["hash"]}, 0.0, True
     cached = runner.checkpoint is not None and runner.checkpoint.is_file()
     t0 = time.perf_counter()
     runner.run(resume=True)
-    return {**runner.result(), "fingerprint": runner.fingerprint["hash"]}, time.perf_counter() - t0, cached
+    result = runner.result()
+    if ledger is not None:
+        ledger_write(fp, result, ledger)
+    return {**result, "fingerprint": fp["hash"]}, time.perf_counter() - t0, cached
 
 
 # ---------------------------------------------------------------------------- output

@@ -67,6 +67,7 @@ def score(result: dict, strategy: str) -> dict:
 
 def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_images=None, **config) -> dict:
     from mclfir_lite.files import code_digest
+    from mclfir_lite.lab.lab import preset_fields
     t0 = time.perf_counter()
     lab = make_lab(style, plan, seed, image_size, n_images, **config)
     t_data = time.perf_counter() - t0
@@ -77,7 +78,7 @@ def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_image
             "attributes": score(r, strategy), "final_meanap": r["final_meanap"],
             "map_matrix": r["map_matrix"], "train_seconds": r["train_seconds"],
             "data_seconds": round(t_data, 2), "wall_seconds": round(wall, 2),
-            "code": code_digest(), "date": time.strftime("%Y-%m-%d %H:%M")}
+            "code": code_digest(), "preset": preset_fields(False), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def key(e: dict) -> str:
@@ -121,15 +122,15 @@ README_MARKER = "default-plan-bar"     # <!-- default-plan-bar:start --> ... :en
 
 def bar(entries: list[dict]) -> list[dict]:
     """Issue 20's bar per (order, seed) at the default size, from the entries measured with this
-    code (``code_digest()``) and the preset's own settings (no overrides): isolated >= chance +
+    code and preset (``stale_reason``) at the preset's own settings (no overrides): isolated >= chance +
     0.3 and joint >= chance + 0.2 on every attribute, joint's MeanAP >= the best of finetune /
     lwf / mclfir - 0.01, finetune's forgetting >= 3x mclfir's. A check is None when a run it
     needs is missing."""
     from mclfir_lite.core.forgetting import average_forgetting
-    from mclfir_lite.files import code_digest
-    code, groups = code_digest(), {}
+    from mclfir_lite.lab.lab import stale_reason
+    groups = {}
     for e in entries:
-        if e["code"] == code and not e["config_overrides"]:
+        if stale_reason({**e, "quick": False}) is None and not e["config_overrides"]:
             groups.setdefault((";".join(",".join(g) for g in e["plan"]), e["seed"]), {})[e["strategy"]] = e
     rows = []
     for (plan, seed), by in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):

@@ -49,6 +49,13 @@ NUMERIC_MODULES = ("training.runner", "training.evaluate", "training.batches", "
                    "training.recipes", "data.imagedata")
 # tests/test_code_digest.py requires every module of core/, data/, methods/ and training/ here,
 # or on its short list of modules that do not decide numbers.
+# Values in those modules that are data, not code: the presets (sizes, budgets, tuned values).
+# Every value a preset gives a run is in that run's fingerprint (its Config fields, the digest
+# of its images, its protocol and plan), and every benchmark result records the preset it was
+# measured with (``benchmarks/run_all.py``; :func:`mclfir_lite.lab.lab.benchmark_result`
+# refuses one measured with another preset: ``lab.lab.stale_reason``). So a preset change
+# re-runs only the runs it changes, instead of making every committed result stale.
+DATA_NOT_CODE = {"config": ("PRESETS", "PRETRAINED")}
 
 
 class FolderLockedError(RuntimeError):
@@ -184,17 +191,27 @@ def tensor_digest(t: torch.Tensor | np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def source_digest(path: str | Path) -> str:
+def source_digest(path: str | Path, leave_out: tuple[str, ...] = ()) -> str:
     """SHA-1 of a Python file's syntax tree without docstrings: comments, docstrings and
     formatting do not change it, code does; nor does the Python that reads it (see
-    :func:`_dump`)."""
+    :func:`_dump`). ``leave_out``: names whose top-level assignments do not count (the
+    presets' values, :data:`DATA_NOT_CODE`)."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    tree.body = [n for n in tree.body if not _assigns(n, leave_out)]
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
     return hashlib.sha1(_dump(tree).encode()).hexdigest()
+
+
+def _assigns(node, names: tuple[str, ...]) -> bool:
+    """Whether ``node`` is a top-level assignment to one of ``names`` (and to nothing else)."""
+    if not names or not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return False
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return all(isinstance(t, ast.Name) and t.id in names for t in targets)
 
 
 def _dump(node) -> str:
@@ -228,11 +245,13 @@ def module_path(name: str) -> Path:
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """Digest (12 hex digits) of :func:`source_digest` of every module in :data:`NUMERIC_MODULES`."""
+    """Digest (12 hex digits) of :func:`source_digest` of every module in :data:`NUMERIC_MODULES`,
+    the presets' values left out (:data:`DATA_NOT_CODE`; results record them instead:
+    :func:`mclfir_lite.lab.lab.preset_fields`)."""
     h = hashlib.sha1()
     for name in NUMERIC_MODULES:
         if module_path(name).is_file():
-            h.update(f"{name}:{source_digest(module_path(name))}".encode())
+            h.update(f"{name}:{source_digest(module_path(name), DATA_NOT_CODE.get(name, ()))}".encode())
     return h.hexdigest()[:12]
 
 

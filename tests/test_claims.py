@@ -108,13 +108,21 @@ def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_
     (root / "mclfir_lite" / "lab").mkdir(parents=True)
     fake = root / "mclfir_lite" / "lab" / "lab.py"
     monkeypatch.setattr(lab, "__file__", str(fake))
-    entries = {"fresh": {"status": "ok", "code": code_digest(), "result": {"x": 1}},
-               "stale": {"status": "ok", "code": "0" * 12, "result": {"x": 2}},
-               "old": {"status": "ok", "result": {"x": 3}}}
+    from mclfir_lite.lab.lab import preset_fields
+    now = preset_fields(False)
+    entries = {"fresh": {"status": "ok", "code": code_digest(), "preset": now, "quick": False, "result": {"x": 1}},
+               "stale": {"status": "ok", "code": "0" * 12, "preset": now, "result": {"x": 2}},
+               "old": {"status": "ok", "result": {"x": 3}},
+               "nopreset": {"status": "ok", "code": code_digest(), "result": {"x": 4}},
+               "otherpreset": {"status": "ok", "code": code_digest(), "quick": False,
+                               "preset": {**now, "joint_steps": now["joint_steps"] * 2}, "result": {"x": 5}},
+               "quickpreset": {"status": "ok", "code": code_digest(), "quick": True, "preset": now, "result": {"x": 6}}}
     (root / "benchmarks" / "results" / "results.json").write_text(json.dumps({"benchmarks": entries}))
     assert lab.benchmark_result("fresh", require_fresh=True)["_fresh"] is True
     assert lab.benchmark_result("stale", require_fresh=False)["_fresh"] is False
-    for name in ("stale", "old"):
+    with pytest.raises(lab.StaleResultError, match="joint_steps"):      # a preset change names the key
+        lab.benchmark_result("otherpreset")
+    for name in ("stale", "old", "nopreset", "otherpreset", "quickpreset"):
         for kwargs in ({}, {"require_fresh": True}):          # refused by default
             with pytest.raises(lab.StaleResultError, match=f"run_all.py --only {name}"):
                 lab.benchmark_result(name, **kwargs)

@@ -105,3 +105,61 @@ def test_the_digest_is_the_same_on_every_python(tmp_path):
     edited = tmp_path / "edited.py"
     edited.write_text(GRAMMAR.replace("-1.5j", "-2.5j"))
     assert files.source_digest(edited) != GRAMMAR_DIGEST_PY311
+
+
+# ---------------------------------------------------------------------------- presets are data
+
+def test_a_presets_values_are_data_not_code(tmp_path, monkeypatch):
+    """Changing a value in PRESETS or PRETRAINED leaves the digest alone (results record the
+    preset instead, and ``stale_reason`` compares it); changing the code beside them does not."""
+    text = files.module_path("config").read_text()
+    assert '"joint_steps": 400,' in text and '"image_size": 64, "steps_per_attribute": 150' in text
+    edited = tmp_path / "config.py"
+    edited.write_text(text)
+    real = files.module_path
+    monkeypatch.setattr(files, "module_path", lambda n: edited if n == "config" else real(n))
+    files.code_digest.cache_clear()
+    try:
+        digest = files.code_digest()
+        for changed in (text.replace('"joint_steps": 400,', '"joint_steps": 800,'),
+                        text.replace('"image_size": 64, "steps_per_attribute": 150', '"image_size": 96, "steps_per_attribute": 150')):
+            assert changed != text
+            edited.write_text(changed)
+            files.code_digest.cache_clear()
+            assert files.code_digest() == digest, "a preset's value must not change the code digest"
+        edited.write_text(text.replace("SEED_MAX = 2**32 - 1", "SEED_MAX = 2**31 - 1"))
+        files.code_digest.cache_clear()
+        assert files.code_digest() != digest, "code beside the presets must still change the code digest"
+    finally:
+        files.code_digest.cache_clear()
+
+
+# one other value per preset key (quick preset): each must reach a run's fingerprint
+OTHER_VALUE = {"n_images": 2000, "image_size": 40, "encoder_width": 8, "steps_per_attribute": 50, "joint_steps": 60,
+               "joint_lr": 1e-3, "ewc_lambda": 3.0, "joint_balance": "sum", "balance_alpha": 1.0,
+               "increments": "synth3-quick", "style": "v2", "max_queries": 200, "max_candidates": 800}
+
+
+def test_every_preset_value_reaches_a_runs_fingerprint(monkeypatch):
+    """Why the presets may leave the code digest: whatever a preset sets reaches the fingerprint
+    of every run that reads it (a Config field, the images' digest, the protocol or the plan),
+    so a cached run made with another preset is never reused. A strategy that does not read a
+    field leaves it out (``READ_ONLY_BY``; tests/test_run_fingerprint.py shows it does not read it)."""
+    from mclfir_lite import config
+    from mclfir_lite.lab.lab import Lab
+    from mclfir_lite.training.checkpoint import READ_ONLY_BY
+    quick = dict(config.PRESETS["quick"])
+    assert set(OTHER_VALUE) == set(quick), "a new preset key: give it another value here"
+    strategies = ("mclfir", "joint", "retrain", "ewc")
+    base = {s: Lab.synthfashion(quick=True).run_fingerprint(s) for s in strategies}
+    for key, value in OTHER_VALUE.items():
+        assert value != quick[key], key
+        monkeypatch.setitem(config.PRESETS, "quick", {**quick, key: value})
+        lab = Lab.synthfashion(quick=True)
+        for s in strategies:
+            if s in READ_ONLY_BY.get(key, (s,)):
+                assert lab.run_fingerprint(s) != base[s], f"preset key {key!r} is not in a {s} run's fingerprint"
+            else:
+                assert lab.run_fingerprint(s) == base[s], f"{s} does not read {key!r}: not in its fingerprint"
+    monkeypatch.setitem(config.PRESETS, "quick", quick)
+    assert {s: Lab.synthfashion(quick=True).run_fingerprint(s) for s in strategies} == base

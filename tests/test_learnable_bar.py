@@ -8,14 +8,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_learnable as BL  # noqa: E402
 from mclfir_lite.files import code_digest  # noqa: E402
+from mclfir_lite.lab.lab import preset_fields  # noqa: E402
 
 PLAN = [["a", "b"], ["c"]]
 
 
-def entry(strategy, above, meanap, matrix=None, seed=1, code=None, overrides=None):
+def entry(strategy, above, meanap, matrix=None, seed=1, code=None, overrides=None, preset=None):
     """A bench_learnable entry: ``above`` is mAP above chance per attribute."""
     return {"style": "v2", "plan": PLAN, "seed": seed, "strategy": strategy, "image_size": 48, "n_images": 6000,
             "config_overrides": overrides or {}, "code": code or code_digest(), "final_meanap": meanap,
+            "preset": preset or preset_fields(False),
             "attributes": {a: {"map": 0.2 + v, "chance": 0.2, "above_chance": v, "passes": None}
                            for a, v in zip("abc", above)},
             "map_matrix": matrix or [[0.9, 0.9, None], [0.9, 0.9, 0.9]]}
@@ -43,8 +45,12 @@ def test_the_bar_passes_and_each_check_can_fail():
 
 
 def test_only_this_codes_entries_at_the_presets_settings_count():
+    older_preset = {**preset_fields(False), "joint_steps": 1}
+    unrecorded = entry("joint", (0.0, 0.0, 0.0), 0.1, seed=5)
+    del unrecorded["preset"]
     entries = good() + [entry("joint", (0.0, 0.0, 0.0), 0.1, seed=2, code="0" * 12),
-                        entry("joint", (0.0, 0.0, 0.0), 0.1, seed=3, overrides={"joint_steps": 200})]
+                        entry("joint", (0.0, 0.0, 0.0), 0.1, seed=3, overrides={"joint_steps": 200}),
+                        entry("joint", (0.0, 0.0, 0.0), 0.1, seed=4, preset=older_preset), unrecorded]
     rows = BL.bar(entries)
     assert [r["seed"] for r in rows] == [1]
     [row] = BL.bar([e for e in good() if e["strategy"] != "finetune"])

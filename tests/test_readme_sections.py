@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_strategies  # noqa: E402
 import run_all  # noqa: E402
 from mclfir_lite.files import code_digest  # noqa: E402
+from mclfir_lite.lab.lab import preset_fields  # noqa: E402
 
 
 def write(tmp_path, body="old numbers 0.123"):
@@ -17,8 +18,9 @@ def write(tmp_path, body="old numbers 0.123"):
     return readme
 
 
-def entry(code):
-    return {"status": "ok", "code": code, "date": "2026-12-05", "seconds": 600.0,
+def entry(code, preset=None, **extra):
+    return {"status": "ok", "code": code, "preset": preset or preset_fields(False), **extra,
+            "date": "2026-12-05", "seconds": 600.0,
             "machine": {"usable_cores": 2, "torch_threads": 1}, "result": {"x": 1}}
 
 
@@ -33,6 +35,8 @@ def test_a_fresh_result_is_quoted(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("report, says", [({"benchmarks": {"strategies": entry("0" * 12)}}, "Not quoted"),
                                           ({"benchmarks": {"strategies": entry(None)}}, "(not recorded)"),
+                                          ({"benchmarks": {"strategies": entry(code_digest(), preset={
+                                              **preset_fields(False), "joint_steps": 1})}}, "joint_steps: 1 then"),
                                           ({"benchmarks": {}}, "Not measured")])
 def test_a_stale_or_missing_result_is_not_quoted(tmp_path, monkeypatch, report, says):
     readme = write(tmp_path)
@@ -40,6 +44,14 @@ def test_a_stale_or_missing_result_is_not_quoted(tmp_path, monkeypatch, report, 
     run_all.readme_sections(report, readme)
     s = readme.read_text()
     assert says in s and "TABLE" not in s and "0.123" not in s
+
+
+def test_a_carried_over_result_says_so(tmp_path, monkeypatch):
+    readme = write(tmp_path)
+    monkeypatch.setattr(bench_strategies, "readme", lambda r: "TABLE")
+    run_all.readme_sections({"benchmarks": {"strategies": entry(code_digest(), code_migrated_from="a" * 12)}}, readme)
+    s = readme.read_text()
+    assert "TABLE" in s and "recorded as aaaaaaaaaaaa" in s and "migrate_digest.py" in s
 
 
 def test_a_readme_without_markers_is_left_alone(tmp_path):

@@ -13,6 +13,7 @@ def test_every_committed_result_records_its_code_digest():
     for name, entry in report["benchmarks"].items():
         assert re.fullmatch(r"[0-9a-f]{12}", str(entry.get("code"))), f"{name}: no code digest ({entry.get('code')!r})"
         assert entry.get("status") == "ok" and entry.get("date"), name
+        assert isinstance(entry.get("preset"), dict), f"{name}: no preset recorded (it is not in the code digest)"
 
 
 def test_the_strategies_result_holds_the_runs_notebook_07_reads():

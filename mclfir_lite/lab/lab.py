@@ -147,6 +147,34 @@ class Lab:
         return self.images[torch.as_tensor(np.atleast_1d(rows))].permute(0, 2, 3, 1).numpy()
 
 
+def preset_fields(quick: bool) -> dict:
+    """The preset a result at this size is measured with (``config.PRESETS`` of the mode, and
+    ``config.PRETRAINED``'s overlay under ``"pretrained"``). They are data, left out of
+    :func:`mclfir_lite.files.code_digest` (``files.DATA_NOT_CODE``), so every benchmark result records them and
+    :func:`stale_reason` compares them."""
+    mode = "quick" if quick else "default"
+    return {**PRESETS[mode], "pretrained": dict(PRETRAINED[mode])}
+
+
+def stale_reason(entry: dict) -> str | None:
+    """Why a result ``entry`` (with its ``code``, ``preset`` and ``quick``) is not a result of
+    this checkout, or None when it is: measured with other numeric code, with no preset
+    recorded, or with another preset (the keys that differ are named, then and now)."""
+    from ..files import code_digest
+    code = entry.get("code")
+    if code != code_digest():
+        return f"it was measured with code {code or '(not recorded)'}, this checkout's numeric code is {code_digest()}"
+    then = entry.get("preset")
+    if not isinstance(then, dict):
+        return "it does not record the preset it was measured with"
+    now = preset_fields(bool(entry.get("quick")))
+    changed = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+    if changed:
+        return "it was measured with another preset (" + "; ".join(
+            f"{k}: {then.get(k)!r} then, {now.get(k)!r} now" for k in changed) + ")"
+    return None
+
+
 class StaleResultError(RuntimeError):
     """A benchmark result measured with other numeric code than this checkout's."""
 
@@ -157,9 +185,10 @@ def benchmark_result(name: str, require_fresh: bool = True) -> dict:
     one seed is not enough to make a claim. Raises FileNotFoundError (saying how to make it)
     when the checkout has no such result.
 
-    The result carries ``_code``, the code digest it was measured with
-    (:func:`mclfir_lite.files.code_digest`; None for results older than the digest), and
-    ``_fresh``, whether that is this checkout's. A stale result is a :class:`StaleResultError`
+    The result carries ``_code`` and ``_preset``, the code digest
+    (:func:`mclfir_lite.files.code_digest`; None for results older than the digest) and the
+    preset (:func:`preset_fields`) it was measured with, and ``_fresh``,
+    whether both are this checkout's (:func:`stale_reason`). A stale result is a :class:`StaleResultError`
     that says how to refresh it; ``require_fresh=False`` returns it anyway (to inspect an old
     number, never to quote it)."""
     import json
@@ -173,14 +202,12 @@ def benchmark_result(name: str, require_fresh: bool = True) -> dict:
     if not entry or entry.get("status") != "ok":
         raise FileNotFoundError(f"benchmark {name!r} has no result in {shown}: run "
                                 f"python benchmarks/run_all.py --only {name}")
-    from ..files import code_digest
-    code = entry.get("code")
-    if require_fresh and code != code_digest():
-        raise StaleResultError(f"benchmark {name!r} in {shown} was measured with code {code or '(not recorded)'}, "
-                               f"this checkout's numeric code is {code_digest()}: refresh it with "
+    code, why = entry.get("code"), stale_reason(entry)
+    if require_fresh and why:
+        raise StaleResultError(f"benchmark {name!r} in {shown} is stale: {why}. Refresh it with "
                                f"python benchmarks/run_all.py --only {name}")
     return {**entry["result"], "_date": entry.get("date"), "_machine": entry.get("machine", {}),
-            "_code": code, "_fresh": code == code_digest()}
+            "_code": code, "_preset": entry.get("preset"), "_fresh": why is None}
 
 
 def benchmark_runs(bench: dict | None, lab: Lab, strategies) -> dict[str, dict]:

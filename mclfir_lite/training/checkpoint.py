@@ -190,14 +190,39 @@ def _labels_digest(labels: dict, protocol: dict) -> str:
     return lab.hexdigest()[:16]
 
 
+# Config fields that only these strategies read (each strategy's docstring lists what it reads):
+# a run of another built-in strategy leaves them out of its fingerprint, so that a change to,
+# say, joint's budget or replay's buffer re-runs that strategy and nothing else.
+# tests/test_run_fingerprint.py checks, for every other strategy, that changing all of them
+# leaves its numbers exactly as they were. Listing a strategy that does not read a field is
+# safe (the field stays in its fingerprint); leaving out one that does is what the test catches.
+_TEACHER = ("mclfir", "lwf", "released")
+READ_ONLY_BY = {"joint_steps": ("joint",), "joint_warm_start": ("joint",),
+                "joint_lr": ("joint", "retrain"), "joint_balance": ("joint", "retrain"),
+                "balance_alpha": ("joint", "retrain"),
+                "ewc_lambda": ("ewc",), "ewc_batches": ("ewc",),
+                "replay_per_attribute": ("replay", "derpp"), "derpp_alpha": ("derpp",), "derpp_beta": ("derpp",),
+                "ema_decay": _TEACHER, "ema_every": _TEACHER, "ema_carry": _TEACHER,
+                "distill_weight": _TEACHER, "feature_distill_weight": _TEACHER}
+
+
+def config_fields(config, strategy: str) -> dict:
+    """The :class:`~mclfir_lite.config.Config` fields that decide a run of ``strategy``: every
+    field but ``device`` (a run may resume on another device), and but the fields of
+    :data:`READ_ONLY_BY` that a built-in ``strategy`` does not read."""
+    from ..methods import STRATEGIES
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    unread = {k for k, readers in READ_ONLY_BY.items() if strategy in STRATEGIES and strategy not in readers}
+    return {k: v for k, v in cfg.items() if k != "device" and k not in unread}
+
+
 def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, labels: dict, protocol: dict,
                     extra: dict | None = None) -> dict:
-    """The fingerprint of a continual run: every :class:`~mclfir_lite.config.Config` field
-    except ``device`` (a run may resume on another device), the strategy and plan,
-    :func:`data_fields`, :func:`code_fields`, and ``extra`` (e.g. the dataset's name and the
-    protocol caps, so that a mismatch names them)."""
-    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    fields = {k: v for k, v in cfg.items() if k != "device"}
+    """The fingerprint of a continual run: the :class:`~mclfir_lite.config.Config` fields that
+    decide it (:func:`config_fields`), the strategy and plan, :func:`data_fields`,
+    :func:`code_fields`, and ``extra`` (e.g. the dataset's name and the protocol caps, so that
+    a mismatch names them)."""
+    fields = config_fields(config, strategy)
     fields.update(strategy=strategy, increments=[list(g) for g in increments])
     fields.update(data_fields(images, labels, protocol))
     fields.update(code_fields())
