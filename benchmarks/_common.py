@@ -113,10 +113,12 @@ def synth_lab(quick: bool, seed: int, validation: bool = False, **config):
 
 # The run ledger: one small JSON per finished run (its result and its fingerprint's fields),
 # named by the fingerprint's hash, committed with the results. The fingerprint holds the
-# Config fields the strategy reads, the digests of the images, labels and protocol, the plan and the code digest,
-# so a ledger entry is reused only by a run that would compute exactly it, like a checkpoint of
-# the run cache; unlike one, it is small and lives in the repository, so a re-measurement can
-# be spread over several sessions or machines. ``--fresh`` (run_all.py) retrains instead, and
+# Config fields the strategy reads, the digests of the images, labels and protocol, the plan and
+# the code digest, and the entry also records the device, torch version and threads and the CPU
+# model it was trained with (:func:`ledger_context`), so an entry is reused only by a run that
+# would compute exactly it on this kind of machine, like a checkpoint of the run cache; unlike
+# one, it is small and lives in the repository, so a re-measurement can be spread over several
+# sessions (on the same kind of machine). ``--fresh`` (run_all.py) retrains instead, and
 # ``python benchmarks/run_all.py --prune-ledger`` deletes the entries of other code. run_all.py
 # keeps it beside the results it writes (``<out>/ledger``, so a ``--quick`` smoke run never
 # writes into the committed one) and hands it to its worker processes in $MCLFIR_LEDGER; a
@@ -129,31 +131,62 @@ def ledger_dir() -> Path | None:
     return Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None
 
 
-def ledger_read(fingerprint: dict, ledger: Path) -> dict | None:
-    """The ledger's result for a run with this ``fingerprint`` (``{"hash", "fields"}``), or None;
-    an entry whose stored fields differ from the fingerprint's (a collision, a hand edit) or that
-    cannot be read is ignored, with a warning."""
+def ledger_context(device: str = "cpu") -> dict:
+    """What, besides the fingerprint, can move a run's numbers: the device, torch's version and
+    threads, and the CPU model (kernels differ; 1 and 2 threads already move a final mAP by up to
+    0.07, the README's threads table). A ledger entry is served only where all of them match,
+    so its numbers, and its training seconds, are the ones this machine would produce."""
+    import torch
+    from mclfir_lite.settings import cpu_model
+    return {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_model": cpu_model()}
+
+
+def ledger_path(fingerprint: dict, ledger: Path, context: dict | None = None) -> Path:
+    """``<ledger>/<fingerprint hash>.<context digest>.json``: one entry per run and kind of machine."""
+    import hashlib
     import json
-    path = ledger / f"{fingerprint['hash']}.json"
+    ctx = json.dumps(context or ledger_context(), sort_keys=True).encode()
+    return ledger / f"{fingerprint['hash']}.{hashlib.sha1(ctx).hexdigest()[:8]}.json"
+
+
+def ledger_read(fingerprint: dict, ledger: Path, context: dict | None = None) -> dict | None:
+    """The ledger's result for a run with this ``fingerprint`` (``{"hash", "fields"}``) made in
+    this ``context`` (:func:`ledger_context`), or None. An entry that cannot be read, or whose
+    stored fingerprint differs from the run's (a collision, a hand edit), is ignored with a
+    warning (the run is trained and the entry replaced). Entries made in another context have
+    other names (:func:`ledger_path`) and are left alone."""
+    import json
+    context = context or ledger_context()
+    path = ledger_path(fingerprint, ledger, context)
     if not path.is_file():
         return None
     try:
         entry = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        log(f"warning: ledger entry {path.name} unreadable ({err}); the run is trained instead")
+        stored, result, made_in = entry["fingerprint"], entry["result"], entry.get("context")
+        if not isinstance(result, dict):
+            raise TypeError("its result is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        log(f"warning: ledger entry {path.name} unreadable ({type(err).__name__}: {err}); the run is trained instead")
         return None
-    if entry.get("fingerprint") != fingerprint:
+    if stored != fingerprint:
         log(f"warning: ledger entry {path.name} holds another run's fingerprint; the run is trained instead")
         return None
-    return entry["result"]
+    if made_in != context:
+        log(f"warning: ledger entry {path.name} was made in another context ({made_in}); the run is trained instead")
+        return None
+    return result
 
 
-def ledger_write(fingerprint: dict, result: dict, ledger: Path) -> Path:
-    """Record a finished run's result (atomically; the checkpoint stays in the run cache)."""
+def ledger_write(fingerprint: dict, result: dict, ledger: Path, context: dict | None = None) -> Path:
+    """Record a run trained in this call, with the context it was trained in (atomically; the
+    checkpoint stays in the run cache)."""
     import json
     from mclfir_lite.files import atomic_write_file
-    path = ledger / f"{fingerprint['hash']}.json"
-    text = json.dumps({"fingerprint": fingerprint, "result": result}, indent=1, default=str) + "\n"
+    context = context or ledger_context()
+    path = ledger_path(fingerprint, ledger, context)
+    text = json.dumps({"fingerprint": fingerprint, "context": context, "result": result},
+                      indent=1, default=str) + "\n"
     return atomic_write_file(path, lambda f: f.write(text.encode()))
 
 
@@ -178,23 +211,26 @@ def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[
     Returns (result, with the hash of the run's fingerprint added; wall seconds of this call;
     whether it came from the ledger or the cache). ``fresh=True`` deletes that configuration's
     ledger entry and checkpoint first (the benchmarks' own cache only), so the run is trained and
-    timed now. A cached result keeps the ``train_seconds`` it took when it was trained."""
+    timed now. A cached result keeps the ``train_seconds`` it took when it was trained; the
+    ledger serves only a run made on the same device, torch, threads and CPU model
+    (:func:`ledger_context`), and records only runs trained in this call."""
     runner = lab.runner(strategy, cache=True, progress=False, **overrides)
     fp, ledger = runner.fingerprint, ledger_dir()
+    context = ledger_context(runner.config.device) if ledger is not None else None
     if fresh:
         if ledger is not None:
-            (ledger / f"{fp['hash']}.json").unlink(missing_ok=True)
+            ledger_path(fp, ledger, context).unlink(missing_ok=True)
         if runner.checkpoint is not None:
             runner.checkpoint.unlink(missing_ok=True)
-    elif ledger is not None and (stored := ledger_read(fp, ledger)) is not None:
+    elif ledger is not None and (stored := ledger_read(fp, ledger, context)) is not None:
         # the fields this strategy does not read may differ from the stored run's: report this run's
         return {**stored, "config": dataclasses.asdict(runner.config), "fingerprint": fp["hash"]}, 0.0, True
     cached = runner.checkpoint is not None and runner.checkpoint.is_file()
     t0 = time.perf_counter()
     runner.run(resume=True)
     result = runner.result()
-    if ledger is not None:
-        ledger_write(fp, result, ledger)
+    if ledger is not None and not cached:    # only what this call trained: its context is known
+        ledger_write(fp, result, ledger, context)
     return {**result, "fingerprint": fp["hash"]}, time.perf_counter() - t0, cached
 
 

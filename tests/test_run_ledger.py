@@ -27,7 +27,7 @@ def test_a_finished_run_is_reused_from_the_ledger_without_its_checkpoint(ledger)
     lab, (first, _, cached) = _run()
     assert not cached and first["final_meanap"] is not None
     [entry] = list(ledger.glob("*.json"))
-    assert entry.stem == first["fingerprint"]
+    assert entry.name.startswith(first["fingerprint"] + ".")
     runner = lab.runner("finetune", cache=True, progress=False)
     runner.checkpoint.unlink()                          # the run cache is gone (a new machine)
     _, (again, wall, cached) = _run()
@@ -46,7 +46,7 @@ def test_a_foreign_or_unreadable_entry_is_never_used(ledger, capsys):
     stored["fingerprint"]["fields"]["seed"] = "1"       # another run's fields under this name
     stored["result"]["final_meanap"] = 2.0
     entry.write_text(json.dumps(stored))
-    assert C.ledger_read({"hash": entry.stem, "fields": {}}, ledger) is None
+    assert C.ledger_read({"hash": entry.name.split(".")[0], "fields": {}}, ledger) is None
     lab = C.synth_lab(True, 0, steps_per_attribute=3, joint_steps=3)
     lab.runner("finetune", cache=True, progress=False).checkpoint.unlink()
     _, (again, _, cached) = _run()
@@ -56,6 +56,41 @@ def test_a_foreign_or_unreadable_entry_is_never_used(ledger, capsys):
     _, (again, _, cached) = _run()
     assert not cached and "unreadable" in capsys.readouterr().out
     assert json.loads(entry.read_text())["result"]["final_meanap"] == pytest.approx(first["final_meanap"])
+
+
+def test_an_entry_made_on_another_kind_of_machine_is_not_served_nor_replaced(ledger):
+    lab, (first, _, _) = _run()
+    [entry] = list(ledger.glob("*.json"))
+    stored = json.loads(entry.read_text())
+    assert stored["context"] == C.ledger_context()
+    fp = lab.runner("finetune", cache=True, progress=False).fingerprint
+    other = {**stored["context"], "torch_threads": stored["context"]["torch_threads"] + 1}   # other numbers
+    theirs = C.ledger_path(fp, ledger, other)
+    theirs.write_text(json.dumps({**stored, "context": other, "result": {**stored["result"], "final_meanap": 2.0}}))
+    entry.unlink()
+    lab.runner("finetune", cache=True, progress=False).checkpoint.unlink()
+    _, (again, _, cached) = _run()
+    assert not cached and again["final_meanap"] == pytest.approx(first["final_meanap"])
+    assert json.loads(theirs.read_text())["result"]["final_meanap"] == 2.0        # kept for its machine
+    assert entry.is_file() and json.loads(entry.read_text())["context"] == C.ledger_context()
+
+
+@pytest.mark.parametrize("damage", [{"fingerprint": None}, "no result", [1, 2], {"result": [1]}])
+def test_a_damaged_entry_is_a_warning_and_a_training_run(ledger, capsys, damage):
+    lab, (first, _, _) = _run()
+    [entry] = list(ledger.glob("*.json"))
+    stored = json.loads(entry.read_text())
+    if damage == "no result":
+        del stored["result"]
+    elif isinstance(damage, dict):
+        stored.update(damage)
+    else:
+        stored = damage
+    entry.write_text(json.dumps(stored))
+    lab.runner("finetune", cache=True, progress=False).checkpoint.unlink()
+    _, (again, _, cached) = _run()
+    assert not cached and again["final_meanap"] == pytest.approx(first["final_meanap"])
+    assert "ledger entry" in capsys.readouterr().out
 
 
 def test_pruning_keeps_only_this_codes_entries(ledger):
