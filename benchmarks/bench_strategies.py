@@ -125,6 +125,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
     if by_mult:
         out["joint_budget_curve"] = budget_curve({1: by_lesson["joint"][:len(curve_seeds)], **by_mult}, budget)
         out["joint_converged_at"] = converged_at(out["joint_budget_curve"])
+        out["joint_doubling"] = doubling_pairs({1: by_lesson["joint"][:len(curve_seeds)], **by_mult})
     every = [r for by in by_order.values() for rs in by.values() for r in rs] + scaled
     out["runs"] = C.run_costs(every)
     out["paired"] = paired(by_order, strategies)
@@ -152,6 +153,31 @@ def budget_curve(by_mult: dict, budget: int) -> list[dict]:
 
 
 CONVERGED = {"meanap": 0.01, "attribute": 0.02}   # what doubling may still move at a converged budget
+
+
+def doubling_pairs(by_mult: dict) -> list[dict]:
+    """For each budget multiplier whose double was run too: what doubling moved, seed by seed
+    (paired: the same seeds), on MeanAP and on each attribute, with a 95% bootstrap interval
+    and a verdict at the convergence criterion's resolution (:data:`CONVERGED`)."""
+    from mclfir_lite.lab.report import paired_difference
+    out = []
+    for m, runs in sorted(by_mult.items()):
+        nxt = by_mult.get(2 * m)
+        if not nxt:
+            continue
+        seeds = [r["config"]["seed"] for r in runs]
+        after = {r["config"]["seed"]: r for r in nxt}
+        pairs = [(r, after[s]) for r, s in zip(runs, seeds) if s in after]
+        if not pairs:
+            continue
+        attrs = pairs[0][0]["attributes"]
+        out.append({"from": m, "to": 2 * m, "seeds": [a["config"]["seed"] for a, _ in pairs],
+                    "meanap": paired_difference([b["final_meanap"] for _, b in pairs],
+                                                [a["final_meanap"] for a, _ in pairs], resolution=CONVERGED["meanap"]),
+                    "per_attribute": {at: paired_difference([b["final_map"][at] for _, b in pairs],
+                                                            [a["final_map"][at] for a, _ in pairs],
+                                                            resolution=CONVERGED["attribute"]) for at in attrs}})
+    return out
 
 
 def converged_at(curve: list[dict]) -> int | None:
@@ -364,6 +390,13 @@ def readme(r: dict) -> str:
     if len(curve) > 2:
         out += ["joint's MeanAP against its budget: " + ", ".join(
             f"{c['steps']} steps {c['final_meanap']:.3f}" for c in curve) + ". " + _converged_sentence(r), ""]
+    if r.get("joint_doubling"):
+        rows = [[f"{x['from'] * r['joint_steps']} → {x['to'] * r['joint_steps']}", len(x["seeds"]),
+                 f"{x['meanap']['mean']:+.3f} [{x['meanap']['lo']:+.3f}, {x['meanap']['hi']:+.3f}]",
+                 ", ".join(f"{a} {v['mean']:+.3f}" for a, v in x["per_attribute"].items())]
+                for x in r["joint_doubling"]]
+        out += ["What each doubling of `joint`'s budget moves, seed by seed (paired; 95% bootstrap interval):", "",
+                C.table(["steps per increment", "seeds", "MeanAP", "each attribute (mean)"], rows), ""]
     if r.get("runs"):
         out += [f"Cost: {r['runs']['total']} training runs, {r['runs']['train_seconds'] / 3600:.1f} h of training "
                 "in all (the sum of every run's training time, one torch thread each; two ran at a time).", ""]

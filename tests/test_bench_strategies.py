@@ -22,6 +22,10 @@ def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, mon
     assert curve[0]["final_meanap"] == r["joint_same_seeds"]["final_meanap"]["mean"]
     assert curve[1]["final_meanap"] == r["joint_doubled"]["final_meanap"]["mean"]
     assert r["joint_converged_at"] in (None, 1, 2) and r["runs"]["total"] == 3 * 4 * 2 + 2
+    d = r["joint_doubling"]                # paired, seed by seed: 1x -> 2x and 2x -> 4x
+    assert [(x["from"], x["to"]) for x in d] == [(1, 2), (2, 4)] and all(x["seeds"] == [3] for x in d)
+    assert d[1]["meanap"]["mean"] == curve[2]["final_meanap"] - curve[1]["final_meanap"]
+    assert set(d[0]["per_attribute"]) == set(curve[0]["final_map"]) and d[0]["per_attribute"]["length"]["resolution"] == 0.02
     row = r["paired"]["joint vs mclfir"]
     assert row["meanap"]["n"] == 6 and row["meanap"]["lo"] <= row["meanap"]["mean"] <= row["meanap"]["hi"]
     assert set(r["paired"]) == {"mclfir vs finetune", "joint vs mclfir", "joint vs finetune"}
@@ -44,6 +48,16 @@ def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, mon
     text = B.readme(r)
     assert "joint's MeanAP against its budget" in text and "training runs" in text
     assert "| joint |" in text and "all orders" in text and "seeds [3]" in text and "(order, seed) runs" in text
+
+
+def test_doubling_pairs_runs_of_the_same_seed():
+    run = lambda seed, meanap, a: {"config": {"seed": seed}, "final_meanap": meanap, "attributes": ["a"],
+                                   "final_map": {"a": a}}
+    by = {1: [run(0, 0.80, 0.70), run(1, 0.82, 0.71)], 2: [run(1, 0.84, 0.70), run(0, 0.81, 0.75)]}
+    [d] = B.doubling_pairs(by)
+    assert d["seeds"] == [0, 1] and abs(d["meanap"]["mean"] - 0.015) < 1e-12
+    assert abs(d["per_attribute"]["a"]["mean"] - 0.02) < 1e-12 and d["meanap"]["n"] == 2
+    assert B.doubling_pairs({1: by[1]}) == [] and B.doubling_pairs({1: by[1], 4: by[2]}) == []
 
 
 def test_converged_at_needs_both_meanap_and_every_attribute_to_settle():
