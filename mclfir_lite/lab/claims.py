@@ -26,12 +26,14 @@ import numpy as np
 
 __all__ = ["ClaimError", "claim", "claim_greater", "claim_no_difference", "spread", "differs", "REMEASURE_MEANAP"]
 
-# How far a re-measured seed-0 MeanAP may fall from a committed benchmark's (notebook 07 against
-# the strategies benchmark, tests/test_remeasure.py against ema_teacher): identical on the
-# benchmark's kind of CPU; another CPU rounds differently and training amplifies it, so twice the
-# largest change another CPU made to a seed-0 MeanAP of the strategies benchmark (0.015, AMD EPYC
-# against Intel Xeon, 2026-12-05), rounded up.
-REMEASURE_MEANAP = 0.04
+# How far a re-measured MeanAP may fall from a committed benchmark's (notebook 07 against the
+# strategies benchmark, tests/test_remeasure.py against ema_teacher, ema_regimes and tuning):
+# identical on the benchmark's kind of CPU; another CPU rounds differently and training amplifies
+# it, so twice the largest change another CPU has made to a re-measured MeanAP, rounded up. That
+# was 0.015 (a seed-0 run of the strategies benchmark, AMD EPYC against Intel Xeon, 2026-12-05)
+# until CI's re-measurement on an Intel Xeon moved EWC at lambda 1 on validation seed 101 by
+# 0.043 from the AMD EPYC's tuning result (2026-12-06): 0.04 was too tight.
+REMEASURE_MEANAP = 0.09
 
 
 class ClaimError(AssertionError):
