@@ -23,7 +23,6 @@ Nothing is written when nothing can be proved; each file is written whole (atomi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from contextlib import contextmanager
@@ -36,12 +35,8 @@ MIGRATED_FROM = "code_migrated_from"    # the old digest a carried-over result r
 
 def legacy_code_digest() -> str:
     """This checkout's digest under the old definition: every numeric module hashed whole."""
-    from mclfir_lite import files
-    h = hashlib.sha1()
-    for name in files.NUMERIC_MODULES:
-        if files.module_path(name).is_file():
-            h.update(f"{name}:{files.source_digest(files.module_path(name))}".encode())
-    return h.hexdigest()[:12]
+    from mclfir_lite.files import modules_digest
+    return modules_digest({})
 
 
 @contextmanager
@@ -91,8 +86,9 @@ def migrate_first_seed_runs(result: dict, quick: bool) -> list[str]:
     return done
 
 
-def migrate_file(path: Path, legacy: str) -> list[str]:
-    """Carry over what can be proved in one results file; returns a line per change."""
+def migrate_file(path: Path, legacy: str, write: bool = True) -> list[str]:
+    """Carry over what can be proved in one results file; returns a line per change (written
+    only with ``write``)."""
     data = json.loads(path.read_text())
     changes = []
     if "benchmarks" in data:                       # results.json: {"benchmarks": {name: entry}}
@@ -108,7 +104,7 @@ def migrate_file(path: Path, legacy: str) -> list[str]:
                 changes.append(f"{path.name}: {key}")
     if migrate_entry(data, legacy):                # one-result files: the code at the top
         changes.append(f"{path.name}: (whole file)")
-    if changes:
+    if changes and write:
         from mclfir_lite.files import atomic_write_file
         text = json.dumps(data, indent=1, default=str) + "\n"     # the key order as read
         atomic_write_file(path, lambda f: f.write(text.encode()))
@@ -126,15 +122,8 @@ def main(argv=None) -> int:
     paths = [Path(f) for f in a.files] or sorted(C.RESULTS_DIR.glob("*.json"))
     total = 0
     for path in paths:
-        if not a.write:
-            tmp = json.loads(path.read_text())
-            n = sum(1 for e in [*(tmp.get("benchmarks") or {}).values(), *(tmp.get("entries") or {}).values(), tmp]
-                    if isinstance(e, dict) and e.get("code") == legacy)
-            print(f"{path.name}: {n} result(s) made by this code under the old definition")
-            total += n
-            continue
-        for line in migrate_file(path, legacy):
-            print("carried over:", line)
+        for line in migrate_file(path, legacy, write=a.write):
+            print("carried over:" if a.write else "can be carried over:", line)
             total += 1
     print(f"{total} {'carried over' if a.write else 'can be carried over (--write)'}")
     return 0

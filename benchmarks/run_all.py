@@ -176,15 +176,13 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-MIGRATED = "code_migrated_from"     # benchmarks/migrate_digest.py: the digest a carried-over result recorded
-
-
 def readme_sections(report: dict, readme: Path | None = None) -> list[str]:
     """Rewrite each README section ``<!-- NAME:start --> ... <!-- NAME:end -->`` of a benchmark
     from its ``readme(result)`` (or, without one, its ``render(result)``): that text when the result was measured with this code
     and this preset (:func:`mclfir_lite.lab.lab.stale_reason`), otherwise a line saying why it is not quoted.
     Returns the names written."""
     from mclfir_lite.lab.lab import stale_reason
+    from migrate_digest import MIGRATED_FROM as MIGRATED   # the digest a carried-over result recorded
     readme = Path(readme or C.README)
     text, written = readme.read_text(encoding="utf-8"), []
     for name in ORDER:
@@ -223,13 +221,12 @@ def main(argv=None) -> int:
         for n in ORDER:
             print(f"{n:22s} {TITLES[n]}")
         return 0
+    out = Path(args.out) if args.out else (C.RESULTS_DIR / "quick" if args.quick else C.RESULTS_DIR)
     if args.prune_ledger:
-        out = Path(args.out) if args.out else (C.RESULTS_DIR / "quick" if args.quick else C.RESULTS_DIR)
         gone = C.ledger_prune(out / "ledger") if (out / "ledger").is_dir() else []
         print(f"run ledger {out / 'ledger'}: {len(gone)} entr{'y' if len(gone) == 1 else 'ies'} of other code deleted")
         return 0
     if args.readme:
-        out = Path(args.out) if args.out else (C.RESULTS_DIR / "quick" if args.quick else C.RESULTS_DIR)
         written = readme_sections(_load(out / "results.json"))
         print(f"README sections rewritten: {', '.join(written) or 'none (no markers)'}")
         return 0
@@ -239,7 +236,6 @@ def main(argv=None) -> int:
         print(f"error: --device {args.device}: only cpu or an available cuda device can be used "
               f"(torch.cuda.is_available() = {torch.cuda.is_available()})", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else (C.RESULTS_DIR / "quick" if args.quick else C.RESULTS_DIR)
     before = os.environ.get(C.LEDGER_ENV)
     if args.no_ledger:
         os.environ.pop(C.LEDGER_ENV, None)

@@ -243,16 +243,21 @@ def module_path(name: str) -> Path:
     return Path(__file__).resolve().parent.joinpath(*name.split(".")).with_suffix(".py")
 
 
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
+def modules_digest(leave_out: dict[str, tuple[str, ...]]) -> str:
     """Digest (12 hex digits) of :func:`source_digest` of every module in :data:`NUMERIC_MODULES`,
-    the presets' values left out (:data:`DATA_NOT_CODE`; results record them instead:
-    :func:`mclfir_lite.lab.lab.preset_fields`)."""
+    each without the top-level assignments ``leave_out`` names for it."""
     h = hashlib.sha1()
     for name in NUMERIC_MODULES:
         if module_path(name).is_file():
-            h.update(f"{name}:{source_digest(module_path(name), DATA_NOT_CODE.get(name, ()))}".encode())
+            h.update(f"{name}:{source_digest(module_path(name), leave_out.get(name, ()))}".encode())
     return h.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """:func:`modules_digest` with the presets' values left out (:data:`DATA_NOT_CODE`; results
+    record them instead: :func:`mclfir_lite.lab.lab.preset_fields`)."""
+    return modules_digest(DATA_NOT_CODE)
 
 
 def code_fields() -> dict:

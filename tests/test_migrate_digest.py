@@ -44,6 +44,8 @@ def test_learnable_entries_and_one_result_files(tmp_path):
     learn.write_text(json.dumps({"entries": {"a": {"code": legacy}, "b": {"code": "1" * 12}}}))
     one.write_text(json.dumps({"code": legacy, "rows": [1]}))
     other.write_text(text := json.dumps({"code": "2" * 12}))
+    before = learn.read_text()
+    assert len(M.migrate_file(learn, legacy, write=False)) == 1 and learn.read_text() == before   # a report only
     assert len(M.migrate_file(learn, legacy)) == 1 and len(M.migrate_file(one, legacy)) == 1
     entries = json.loads(learn.read_text())["entries"]
     assert entries["a"]["code"] == code_digest() and entries["b"] == {"code": "1" * 12}
