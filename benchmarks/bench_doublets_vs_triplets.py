@@ -147,7 +147,7 @@ def render(r: dict) -> str:
            f"triplet's: {', '.join('never' if x is None else f'{x:.2f}' for x in r['steps_ratio_to_triplet_best'])} "
            f"(resolution {r['eval_every']} steps)."]
     if r.get("figure"):
-        out += ["", f"![test mAP vs steps]({r['figure']})"]
+        out += ["", f"Test mAP against steps, per seed: `benchmarks/results/{r['figure']}`."]
     return "\n".join(out)
 
 

@@ -208,7 +208,7 @@ def readme_sections(report: dict, readme: Path | None = None) -> list[str]:
                     + (f" of an {m['cpu_model']}" if m.get("cpu_model") else "")
                     + f" ({m.get('torch_threads', '?')} torch thread(s) per process)"
                     + (f"; {runs['cached']} of its {runs['total']} runs came from the run ledger or the benchmarks' cache, trained "
-                       "earlier by the same code" if (runs := e["result"].get("runs") or {}).get("cached") else "")
+                       "earlier by the same code" if isinstance(runs := e["result"].get("runs"), dict) and runs.get("cached") else "")
                     + ".*")
         C.write_between(name, body, readme)
         written.append(name)

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout
 from mclfir_lite.files import write_between  # noqa: E402
-from mclfir_lite.lab.claims import parse_checked  # noqa: E402
+from mclfir_lite.lab.claims import AFTER, parse_checked  # noqa: E402
 
 PAGE = HERE.parent / "docs" / "instructor.md"
 NAME = "expected-numbers"                      # the page's <!-- expected-numbers:start/end --> markers
@@ -47,6 +47,15 @@ def claim_lines(path: Path) -> list[tuple[str, str]]:
     return _claims(_read(path))
 
 
+def _when(sentence: str) -> str:
+    """When the sentence was written: before the run, or after it (a guard; :data:`AFTER`)."""
+    return "after the run (a guard)" if sentence.startswith(AFTER) else "before the run"
+
+
+def _bare(sentence: str) -> str:
+    return sentence[len(AFTER):] if sentence.startswith(AFTER) else sentence
+
+
 def _time_line(nb: dict) -> str:
     m = re.search(r"\*Run time: ([^*]+)\*", "".join(nb["cells"][0]["source"]))
     return f"run time {m.group(1).rstrip('.')}" if m else "run time not recorded"
@@ -62,8 +71,9 @@ def section() -> str:
             continue
         n = f"{len(lines)} checked result{'s' if len(lines) > 1 else ''}"
         rows += ["", f"**{path.stem}**: {n}; {_time_line(nb)}", ""]
-        rows += ["| expected (written before the run) | measured in the committed run |", "|---|---|"]
-        rows += [f"| {s.replace('|', '/')} | {n.replace('|', '/') or '(the sentence itself)'} |" for s, n in lines]
+        rows += ["| expected | written | measured in the committed run |", "|---|---|---|"]
+        rows += [f"| {_bare(s).replace('|', '/')} | {_when(s)} | {n.replace('|', '/') or '(the sentence itself)'} |"
+                 for s, n in lines]
     return "\n".join(rows).strip("\n")
 
 

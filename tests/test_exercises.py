@@ -55,9 +55,11 @@ def test_each_exercise_and_questionnaire_has_a_check(prefix):
 
 
 @pytest.mark.parametrize("prefix", MINE)
-def test_student_copy_keeps_checks_and_says_not_yet(prefix, capsys):
+def test_student_copy_keeps_checks_and_says_not_yet(prefix, capsys, monkeypatch):
     """Run the student copy's stubs and check calls: with the stubs unanswered, each check says
-    "not yet" and nothing raises (names the check needs from earlier cells are placeholders)."""
+    "not yet" and nothing raises (names the check needs from earlier cells are placeholders), as
+    a learner runs it (not strict: in strict mode an unanswered exercise is an error)."""
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
     student = _nb(prefix, student=True)
     assert _calls(student) == _calls(_nb(prefix)), "the student copy lost check calls"
 
@@ -168,13 +170,16 @@ def test_table_checks():
 
 # --- strict mode: a reference solution that fails its check fails the run ------------------------
 
-def test_strict_mode_raises_for_a_wrong_answer_but_not_for_a_stub(monkeypatch, capsys):
+def test_strict_mode_raises_for_a_wrong_answer_and_for_a_stub(monkeypatch, capsys):
     monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "1")
     with pytest.raises(exercises.ExerciseError, match="01.3b.*fails its check"):
         exercises.check("01.3b", False)
-    assert not exercises.check("01.3b", ...)                     # a student stub still says "not yet"
-    assert "not yet answered" in capsys.readouterr().out
+    with pytest.raises(exercises.ExerciseError, match="01.3b.*no answer"):
+        exercises.check("01.3b", ...)                            # a solution that lost its answer fails too
     assert exercises.check("01.3b", True)
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
+    assert not exercises.check("01.3b", ...)                     # a learner's stub says "not yet"
+    assert "not yet answered" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -318,3 +323,15 @@ def test_07_3_wants_exactly_the_strategies_at_chance():
     results["mclfir"] = result(0.9, 0.19, [])
     assert check(["finetune", "retrain", "mclfir"], results) is None
     assert check(["finetune", "retrain"], results)
+
+
+@pytest.mark.parametrize("unanswered", [None, ..., "", "  "])
+def test_strict_mode_refuses_an_unanswered_reference_solution(unanswered, monkeypatch):
+    """A solution notebook whose answer became None or ... must fail under nbmake / CI, not pass
+    as "not yet"; a learner's run (not strict) still says "not yet"."""
+    key = sorted(exercises.CHECKS)[0]
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "1")
+    with pytest.raises(exercises.ExerciseError, match="no answer"):
+        exercises.check(key, unanswered)
+    monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
+    assert exercises.check(key, unanswered) is False

@@ -264,3 +264,34 @@ def test_04_selectivity_is_not_claimed_in_quick_mode(capsys):
     _run_04_sensitivity(3.0, 2.9, quick=True)
     out = capsys.readouterr().out
     assert "✓" not in out and "default size only" in out
+
+
+def _run_09_verdicts(recall10):
+    """Notebook 09's verdict cell (dynamic against the best static operation and against
+    dynamic_no_sd) on stubbed per-seed Recall@10; returns (v_dyn, v_sd)."""
+    from mclfir_lite.retrieval import composed as cp
+    seeds = [0, 1, 2]
+    per_seed = {m: {"recall_at_10": np.array(v)} for m, v in recall10.items()}
+    diff = np.array(recall10["dynamic"]) - np.array(recall10["sum"])
+    report = {"dynamic_minus_best_static": {"best_static": "sum",
+                                            "recall_at_10": {"mean": float(diff.mean()), "ci95": 0.04, "n": 3}}}
+    ns = {"report": report, "SEEDS": seeds, "np": np, "cp": cp, "methods": list(recall10), "per_seed": per_seed}
+    exec(_code_cell("09", "def verdict("), ns)
+    return ns["v_dyn"], ns["v_sd"]
+
+
+def test_09_verdicts_as_measured_are_undecided_not_a_rounding_error():
+    """The committed run: dynamic - dynamic_no_sd = 0, +0.03, +0.03 (mean 0.020000000000000018,
+    which the old 'mean beyond 0.02 and the spread' rule called "dynamic better"), dynamic - sum =
+    -0.025, -0.020, -0.050 (a 95% CI of -0.032 +- 0.040): three seeds decide neither."""
+    seen = {"sum": [0.320, 0.300, 0.320], "tirg": [0.335, 0.210, 0.300], "concat_mlp": [0.2, 0.22, 0.24],
+            "film": [0.305, 0.305, 0.295], "dynamic": [0.295, 0.280, 0.270], "dynamic_no_sd": [0.295, 0.250, 0.240]}
+    v_dyn, v_sd = _run_09_verdicts(seen)
+    assert v_dyn.startswith("undecided") and v_sd.startswith("undecided")
+
+
+def test_09_verdicts_decide_a_gap_beyond_the_interval():
+    rec = {"sum": [0.30, 0.31, 0.30], "tirg": [0.2] * 3, "concat_mlp": [0.2] * 3, "film": [0.2] * 3,
+           "dynamic": [0.40, 0.42, 0.41], "dynamic_no_sd": [0.405, 0.415, 0.41]}
+    v_dyn, v_sd = _run_09_verdicts(rec)
+    assert v_dyn == "dynamic better" and v_sd == "no difference here"

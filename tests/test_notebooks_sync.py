@@ -114,3 +114,17 @@ def test_expected_numbers_reads_a_claim_line_and_its_numbers(tmp_path):
     path.write_text(json.dumps(nb), encoding="utf-8")
     assert en.claim_lines(path) == [("a beats b (margin 0.1)", "0.9 vs 0.7; gap +0.200, needs > 0.100"),
                                     ("plain", "")]
+
+
+def test_expected_numbers_marks_a_claim_written_after_the_run(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+    from mclfir_lite.lab.claims import AFTER
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    spec = importlib.util.spec_from_file_location("expected_numbers", here / "expected_numbers.py")
+    en = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(en)
+    assert en._when(AFTER + "joint is short of converged") == "after the run (a guard)"
+    assert en._bare(AFTER + "joint is short of converged") == "joint is short of converged"
+    assert en._when("joint is an upper bound") == "before the run"

@@ -62,3 +62,23 @@ def test_paired_measures_splits_meanap_and_leaves_out_a_missing_forgetting():
     row = paired_measures(better, worse)
     assert set(row) == {"meanap", "stability", "plasticity"}      # forgetting is None for one side
     assert row["meanap"]["verdict"] == "above" and row["stability"]["verdict"] == "no difference"
+
+
+def test_t_interval_is_wider_than_a_three_pair_bootstrap():
+    """Three seeds (notebook 09's composed-retrieval comparison): a percentile bootstrap can only
+    span the three observed differences and calls -0.025, -0.020, -0.050 a decided gap; the t
+    interval (the composed command's own +-0.040) calls it undecided."""
+    a, b = [0.295, 0.280, 0.270], [0.320, 0.300, 0.320]
+    boot, t = paired_difference(a, b, resolution=0.02), paired_difference(a, b, resolution=0.02, interval="t")
+    assert t["mean"] == pytest.approx(-0.0317, abs=1e-4)
+    assert (t["hi"] - t["lo"]) / 2 == pytest.approx(0.0398, abs=1e-3)
+    assert t["lo"] < boot["lo"] and boot["hi"] < t["hi"]
+    assert t["verdict"] == "undecided" and t["interval"] == "t"
+    # a gap well beyond its noise is decided with t as well
+    assert paired_difference([0.50, 0.52, 0.51], [0.40, 0.41, 0.40], resolution=0.02, interval="t")["verdict"] == "above"
+
+
+@pytest.mark.parametrize("a, b, interval", [([0.5], [0.4], "t"), ([0.5, 0.6], [0.4, 0.5], "normal")])
+def test_t_needs_two_pairs_and_the_interval_is_named(a, b, interval):
+    with pytest.raises(ValueError, match="paired_difference"):
+        paired_difference(a, b, interval=interval)

@@ -82,7 +82,7 @@ def _short(x, n: int = 60) -> str:
     return r if len(r) <= n else r[:n] + "..."
 
 
-def claim(sentence: str, holds, detail: str = "") -> bool:
+def claim(sentence: str, holds, detail: str = "", written: str = "before") -> bool:
     """Check ``holds`` and print the checked sentence, or raise :class:`ClaimError` with
     ``detail`` (the numbers) when it is false.
 
@@ -90,12 +90,22 @@ def claim(sentence: str, holds, detail: str = "") -> bool:
     list, tuple, numpy array or torch tensor of bools (all must be true). NaN, None, numbers
     (0 and 1 included), strings and empty containers raise :class:`ClaimError` too: each of
     them would pass ``np.all`` without checking anything.
+
+    ``written``: ``"before"`` the run (an expectation, the rule) or ``"after"`` it (a finding
+    that refuted an expectation, kept as a guard so that it fails when the code changes it):
+    the printed line then says so (:data:`AFTER`), and so does the instructor page.
     """
+    if written not in ("before", "after"):
+        raise ValueError(f"claim(written=...) is 'before' or 'after' the run, got {written!r}")
     ok = bool(np.all(_evidence(sentence, holds)))
     if not ok:
         raise ClaimError(f"claim does not hold: {sentence}" + (f" ({detail})" if detail else ""))
-    print(checked_line(sentence, detail))
+    print(checked_line(AFTER + sentence if written == "after" else sentence, detail))
     return True
+
+
+# What a claim written after its run prints before its sentence.
+AFTER = "(written after the run, a guard) "
 
 
 def checked_line(sentence: str, detail: str = "") -> str:

@@ -50,6 +50,10 @@ def check(key: str, answer, *context) -> bool:
     if key not in CHECKS:
         raise KeyError(f"no exercise {key!r}; known: {sorted(CHECKS)}")
     if _unanswered(answer):
+        if strict():   # a reference solution that lost its answer must not pass as "not yet"
+            raise ExerciseError(f"exercise {key}: the notebook gives no answer ({answer!r}); a solution notebook "
+                                "answers every exercise (strict mode: nbmake, CI=true or MCLFIR_STRICT_EXERCISES=1; "
+                                "a learner's copy runs with MCLFIR_STRICT_EXERCISES=0)")
         print(f"exercise {key}: not yet answered (replace the ... with your answer and run the cell again)")
         return False
     try:

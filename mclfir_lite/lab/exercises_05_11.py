@@ -104,14 +104,22 @@ def _check_06_3(answer, sweep, old):
 
 
 @exercise("06.4")
-def _check_06_4(answer, old, new):
+def _check_06_4(answer, old, new, seeds):
+    """The paired verdict over ``seeds`` (t interval, resolution 0.02) of the old attribute's
+    final mAP under ``lwf``, shared images minus images per increment: one seed decides nothing."""
     from .lab import Lab
-    if answer not in ("shared", "per_increment"):
-        return 'answer "shared" or "per_increment"'
-    kept = {p: _old_map(Lab.synthfashion(quick=True, increments=[[old], [new]], pools=p), "lwf", old)
-            for p in ("per_increment", "shared")}
-    if answer != max(kept, key=kept.get):
-        return "compare the old attribute's final mAP of the two lwf runs"
+    from .report import paired_difference
+    words = {"above": "shared", "below": "per_increment", "no difference": "no difference", "undecided": "undecided"}
+    if answer not in words.values():
+        return 'answer "shared", "per_increment", "no difference" or "undecided"'
+    if len(seeds) < 2:
+        return "run at least two seeds: one seed has no interval"
+    kept = {p: [_old_map(Lab.synthfashion(quick=True, increments=[[old], [new]], pools=p, seed=s), "lwf", old)
+                for s in seeds] for p in ("shared", "per_increment")}
+    verdict = paired_difference(kept["shared"], kept["per_increment"], resolution=0.02, interval="t")["verdict"]
+    if answer != words[verdict]:
+        return ("pair the seeds (the same seed in both lists) and read the whole 95% interval of shared - "
+                "per_increment against +-0.02: paired_difference(..., resolution=0.02, interval='t')")
 
 
 @exercise("06.quiz")
