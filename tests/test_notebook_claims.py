@@ -190,7 +190,8 @@ def _run_08_keep(gaps):
     for s, gs in gaps.items():
         for a, g in zip(attrs, gs):
             stale = 0.3 + g if s == "finetune" else 0.8 + g
-            rows.append({"strategy": s, "attribute": a, "gap": g, "margin": 0.05, "verdict": "keep",
+            verdict = "keep" if g > 0.05 else "re-index" if g < -0.05 else "no difference"   # keep_or_reindex, margin 0.05
+            rows.append({"strategy": s, "attribute": a, "gap": g, "margin": 0.05, "verdict": verdict,
                          "cmp": {"map": {"at_indexing": 0.99 if s == "finetune" else 0.85,
                                          "reindexed": stale - g, "stale": stale},
                                  "separation": {"then": 1.1, "now": 0.0 if s == "finetune" else 0.9},
@@ -205,8 +206,15 @@ def test_08_keep_or_reindex_claims_hold_as_measured(capsys):
     assert capsys.readouterr().out.count("✓") == 6
 
 
+def test_08_mclfir_claim_holds_on_a_gap_inside_the_noise_over_queries(capsys):
+    """Quick mode measured -0.011 on one attribute, inside its noise over 300 queries: a
+    "no difference", not a reason to re-index."""
+    _run_08_keep({**GAPS_08, "mclfir": [0.025, -0.011, 0.003, 0.040, 0.028]})
+    assert capsys.readouterr().out.count("✓") == 6
+
+
 @pytest.mark.parametrize("mclfir, sentence", [
-    ([0.054, -0.02, 0.003, 0.040, 0.028], "the old index is never worse than re-indexing by more than 0.01"),
+    ([0.054, -0.08, 0.003, 0.040, 0.028], "re-indexing never serves an old attribute better than the old index"),
     ([0.09, 0.08, 0.1, 0.09, 0.08], "mclfir gains less from keeping its old indexes than finetune"),
 ], ids=["reindex-better", "gains-like-finetune"])
 def test_08_keep_or_reindex_claims_fail_when_the_numbers_change(mclfir, sentence):
