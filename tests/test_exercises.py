@@ -306,6 +306,21 @@ def test_10_2_wants_a_finished_run_of_the_plan():
         assert check(wrong), wrong
 
 
+def test_10_2_with_the_table_refuses_a_hand_made_result_and_takes_a_real_run(tmp_path):
+    """With the table as context the check ties the answer to that data: the fabricated result
+    above (the right shape) is refused, a real tiny run on the table is accepted."""
+    from mclfir_lite.config import Config
+    from mclfir_lite.data.datasets import load_dataset
+    from mclfir_lite.lab.lab import Lab
+    table = load_dataset("synthfashion", n=240, size=16, seed=3, increments=[["neckline"], ["colour"]])
+    check = exercises.CHECKS["10.2"]
+    assert "my_shop" in check(_tiny_result(), table)
+    lab = Lab.from_table(table, [["neckline"], ["colour"]], Config(steps_per_attribute=2, batch_size=8, encoder_width=8),
+                         quick=True, image_size=16)
+    lab.runs_dir = tmp_path
+    assert check(lab.run("finetune", cache=False, progress=False).result(), table) is None
+
+
 def test_07_3_wants_exactly_the_strategies_at_chance():
     chance = {"length": 0.2, "colour": 0.15}
 

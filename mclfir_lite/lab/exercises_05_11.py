@@ -315,7 +315,10 @@ def _folder_per_value(answer):
 
 
 @exercise("10.2")
-def _tiny_run(answer):
+def _tiny_run(answer, table=None):
+    """``table``: the ``my_shop`` table the run must have been made on; its chance mAPs (the
+    protocol's queries and candidates, seed 0) tie the answer to that data, so a hand-made dict
+    that merely has the right shape does not pass."""
     import math
     need = ("strategy", "attributes", "map_matrix", "final_map", "chance_map", "optimizer_steps", "config")
     if not isinstance(answer, dict) or any(k not in answer for k in need):
@@ -334,6 +337,14 @@ def _tiny_run(answer):
     steps = answer["config"].get("steps_per_attribute") if isinstance(answer["config"], dict) else None
     if not steps or answer["optimizer_steps"] != 2 * steps:
         return "finetune trains steps_per_attribute steps per increment: give run.result() of a finished run"
+    if table is not None:
+        from ..core.metrics import chance_map_per_attribute
+        from ..data.table import make_protocol
+        chance = chance_map_per_attribute(table.labels, make_protocol(table), ["neckline", "colour"],
+                                          answer["config"].get("no_relevant", "zero"))
+        if any(not isinstance(answer["chance_map"].get(a), float) or abs(answer["chance_map"][a] - v) > 1e-9
+               for a, v in chance.items()):
+            return "this run was not made on the my_shop table: Lab.from_table(table, ...) with the table read above"
 
 
 @exercise("10.3")
