@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout
 from mclfir_lite.files import write_between  # noqa: E402
-from mclfir_lite.lab.claims import AFTER, parse_checked  # noqa: E402
+from mclfir_lite.lab.claims import parse_checked, when_written  # noqa: E402
 
 PAGE = HERE.parent / "docs" / "instructor.md"
 NAME = "expected-numbers"                      # the page's <!-- expected-numbers:start/end --> markers
@@ -47,13 +47,11 @@ def claim_lines(path: Path) -> list[tuple[str, str]]:
     return _claims(_read(path))
 
 
-def _when(sentence: str) -> str:
-    """When the sentence was written: before the run, or after it (a guard; :data:`AFTER`)."""
-    return "after the run (a guard)" if sentence.startswith(AFTER) else "before the run"
-
-
-def _bare(sentence: str) -> str:
-    return sentence[len(AFTER):] if sentence.startswith(AFTER) else sentence
+def _row(sentence: str, numbers: str) -> str:
+    """A table row: the sentence, when it was written (:func:`when_written`), what the run printed."""
+    bare, written = when_written(sentence)
+    when = "after the run (a guard)" if written == "after" else "before the run"
+    return f"| {bare.replace('|', '/')} | {when} | {numbers.replace('|', '/') or '(the sentence itself)'} |"
 
 
 def _time_line(nb: dict) -> str:
@@ -72,8 +70,7 @@ def section() -> str:
         n = f"{len(lines)} checked result{'s' if len(lines) > 1 else ''}"
         rows += ["", f"**{path.stem}**: {n}; {_time_line(nb)}", ""]
         rows += ["| expected | written | measured in the committed run |", "|---|---|---|"]
-        rows += [f"| {_bare(s).replace('|', '/')} | {_when(s)} | {n.replace('|', '/') or '(the sentence itself)'} |"
-                 for s, n in lines]
+        rows += [_row(s, n) for s, n in lines]
     return "\n".join(rows).strip("\n")
 
 

@@ -131,10 +131,12 @@ def test_benchmark_results_carry_the_code_digest_and_a_stale_one_is_refused(tmp_
 def test_a_claim_written_after_its_run_says_so(capsys):
     """A finding that refuted its expectation is kept as a guard: its line (and so the instructor
     page, which reads the lines) says it was written after the run; a false one still fails."""
-    from mclfir_lite.lab.claims import AFTER, parse_checked
+    from mclfir_lite.lab.claims import AFTER, parse_checked, when_written
     assert claim("the bound is short of converged", True, "0.86 -> 0.88", written="after")
     line = capsys.readouterr().out.strip()
     assert line.startswith("✓ " + AFTER) and parse_checked(line) == (AFTER + "the bound is short of converged", "0.86 -> 0.88")
+    assert when_written(parse_checked(line)[0]) == ("the bound is short of converged", "after")
+    assert when_written("joint is an upper bound") == ("joint is an upper bound", "before")
     with pytest.raises(ClaimError):
         claim("the bound is short of converged", False, written="after")
     with pytest.raises(ValueError, match="before"):

@@ -125,6 +125,6 @@ def test_expected_numbers_marks_a_claim_written_after_the_run(tmp_path):
     spec = importlib.util.spec_from_file_location("expected_numbers", here / "expected_numbers.py")
     en = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(en)
-    assert en._when(AFTER + "joint is short of converged") == "after the run (a guard)"
-    assert en._bare(AFTER + "joint is short of converged") == "joint is short of converged"
-    assert en._when("joint is an upper bound") == "before the run"
+    assert en._row(AFTER + "joint is short of converged", "0.84 -> 0.87") == \
+        "| joint is short of converged | after the run (a guard) | 0.84 -> 0.87 |"
+    assert en._row("joint is an upper bound", "") == "| joint is an upper bound | before the run | (the sentence itself) |"

@@ -93,6 +93,16 @@ def _short(x, n: int = 60) -> str:
     return r if len(r) <= n else r[:n] + "..."
 
 
+# What a claim written after its run prints before its sentence.
+AFTER = "(written after the run, a guard) "
+
+
+def when_written(sentence: str) -> tuple[str, str]:
+    """``(sentence without the mark, "before" or "after")`` of a sentence a claim printed: the
+    inverse of :func:`claim`'s ``written`` (how ``notebooks/expected_numbers.py`` reads it)."""
+    return (sentence[len(AFTER):], "after") if sentence.startswith(AFTER) else (sentence, "before")
+
+
 def claim(sentence: str, holds, detail: str = "", written: str = "before") -> bool:
     """Check ``holds`` and print the checked sentence, or raise :class:`ClaimError` with
     ``detail`` (the numbers) when it is false.
@@ -113,10 +123,6 @@ def claim(sentence: str, holds, detail: str = "", written: str = "before") -> bo
         raise ClaimError(f"claim does not hold: {sentence}" + (f" ({detail})" if detail else ""))
     print(checked_line(AFTER + sentence if written == "after" else sentence, detail))
     return True
-
-
-# What a claim written after its run prints before its sentence.
-AFTER = "(written after the run, a guard) "
 
 
 def checked_line(sentence: str, detail: str = "") -> str:
