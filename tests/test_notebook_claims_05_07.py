@@ -38,7 +38,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from mclfir_lite.lab.claims import REMEASURE_MEANAP, ClaimError, claim, claim_greater, claim_no_difference, remeasure_tolerance
+from mclfir_lite.lab.claims import (REMEASURE_MEANAP, SAME_CPU_MEANAP, ClaimError, claim, claim_greater, claim_no_difference,
+                                    remeasure_tolerance)
 from mclfir_lite.lab.report import paired_difference
 
 matplotlib.use("Agg")
@@ -405,7 +406,8 @@ def _run_07_bench(marker, bench, quick=False, results=None, cpu="Bench CPU", giv
                  _cell("07", 'per_seed = {s: [r["final_meanap"] for r in rows]'), _cell("07", marker)],
                 given={s: results[s] for s in given},
                 benchmark_result=benchmark_result, StaleResultError=_Stale, strategy_table=lambda summary: "",
-                results=results, cpu_model=lambda: cpu, REMEASURE_MEANAP=REMEASURE_MEANAP, remeasure_tolerance=remeasure_tolerance,
+                results=results, cpu_model=lambda: cpu, REMEASURE_MEANAP=REMEASURE_MEANAP, SAME_CPU_MEANAP=SAME_CPU_MEANAP,
+                remeasure_tolerance=remeasure_tolerance,
                 lab=SimpleNamespace(quick=quick, config=SimpleNamespace(seed=0), increments=PLAN_07))
 
 
