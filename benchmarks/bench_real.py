@@ -171,6 +171,22 @@ def render(res: dict) -> str:
         f"({sp['speedup']}x; batch {sp['batch']}, {sp['image_size']} px, {sp['torch_threads']} torch thread(s))."])
 
 
+def publish(result: dict, out_dir: Path, quick: bool) -> list[Path]:
+    """Write what a result of :func:`run` publishes besides results.json, whichever entry point
+    made it (``python benchmarks/bench_real.py`` or ``run_all.py --only real``): ``real.json`` in
+    ``out_dir``, and, for a default-size result written to the committed results folder,
+    ``docs/results_real.md`` (:func:`write_doc`). Returns the paths written."""
+    from mclfir_lite.files import atomic_write
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "real.json"]
+    text = json.dumps(result, indent=1) + "\n"
+    atomic_write(written[0], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if not quick and out_dir.resolve() == C.RESULTS_DIR.resolve():
+        written.append(write_doc(result))
+    return written
+
+
 def write_doc(res: dict, path: Path = DOC) -> Path:
     """docs/results_real.md from a result of :func:`run` (the only way that page is written)."""
     from mclfir_lite.files import atomic_write
@@ -231,9 +247,5 @@ if __name__ == "__main__":
     a = ap.parse_args()
     C.set_threads(a.threads)
     result = run(quick=a.quick, seed=a.seed, seeds=a.seeds, fresh=a.fresh)
-    out = C.RESULTS_DIR / ("quick" if a.quick else "") / "real.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
     print(render(result))
-    if not a.quick:
-        print(f"wrote {out} and {write_doc(result)}")
+    print("wrote " + " and ".join(str(p) for p in publish(result, C.RESULTS_DIR / ("quick" if a.quick else ""), a.quick)))

@@ -119,6 +119,14 @@ def _write(out: Path, report: dict) -> None:
         tmp.replace(out / name)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the checkout when it lies inside it (results.json names no machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(C.README.parent.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 def _record(out: Path, meta: dict, name: str, entry: dict) -> Path:
     """Merge one benchmark's ``entry`` into ``out/results.json`` and rewrite RESULTS.md: read the
     file as it is now (another run_all may have written its own entries since this one started),
@@ -285,6 +293,8 @@ def _measure(args, threads: int, out: Path, argv) -> int:
             result = module.run(quick=args.quick, seed=args.seed, device=args.device, out_dir=out,
                                 fresh=args.fresh, notebook_modes=notebook_modes, **extra)
             entry.update(status="ok", result=result)
+            if hasattr(module, "publish"):   # files of its own besides results.json (bench_real: real.json, its page)
+                entry["published"] = [_shown(p) for p in module.publish(result, out, args.quick)]
         except KeyboardInterrupt:
             entry.update(status="interrupted", error="interrupted by the user")
             entry["seconds"] = time.perf_counter() - t0
