@@ -87,5 +87,32 @@ def render(r: dict) -> str:
                          "in all (one torch thread each, two at a time)."] if cost.get("total") else []))
 
 
+
+def shows(r: dict) -> str:
+    """What the README says the search shows, from the result alone: where the EMA teacher ends
+    above the snapshot on MeanAP, where below, where the seeds cannot tell."""
+    m = {n: row["meanap"] for n, row in r["regimes"].items()}
+    above = [n for n, d in m.items() if d["verdict"] == "above"]
+    below = [n for n, d in m.items() if d["verdict"] == "below"]
+    open_ = [n for n, d in m.items() if d["verdict"] not in ("above", "below")]
+    out = ["What it shows (generated from this result): "
+           + (f"the EMA teacher ends above the snapshot on MeanAP in {', '.join(above)}. " if above else
+              "nowhere does the EMA teacher end above the snapshot on MeanAP. ")]
+    if open_:
+        out.append(f"In {len(open_)} regime{'s' if len(open_) > 1 else ''} ({', '.join(open_)}) the two are within "
+                   "the seeds' reach of each other (no verdict at 0.01). ")
+    for n in below:
+        row = r["regimes"][n]
+        out.append(f"In *{n}* it is below `lwf`: {-row['meanap']['mean']:.2f} MeanAP"
+                   + (f" and {-row['stability']['mean']:.2f} on the old attributes" if "stability" in row else "")
+                   + ". ")
+    return "".join(out).rstrip()
+
+
+def readme(r: dict) -> str:
+    """The README's section: the table (:func:`render`) and what it shows (:func:`shows`)."""
+    return render(r) + "\n\n" + shows(r)
+
+
 if __name__ == "__main__":
     C.main(sys.modules[__name__])

@@ -76,6 +76,37 @@ def render(r: dict) -> str:
     return "\n".join(out)
 
 
+def shows(r: dict) -> str:
+    """What the README says the matrices show, from the result alone: per strategy, how selective
+    the heads are right after their own increment and after the last one (below 1: a head that
+    follows another factor more than its own attribute, i.e. has lost it)."""
+    heads = [h for g in r["increments"] for h in g]
+    early = [h for h in heads if h not in r["increments"][-1]]
+
+    def trails(s):
+        sel = r["strategies"][s]["selectivity"]
+        return {h: [t[h] for t in sel if h in t] for h in heads}
+
+    out = ["What it shows (generated from this result):", ""]
+    if "finetune" in r["strategies"]:
+        t = trails("finetune")
+        lost = [h for h in early if t[h][-1] < 1]
+        first, last = [t[h][0] for h in early], [t[h][-1] for h in early]
+        out.append(f"* Under `finetune`, {len(lost)} of the {len(early)} heads before the last increment end below 1 "
+                   f"(they follow another factor more than their own attribute): right after its own increment "
+                   f"each moves {min(first):.1f} to {max(first):.1f} times more for its attribute than for anything "
+                   f"else, after the last increment {min(last):.2f} to {max(last):.2f} times. That is forgetting seen "
+                   "from inside the embedding.")
+    for s in [x for x in r["strategies"] if x != "finetune"]:
+        t = trails(s)
+        more = [h for h in heads if len(t[h]) > 1 and t[h][-1] > t[h][0]]
+        ends = [t[h][-1] for h in heads]
+        out.append(f"* `{s}`: every head ends {'above 1' if min(ends) > 1 else 'at or below 1 for some'} "
+                   f"(lowest {min(ends):.1f}, highest {max(ends):.1f}); {len(more)} of the {len(early)} heads with "
+                   "later increments end more selective than right after their own.")
+    return "\n".join(out)
+
+
 def readme(r: dict) -> str:
     """The README's compact view: per strategy and head, the selectivity right after the head's
     own increment and after the last one (above 1: the head follows its own attribute most)."""
@@ -93,7 +124,7 @@ def readme(r: dict) -> str:
                       f"seed {r['seed']}), right after the head's own increment → after the last increment:", "",
                       C.table(["strategy", *heads], rows), "",
                       "Full matrices per increment: `benchmarks/results/RESULTS.md`; heat maps: "
-                      "`benchmarks/results/sensitivity.png`."])
+                      "`benchmarks/results/sensitivity.png`.", "", shows(r)])
 
 
 if __name__ == "__main__":

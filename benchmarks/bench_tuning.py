@@ -133,5 +133,66 @@ def render(r: dict) -> str:
     return "\n".join(out)
 
 
+
+def preset_row(r: dict, method: str) -> dict | None:
+    """The row of ``method`` whose configuration is the one this checkout's preset uses (None
+    when its grid does not hold it). A result quoted in the README is fresh (same code and
+    preset), so this is also the configuration it was measured with."""
+    from mclfir_lite.config import Config, preset, preset_config
+    used = {**dataclasses.asdict(Config()), **preset_config(preset(False))}
+    return next((row for row in r["methods"][method]["rows"]
+                 if all(used.get(k) == v for k, v in row["config"].items())), None)
+
+
+def shows(r: dict, noise: float = 0.01) -> str:
+    """What the README says the search shows, from the result alone: per method, the preset's
+    validation MeanAP against the best configuration's, and whether the best lies at the edge
+    of its grid (a grid to grow before the preset moves). Gaps below ``noise`` are called noise:
+    two validation seeds resolve no finer."""
+    def cfg(c):
+        return ", ".join(f"{k} {v:g}" for k, v in c.items())
+    at_best, close, off = [], [], []
+    for m, x in r["methods"].items():
+        rows, row = x["rows"], preset_row(r, m)
+        best = max(rows, key=lambda q: q["val_meanap"])
+        if row is None:
+            off.append(f"`{m}` (its preset is not in its grid; the best is {cfg(best['config'])}, "
+                       f"{best['val_meanap']:.3f})")
+            continue
+        gap = best["val_meanap"] - row["val_meanap"]
+        varied = [k for k in best["config"] if len({str(q["config"].get(k)) for q in rows}) > 1]
+        edge = len(varied) == 1 and rows.index(best) in (0, len(rows) - 1)
+        where = ", at the edge of its grid" if edge else ""
+        if gap <= 0:
+            at_best.append(f"`{m}` ({cfg(row['config'])}{where})")
+        elif gap < noise:
+            close.append(f"`{m}` ({gap:.3f} below {cfg(best['config'])})")
+        else:
+            off.append(f"`{m}`, whose preset ({cfg(row['config'])}, {row['val_meanap']:.3f}) is "
+                       f"{gap:.3f} below {cfg(best['config'])} ({best['val_meanap']:.3f}{where})")
+    out = [f"What it shows (generated from this result; {len(r['validation_seeds'])} validation seeds do not "
+           f"resolve a gap under {noise}):", ""]
+    if at_best:
+        out.append(f"* Presets at their best: {', '.join(at_best)}.")
+    if close:
+        out.append(f"* Within {noise} of their best: {', '.join(close)}.")
+    if off:
+        out.append(f"* **Presets clearly not at their best:** {'; '.join(off)}. A preset change makes every "
+                   "result measured with the old preset stale, so it waits for the next full re-measurement.")
+    if "replay" in r["methods"]:
+        sized = r["teacher_sized_replay"]["replay_per_attribute"]
+        rows = r["methods"]["replay"]["rows"]
+        worst = min(rows, key=lambda q: q["val_meanap"])
+        if worst["config"].get("replay_per_attribute") == sized:
+            out.append(f"* The teacher-sized buffer ({sized} images per attribute, the bytes of MCL-FIR's teacher) "
+                       f"is the worst replay ({worst['val_meanap']:.3f}).")
+    return "\n".join(out)
+
+
+def readme(r: dict) -> str:
+    """The README's section: the table (:func:`render`) and what it shows (:func:`shows`)."""
+    return render(r) + "\n\n" + shows(r)
+
+
 if __name__ == "__main__":
     C.main(sys.modules[__name__])
