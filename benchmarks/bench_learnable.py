@@ -152,6 +152,33 @@ def bar(entries: list[dict]) -> list[dict]:
     return rows
 
 
+def shows(entries: list[dict]) -> str:
+    """What the README says the bar's runs show, from the entries alone (those :func:`bar` reads):
+    per (order, seed), how far above chance the distilling methods leave the last increment's
+    attributes against ``isolated`` and ``joint``; and the attribute ``retrain`` learns least."""
+    from mclfir_lite.lab.lab import stale_reason
+    groups = {}
+    for e in entries:
+        if stale_reason({**e, "quick": False}) is None and not e["config_overrides"]:
+            groups.setdefault((tuple(tuple(g) for g in e["plan"]), e["seed"]), {})[e["strategy"]] = e
+    last, weak = [], []
+    for (plan, seed), by in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        above = lambda st, a: by[st]["attributes"][a]["above_chance"]   # noqa: E731
+        cells = [f"`{st}` {', '.join(f'{above(st, a):+.2f}' for a in plan[-1])}"
+                 for st in ("lwf", "mclfir", "isolated", "joint") if st in by]
+        last.append(f"  * seed {seed}, last increment {' and '.join(f'`{a}`' for a in plan[-1])}: {'; '.join(cells)}")
+        if "retrain" in by and "joint" in by:
+            a = min(by["retrain"]["attributes"], key=lambda x: by["retrain"]["attributes"][x]["above_chance"])
+            weak.append(f"seed {seed}: `{a}` {above('retrain', a):+.2f} above chance (`joint` {above('joint', a):+.2f}); "
+                        f"MeanAP {by['joint']['final_meanap'] - by['retrain']['final_meanap']:.3f} below `joint`'s")
+    out = ["What these runs show (generated from `benchmarks/results/learnable.json`, mAP above chance):", "",
+           "* The last increment's attributes under distillation (`lwf`, `mclfir`), against `isolated` and `joint`:",
+           *last]
+    if weak:
+        out += ["* The attribute `retrain` learns least:", *(f"  * {w}" for w in weak)]
+    return "\n".join(out)
+
+
 def render_bar(rows: list[dict]) -> str:
     """The markdown table of :func:`bar` (what ``--readme`` writes between the README's :data:`README_MARKER` markers)."""
     from mclfir_lite.files import code_digest
@@ -195,7 +222,7 @@ def main(argv=None):
         rows = bar(list(json.loads(open(a.out).read())["entries"].values()))
         if not rows:
             raise SystemExit(f"{a.out} has no entry measured with this code at the preset's settings: run it first")
-        text = render_bar(rows)
+        text = render_bar(rows) + "\n\n" + shows(list(json.loads(open(a.out).read())["entries"].values()))
         print(text)
         C.write_between(README_MARKER, text)
         return
