@@ -236,6 +236,9 @@ def main(argv=None) -> int:
         return 0
     if args.readme:
         written = readme_sections(_load(out / "results.json"))
+        if out.resolve() == C.RESULTS_DIR.resolve():   # the README's findings read the committed files
+            import findings
+            written += findings.write()
         print(f"README sections rewritten: {', '.join(written) or 'none (no markers)'}")
         return 0
     threads = C.set_threads(args.threads)
