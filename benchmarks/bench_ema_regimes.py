@@ -89,24 +89,23 @@ def render(r: dict) -> str:
 
 
 def shows(r: dict) -> str:
-    """What the README says the search shows, from the result alone: where the EMA teacher ends
-    above the snapshot on MeanAP, where below, where the seeds cannot tell."""
+    """What the README says the search shows, from the result alone: per regime, the verdict on
+    MeanAP (mclfir - lwf, paired over seeds, resolution 0.01), and for an undecided one whether
+    its interval still excludes 0 (a difference smaller than the resolution, or not known to be)."""
     m = {n: row["meanap"] for n, row in r["regimes"].items()}
     above = [n for n, d in m.items() if d["verdict"] == "above"]
-    below = [n for n, d in m.items() if d["verdict"] == "below"]
-    open_ = [n for n, d in m.items() if d["verdict"] not in ("above", "below")]
     out = ["What it shows (generated from this result): "
-           + (f"the EMA teacher ends above the snapshot on MeanAP in {', '.join(above)}. " if above else
-              "nowhere does the EMA teacher end above the snapshot on MeanAP. ")]
-    if open_:
-        out.append(f"In {len(open_)} regime{'s' if len(open_) > 1 else ''} ({', '.join(open_)}) the two are within "
-                   "the seeds' reach of each other (no verdict at 0.01). ")
-    for n in below:
-        row = r["regimes"][n]
-        out.append(f"In *{n}* it is below `lwf`: {-row['meanap']['mean']:.2f} MeanAP"
-                   + (f" and {-row['stability']['mean']:.2f} on the old attributes" if "stability" in row else "")
-                   + ". ")
-    return "".join(out).rstrip()
+           + (f"the EMA teacher ends above the snapshot on MeanAP in {', '.join(above)}." if above else
+              "in no regime does the EMA teacher end above the snapshot on MeanAP.")]
+    for n, d in m.items():
+        if d["verdict"] == "above":
+            continue
+        side = ("interval below 0" if d["hi"] < 0 else "interval above 0" if d["lo"] > 0 else "interval across 0")
+        line = f"*{n}*: {d['verdict']}, {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], {side}"
+        if d["verdict"] == "below" and "stability" in r["regimes"][n]:
+            line += f" ({r['regimes'][n]['stability']['mean']:+.2f} on the old attributes)"
+        out.append(line)
+    return out[0] + " " + "; ".join(out[1:]) + "."
 
 
 def readme(r: dict) -> str:
