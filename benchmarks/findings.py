@@ -177,7 +177,8 @@ def retrain_budget() -> str:
     weakest = min(chance, key=lambda a: above(steps[-1], a))
     early = steps[:4]
     from mclfir_lite.config import preset
-    budget = preset(False)["steps_per_attribute"]   # what retrain's fresh models get with this code
+    p = preset(False)
+    budget = p.get("retrain_steps", p["steps_per_attribute"])   # what retrain's fresh models get with this code
     out = (f"Measured on validation seed {row['seed']} only (`benchmarks/results/exploration_joint_budget.json`, "
            f"`end_point_traces`, the single-increment row, code {e['code']}): one fresh model on all six attributes at "
            f"`joint`'s rate, as `retrain` trains at its last increment. Its weakest attribute, `{weakest}`, is "
