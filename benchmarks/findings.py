@@ -83,8 +83,9 @@ JOINT_BAR = 0.2
 
 
 def _rule(gain: float, attrs: list[float]) -> bool:
-    """The strategies benchmark's convergence rule, on mean gains: MeanAP < 0.01, every attribute < 0.02."""
-    return abs(gain) < 0.01 and all(abs(x) < 0.02 for x in attrs)
+    """The strategies benchmark's convergence rule (``bench_strategies.CONVERGED``), on mean gains."""
+    from bench_strategies import CONVERGED
+    return abs(gain) < CONVERGED["meanap"] and all(abs(x) < CONVERGED["attribute"] for x in attrs)
 
 
 def joint_budget() -> str:
