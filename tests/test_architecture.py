@@ -27,7 +27,7 @@ PKG = ROOT / "mclfir_lite"
 
 # bottom first; a pattern names modules by their dotted path inside the package
 LAYERS = [
-    ("base", ["settings", "files"]),
+    ("base", ["settings", "files", "workers"]),
     ("core", ["core", "core.*"]),
     ("data", ["data", "data.*"]),
     ("config", ["config"]),

@@ -20,7 +20,8 @@ import torch
 from ..training.checkpoint import CheckpointError
 from ..config import CONFIG_KEYS, PRESETS, PRETRAINED, Config, preset, preset_config  # noqa: F401  (the presets live in config)
 from ..training.runner import ContinualRunner
-from .parallel import run_many, torch_threads
+from .parallel import run_many
+from ..workers import torch_threads
 from ..data.table import QUERY_FRACTION, AttributeSplit, FashionTable, load_images, make_protocol, parse_increments
 from ..data.datasets import fingerprint, load_dataset
 from ..settings import cache_dir, quick_mode

@@ -13,40 +13,25 @@ from the cache, so what comes back is exactly what ``lab.run`` returns.
 
 Numbers: a run's numbers depend on the number of torch threads (how far: ``bench_threads``,
 in the README), not on the number of workers. Every run made here, in a worker or in this
-process, uses one thread (:func:`torch_threads`), as the benchmarks and ``lab.run`` (by default)
+process, uses one thread (:func:`mclfir_lite.workers.torch_threads`), as the benchmarks and ``lab.run`` (by default)
 do: then the numbers are the same on a laptop with 8 cores and on CI's 2 (on the same kind of
 CPU: another may round differently).
 """
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import sys
 import time
-import types
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 
 import torch
 
 from ..settings import cache_dir, usable_cores
 from ..training.checkpoint import CheckpointError
+from ..workers import bare_main, one_thread, spawn_context
 
 _LABS: list = []   # the worker's labs, set once per worker by _init
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch threads (None: leave them as they are), then restore."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _state(lab) -> dict:
@@ -60,7 +45,7 @@ def _state(lab) -> dict:
 
 def _init(labs: list) -> None:
     global _LABS
-    torch.set_num_threads(1)
+    one_thread()
     _LABS = [cls(**{**state, "images": torch.from_numpy(state["images"])}) for cls, state in labs]
 
 
@@ -118,9 +103,9 @@ def run_labs(jobs: dict, processes: int | None = None, progress: bool = False) -
     if workers > 1 and all(lab.config.device == "cpu" for lab in labs):
         start = time.perf_counter()
         try:
-            with ProcessPoolExecutor(workers, mp_context=_spawn(), initializer=_init,
+            with ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=_init,
                                      initargs=([(type(lab), _state(lab)) for lab in labs],)) as pool:
-                with _bare_main():   # the workers start here (map submits every job at once)
+                with bare_main():   # the workers start here (map submits every job at once)
                     done = pool.map(_train, unique)
                 for strategy, seconds in done:
                     if progress:
@@ -133,21 +118,3 @@ def run_labs(jobs: dict, processes: int | None = None, progress: bool = False) -
     # the workers' runs come from the cache; what is left (one run, or a dead worker's) is trained here
     return {name: loaded[name] or lab.run(strategy, progress=progress, threads=1, **overrides)
             for name, (lab, strategy, overrides) in jobs.items()}
-
-
-@contextmanager
-def _bare_main():
-    """Hide the caller's ``__main__`` while workers start. "spawn" re-runs the caller's script in
-    each worker; a script without ``if __name__ == "__main__":`` would then call run_many
-    again inside the worker, which fails there and left the caller waiting for ever. The
-    workers need nothing from ``__main__``: the lab's class and fields come from the package."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-def _spawn():
-    return multiprocessing.get_context("spawn")

@@ -52,6 +52,7 @@ from ..training.checkpoint import load, save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
 from .texttower import TextTower
+from ..workers import map_processes
 
 OPS = ("sum", "tirg", "concat_mlp", "film")
 METHODS = (*OPS, "dynamic", "dynamic_no_sd")
@@ -292,6 +293,13 @@ def run_seed(seed: int, s: Settings, methods, ckpt: Path, log=print) -> dict:
             "chance": {f"recall_at_{k}": min(1.0, k / n_gallery) for k in KS}}
 
 
+def _seed_job(job: tuple) -> tuple[dict, list[str]]:
+    """:func:`run_seed` in a worker: its result, and its log lines to print in the seeds' order."""
+    seed, s, methods, ckpt = job
+    lines = []
+    return run_seed(seed, s, methods, ckpt, log=lines.append), lines
+
+
 def _ci(values) -> dict:
     """Mean and a 95% t-interval half-width over seeds (None with one seed)."""
     v = np.asarray(values, dtype=float)
@@ -309,7 +317,14 @@ def run(args) -> dict:
     fresh = [out / "checkpoints" / f"seed{seed}.pt" for seed in seeds] if args.fresh else []
     with run_folder(out, "composed run", args.quick, fresh):
         t0 = time.perf_counter()
-        per_seed = {seed: run_seed(seed, s, methods, out / "checkpoints") for seed in seeds}
+        if len(seeds) > 1:
+            print(f"{len(seeds)} seeds, up to one worker process per core (one torch thread each); "
+                  "each seed's lines come when it is done")
+        done = map_processes(_seed_job, [(seed, s, methods, out / "checkpoints") for seed in seeds])
+        per_seed = {}
+        for seed, (result, lines) in zip(seeds, done):
+            print("\n".join(lines))
+            per_seed[seed] = result
         report = {"command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", []) or []),
                   "seeds": seeds, "quick": bool(args.quick), "settings": dataclasses.asdict(s),
                   "text_tower": "bag of word and bigram embeddings, trained here",
