@@ -39,14 +39,15 @@ from make_student_copies import HERE, numbered_notebooks
 
 sys.path.insert(0, str(HERE.parent))          # the package of this checkout, for its settings
 from mclfir_lite.files import write_between  # noqa: E402
-from mclfir_lite.settings import quick_mode, usable_cores  # noqa: E402
+from mclfir_lite.settings import cpu_model, quick_mode, usable_cores  # noqa: E402
 
 TIME_MARKER = "<!-- time -->"
 README = HERE.parent / "README.md"
 TABLE_START, TABLE_END = "<!-- notebook-times:start -->", "<!-- notebook-times:end -->"
-TABLE_HEADER = ["| notebook | run time | cores | mode | measured |", "|---|---:|---:|---|---|"]
+TABLE_HEADER = ["| notebook | run time | cores | CPU | mode | measured |", "|---|---:|---:|---|---|---|"]
 _ROW = re.compile(r"^\|\s*(?P<name>\d\d_\S+?)\s*\|\s*(?P<seconds>\d+) s\s*\|\s*(?P<cores>\d+)\s*\|"
-                  r"\s*(?P<mode>\w+)\s*\|\s*(?P<day>[\d-]+)\s*\|\s*$")
+                  r"(?:\s*(?P<cpu>[^|]*?)\s*\|)?\s*(?P<mode>\w+)\s*\|\s*(?P<day>[\d-]+)\s*\|\s*$")
+NOT_RECORDED = "not recorded"   # the CPU of a row written before the table had the column
 
 
 def about(seconds: float) -> int:
@@ -54,9 +55,14 @@ def about(seconds: float) -> int:
     return max(1, round(seconds)) if seconds < 30 else int(5 * round(seconds / 5))
 
 
-def time_line(seconds: float, n_cores: int, day: str, quick: bool) -> str:
+def time_line(seconds: float, n_cores: int, day: str, quick: bool, cpu: str | None = None) -> str:
     mode = " in quick mode" if quick else ""
-    return f"{TIME_MARKER}*Run time: about {about(seconds)} s on {n_cores} cores{mode} (measured {day}).*"
+    of = f" of an {cpu}" if cpu else ""
+    return f"{TIME_MARKER}*Run time: about {about(seconds)} s on {n_cores} cores{of}{mode} (measured {day}).*"
+
+
+def table_row(name: str, seconds: float, cores: int, cpu: str, quick: bool, day: str) -> str:
+    return f"| {name} | {about(seconds)} s | {cores} | {cpu} | {'quick' if quick else 'default'} | {day} |"
 
 
 def stamp_time(nb, line: str) -> bool:
@@ -83,12 +89,14 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
     for old in text[start + len(TABLE_START):end].splitlines():
         m = _ROW.match(old.strip())
         if m:
-            rows[m["name"]] = old.strip()
+            rows[m["name"]] = table_row(m["name"], int(m["seconds"]), int(m["cores"]), m["cpu"] or NOT_RECORDED,
+                                        m["mode"] == "quick", m["day"])
     for name, t in measured.items():
-        rows[name] = (f"| {name} | {about(t['seconds'])} s | {t['cores']} | {'quick' if t['quick'] else 'default'} "
-                      f"| {t['day']} |")
+        rows[name] = table_row(name, t["seconds"], t["cores"], t.get("cpu") or NOT_RECORDED, t["quick"], t["day"])
     seconds = [int(_ROW.match(r)["seconds"]) for r in rows.values()]
-    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {sum(seconds)} s | | | |"]
+    cpus = {_ROW.match(r)["cpu"] for r in rows.values()}
+    total = f"{sum(seconds)} s" if len(cpus) == 1 else f"{sum(seconds)} s (rows from {len(cpus)} CPUs: not one run's time)"
+    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {total} | | | | |"]
     write_between(readme, "notebook-times", "\n".join(body))
     return True
 
@@ -107,7 +115,7 @@ def main(argv: list[str]) -> int:
         print(f"no notebook in {HERE} starts with {prefixes}", file=sys.stderr)
         return 2
     total, measured = 0.0, {}
-    day, n_cores, quick = datetime.date.today().isoformat(), usable_cores(), quick_mode()
+    day, n_cores, quick, cpu = datetime.date.today().isoformat(), usable_cores(), quick_mode(), cpu_model()
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
@@ -124,9 +132,9 @@ def main(argv: list[str]) -> int:
         total += seconds
         if keep_times:
             pass
-        elif not stamp_time(nb, time_line(seconds, n_cores, day, quick)):
+        elif not stamp_time(nb, time_line(seconds, n_cores, day, quick, cpu)):
             print(f"{path.name}: no {TIME_MARKER} line at its top; its run time is not written into it", file=sys.stderr)
-        measured[path.name] = {"seconds": seconds, "cores": n_cores, "quick": quick, "day": day}
+        measured[path.name] = {"seconds": seconds, "cores": n_cores, "quick": quick, "day": day, "cpu": cpu}
         nbformat.write(nb, path)
         print(f"{path.name:<45} {seconds:6.0f} s", flush=True)
     print(f"{'total':<45} {total:6.0f} s")

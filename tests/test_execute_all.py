@@ -15,6 +15,8 @@ spec.loader.exec_module(ea)
 def test_time_line_and_stamp():
     line = ea.time_line(83.4, 2, "2026-12-02", quick=False)
     assert line == "<!-- time -->*Run time: about 85 s on 2 cores (measured 2026-12-02).*"
+    assert ea.time_line(83.4, 2, "2026-12-02", False, "Some CPU") == \
+        "<!-- time -->*Run time: about 85 s on 2 cores of an Some CPU (measured 2026-12-02).*"
     assert "in quick mode" in ea.time_line(7.2, 2, "2026-12-02", quick=True) and "about 7 s" in ea.time_line(7.2, 2, "d", True)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# 04\n\n<!-- time -->*Run time: not measured yet.*\n\ntext")]
@@ -33,9 +35,17 @@ def test_readme_table_between_markers_keeps_other_rows(tmp_path):
                                                            "day": "2026-12-02"}}, readme)
     text = readme.read_text()
     assert text.startswith("intro\n<!-- notebook-times:start -->\n| notebook |") and text.endswith("<!-- notebook-times:end -->\nafter\n")
-    assert "| 01_metrics.ipynb | 10 s | 2 | default | 2026-11-30 |" in text
-    assert "| 04_forgetting.ipynb | 60 s | 2 | default | 2026-12-02 |" in text
+    assert "| 01_metrics.ipynb | 10 s | 2 | not recorded | default | 2026-11-30 |" in text   # an old row: no CPU
+    assert "| 04_forgetting.ipynb | 60 s | 2 | not recorded | default | 2026-12-02 |" in text
     assert "| total | 70 s |" in text and "old text" not in text
+    ea.update_readme_times({"04_forgetting.ipynb": {"seconds": 61, "cores": 2, "quick": False, "day": "2026-12-07",
+                                                    "cpu": "Some CPU"}}, readme)
+    text = readme.read_text()
+    assert "| 04_forgetting.ipynb | 60 s | 2 | Some CPU | default | 2026-12-07 |" in text
+    assert "| total | 70 s (rows from 2 CPUs: not one run's time) |" in text    # rows of two machines do not add up
+    ea.update_readme_times({"01_metrics.ipynb": {"seconds": 10, "cores": 2, "quick": False, "day": "2026-12-07",
+                                                 "cpu": "Some CPU"}}, readme)
+    assert "| total | 70 s |" in readme.read_text()
     assert text.index("01_metrics") < text.index("04_forgetting")
 
 
