@@ -26,11 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-ORDER = ["map", "tuning", "strategies", "sensitivity", "cost_curves", "ema_teacher", "ema_regimes", "doublets_vs_triplets", "throughput", "datapath", "loop", "threads", "real"]
+ORDER = ["map", "tuning", "strategies", "baselines", "sensitivity", "cost_curves", "ema_teacher", "ema_regimes", "doublets_vs_triplets", "throughput", "datapath", "loop", "threads", "real"]
 TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "Every method tuned alike: the same validation protocol and number of configurations",
     "strategies": "Every strategy over seeds and orders: chance, the upper bound and its budget, the orderings, the cost claim",
+    "baselines": "The tuned-alike baselines (ewc, replay, DER++) against mclfir on the same seeds and orders, paired",
     "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
     "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",

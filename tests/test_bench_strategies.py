@@ -67,3 +67,19 @@ def test_converged_at_needs_both_meanap_and_every_attribute_to_settle():
     assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.805, 0.73, 0.88)]) is None
     assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.82, 0.72, 0.92)]) is None
     assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.805, 0.71, 0.9)]) == 1
+
+
+def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path, monkeypatch):
+    """bench_baselines: no isolated among its strategies, yet the third order is built from a
+    measured hardest attribute (isolated runs on the lesson's order, counted in the cost); the
+    pairs are the baselines' against mclfir; no vacuous bar."""
+    import bench_baselines as BB
+    monkeypatch.setenv("MCLFIR_BENCH_CACHE", str(tmp_path / "cache"))
+    r = BB.run(quick=True, seed=3, processes=1)
+    assert r["strategies"] == list(BB.STRATEGIES) and "isolated" not in r["summary"]
+    assert len({B._spec(o["plan"]) for o in r["orders"]}) == 3 and r["hardest"] in r["summary"]["mclfir"]["attributes"]
+    assert r["runs"]["total"] == len(BB.STRATEGIES) * 2 * 3 + 2          # + the isolated runs behind `hardest`
+    assert {"mclfir vs ewc", "mclfir vs replay", "mclfir vs derpp", "derpp vs replay"} == set(r["paired"])
+    assert r["per_run_checks"] is None and "checks" not in r and "joint_doubled" not in r
+    text = BB.readme(r)
+    assert "| derpp |" in text and "mclfir vs derpp" in text and "Issue 20's bar" not in text
