@@ -47,6 +47,7 @@ TABLE_START, TABLE_END = "<!-- notebook-times:start -->", "<!-- notebook-times:e
 TABLE_HEADER = ["| notebook | run time | cores | CPU | mode | measured |", "|---|---:|---:|---|---|---|"]
 _ROW = re.compile(r"^\|\s*(?P<name>\d\d_\S+?)\s*\|\s*(?P<seconds>\d+) s\s*\|\s*(?P<cores>\d+)\s*\|"
                   r"(?:\s*(?P<cpu>[^|]*?)\s*\|)?\s*(?P<mode>\w+)\s*\|\s*(?P<day>[\d-]+)\s*\|\s*$")
+BUDGET_TOTAL_S, BUDGET_EACH_S = 15 * 60, 3 * 60   # the series' budget at the default size
 NOT_RECORDED = "not recorded"   # the CPU of a row written before the table had the column
 
 
@@ -96,9 +97,25 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
     seconds = [int(_ROW.match(r)["seconds"]) for r in rows.values()]
     cpus = {_ROW.match(r)["cpu"] for r in rows.values()}
     total = f"{sum(seconds)} s" if len(cpus) == 1 else f"{sum(seconds)} s (rows from {len(cpus)} CPUs: not one run's time)"
-    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {total} | | | | |"]
+    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {total} | | | | |", "", budget_line(rows)]
     write_between(readme, "notebook-times", "\n".join(body))
     return True
+
+
+def budget_line(rows: dict[str, str]) -> str:
+    """The verdict on the series' budget (:data:`BUDGET_TOTAL_S` in all, :data:`BUDGET_EACH_S` per
+    notebook, default size), from the table's rows: only rows of one CPU and the default mode
+    are one run of the series that the budget is about."""
+    found = [_ROW.match(r) for r in rows.values()]
+    if len({m["cpu"] for m in found}) > 1 or any(m["mode"] != "default" for m in found):
+        return "Budget: not checked (the rows are not one default-size run on one CPU)."
+    total = sum(int(m["seconds"]) for m in found)
+    over = [f"{m['name']} {m['seconds']} s" for m in found if int(m["seconds"]) > BUDGET_EACH_S]
+    met = total <= BUDGET_TOTAL_S and not over
+    return (f"Budget ({BUDGET_TOTAL_S // 60} minutes in all, {BUDGET_EACH_S // 60} per notebook, default size): "
+            + ("**met** on this CPU." if met else "**not met** on this CPU: "
+               + "; ".join(([f"{total} s in all"] if total > BUDGET_TOTAL_S else [])
+                           + ([f"over {BUDGET_EACH_S // 60} minutes: " + ", ".join(over)] if over else [])) + "."))
 
 
 def main(argv: list[str]) -> int:

@@ -38,6 +38,7 @@ def test_readme_table_between_markers_keeps_other_rows(tmp_path):
     assert "| 01_metrics.ipynb | 10 s | 2 | not recorded | default | 2026-11-30 |" in text   # an old row: no CPU
     assert "| 04_forgetting.ipynb | 60 s | 2 | not recorded | default | 2026-12-02 |" in text
     assert "| total | 70 s |" in text and "old text" not in text
+    assert text.index("01_metrics") < text.index("04_forgetting")
     ea.update_readme_times({"04_forgetting.ipynb": {"seconds": 61, "cores": 2, "quick": False, "day": "2026-12-07",
                                                     "cpu": "Some CPU"}}, readme)
     text = readme.read_text()
@@ -46,7 +47,17 @@ def test_readme_table_between_markers_keeps_other_rows(tmp_path):
     ea.update_readme_times({"01_metrics.ipynb": {"seconds": 10, "cores": 2, "quick": False, "day": "2026-12-07",
                                                  "cpu": "Some CPU"}}, readme)
     assert "| total | 70 s |" in readme.read_text()
-    assert text.index("01_metrics") < text.index("04_forgetting")
+    assert "Budget (15 minutes in all, 3 per notebook, default size): **met** on this CPU." in readme.read_text()
+
+
+def test_budget_line_names_what_is_over():
+    row = lambda name, s, cpu="X", mode="default": ea.table_row(name, s, 2, cpu, mode == "quick", "2026-12-07")
+    rows = {"04_a": row("04_a.ipynb", 190), "05_b": row("05_b.ipynb", 800)}
+    line = ea.budget_line(rows)
+    assert "**not met**" in line and "990 s in all" in line and "04_a.ipynb 190 s" in line and "05_b.ipynb 800 s" in line
+    assert "**met**" in ea.budget_line({"04_a": row("04_a.ipynb", 180)})       # 3 minutes is within the budget
+    assert "not checked" in ea.budget_line({"04_a": row("04_a.ipynb", 10), "05_b": row("05_b.ipynb", 10, cpu="Y")})
+    assert "not checked" in ea.budget_line({"04_a": row("04_a.ipynb", 10, mode="quick")})
 
 
 def test_readme_without_markers_is_left_alone(tmp_path):
