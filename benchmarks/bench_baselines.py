@@ -2,13 +2,18 @@
 
 The strategies benchmark holds the lesson's five strategies (``joint``, ``isolated``,
 ``finetune``, ``lwf``, ``mclfir``). This one runs the other baselines the issue asks to be
-tuned alike: ``ewc`` (online EWC, lambda chosen on validation), ``replay`` (a buffer of old
-training rows) and ``derpp`` (DER++: replay plus distillation of the stored embeddings),
-each at its preset, over the same seeds and three task orders (the hardest attribute is
+tuned alike: ``ewc`` (online EWC, lambda chosen on validation) and ``replay`` (a buffer of old
+training rows at the preset's size, ``Config.replay_per_attribute``: more than the bytes of
+MCL-FIR's teacher hold, which the tuning benchmark compares), each at its preset, over the same
+seeds and three task orders (the hardest attribute is
 measured again, from ``isolated`` runs on the lesson's order). ``mclfir`` is trained again
 beside them, so that every paired difference compares runs of one machine: another CPU rounds
 differently (``bench_threads`` measures how far), which would add its difference to every
 pair. The tuning benchmark says how far each preset is from the best configuration it found.
+``derpp`` (DER++: replay plus distillation of the stored embeddings) is not among them yet:
+its preset's alpha (0.5) is 0.03 below the plateau the tuning found around 2 on validation,
+and alpha is a default of ``Config`` (code, in the digest), so the tuned value comes with the
+next re-measurement of every benchmark. ``--strategies`` is not read here; ``STRATEGIES`` is.
 
 Usage: ``python benchmarks/run_all.py --only baselines --threads 1``.
 """
@@ -19,7 +24,7 @@ import sys
 import _common as C
 import bench_strategies as S
 
-STRATEGIES = ("mclfir", "ewc", "replay", "derpp")
+STRATEGIES = ("mclfir", "ewc", "replay")
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:

@@ -31,7 +31,7 @@ TITLES = {
     "map": "Vectorised mAP vs the reference loop",
     "tuning": "Every method tuned alike: the same validation protocol and number of configurations",
     "strategies": "Every strategy over seeds and orders: chance, the upper bound and its budget, the orderings, the cost claim",
-    "baselines": "The tuned-alike baselines (ewc, replay, DER++) against mclfir on the same seeds and orders, paired",
+    "baselines": "The tuned-alike baselines (ewc, replay) against mclfir on the same seeds and orders, paired",
     "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
     "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
