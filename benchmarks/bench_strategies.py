@@ -96,10 +96,10 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
 
     lesson = plan
     by_lesson = runs_for(lesson)[0]
-    iso = by_lesson.get("isolated") or C.run_many(   # the hardest attribute is measured, with isolated if need be
-        [(s, "isolated", dict(overrides), {"increments": _spec(lesson)}) for s in seeds], quick, processes=processes,
-        fresh=fresh)
-    hardest = _hardest(over_seeds({"isolated": iso}))
+    extra_iso = [] if "isolated" in strategies else C.run_many(   # the hardest attribute is measured, with
+        [(s, "isolated", dict(overrides), {"increments": _spec(lesson)}) for s in seeds], quick,  # isolated runs of
+        processes=processes, fresh=fresh)                                                      # its own if need be
+    hardest = _hardest(over_seeds({"isolated": by_lesson.get("isolated") or extra_iso}))
     plans = orders(lesson, hardest)
     by_order = {"lesson": by_lesson}
     for name, order_plan in plans.items():
@@ -130,8 +130,7 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
         out["joint_budget_curve"] = budget_curve({1: by_lesson["joint"][:len(curve_seeds)], **by_mult}, budget)
         out["joint_converged_at"] = converged_at(out["joint_budget_curve"])
         out["joint_doubling"] = doubling_pairs({1: by_lesson["joint"][:len(curve_seeds)], **by_mult})
-    every = [r for by in by_order.values() for rs in by.values() for r in rs] + scaled \
-        + ([] if "isolated" in strategies else iso)
+    every = [r for by in by_order.values() for rs in by.values() for r in rs] + scaled + extra_iso
     out["runs"] = C.run_costs(every)
     out["paired"] = paired(by_order, strategies)
     out["per_run_checks"] = per_run_checks(by_order, strategies)
