@@ -63,14 +63,21 @@ def bare_main():
         sys.modules["__main__"] = main
 
 
-def one_thread() -> None:
-    """A worker's initializer: one torch thread."""
+def one_thread(initializer=None, *initargs) -> None:
+    """A worker's initializer: one torch thread, then ``initializer(*initargs)`` when given."""
     torch.set_num_threads(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
-def map_processes(fn, items, processes: int | None = None) -> list:
+def map_processes(fn, items, processes: int | None = None, initializer=None, initargs: tuple = (),
+                  here=None) -> list:
     """``[fn(x) for x in items]``, each in a worker process with one torch thread, up to
     ``processes`` at a time (default: one per core); results in the items' order.
+
+    ``initializer(*initargs)`` runs once in each worker (module-level, picklable), after its
+    thread count is set. ``here``: what to do, in this process, with an item no worker did
+    (default ``fn``; give another function when ``fn`` needs what ``initializer`` set up).
 
     With one item or one worker, the work is done here (still at one torch thread). An
     exception raised by ``fn`` is raised here. A worker that dies (out of memory, killed) is
@@ -80,7 +87,8 @@ def map_processes(fn, items, processes: int | None = None) -> list:
     workers = min(len(items), processes or usable_cores())
     if workers > 1:
         try:
-            with ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=one_thread) as pool:
+            with ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=one_thread,
+                                     initargs=(initializer, *initargs)) as pool:
                 with bare_main():   # the workers start here, as the items are submitted
                     futures = [pool.submit(fn, x) for x in items]
                 for k, future in enumerate(futures):
@@ -91,5 +99,5 @@ def map_processes(fn, items, processes: int | None = None) -> list:
     with torch_threads(1):
         for k, x in enumerate(items):
             if not done[k]:
-                results[k] = fn(x)
+                results[k] = (here or fn)(x)
     return results

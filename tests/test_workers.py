@@ -51,3 +51,30 @@ def test_a_dead_workers_items_are_done_here():
     with pytest.warns(UserWarning, match="worker process died"):
         out = map_processes(_die_in_worker, [(os.getpid(), x) for x in ("a", "die", "b")], processes=2)
     assert out == ["a", "die", "b"]
+
+
+_SET_UP: dict = {}
+
+
+def _set_up(value):
+    _SET_UP["value"] = value
+
+
+def _with_set_up(x):
+    return x, _SET_UP.get("value"), torch.get_num_threads()
+
+
+def test_an_initializer_sets_each_worker_up_after_its_one_thread():
+    out = map_processes(_with_set_up, [1, 2, 3], processes=2, initializer=_set_up, initargs=("ready",))
+    assert out == [(1, "ready", 1), (2, "ready", 1), (3, "ready", 1)]
+    assert "value" not in _SET_UP   # the caller was not set up: only the workers
+
+
+def test_work_left_to_this_process_goes_to_here_when_given():
+    # one worker: nothing is sent out, so `here` does every item (fn would need the workers' set-up)
+    assert map_processes(_with_set_up, [1, 2], processes=1, initializer=_set_up, initargs=("x",),
+                         here=lambda x: ("here", x)) == [("here", 1), ("here", 2)]
+    with pytest.warns(UserWarning, match="worker process died"):
+        out = map_processes(_die_in_worker, [(os.getpid(), x) for x in ("a", "die")], processes=2,
+                            here=lambda job: ("here", job[1]))
+    assert out[1] == ("here", "die")

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import torch
 
 from ..settings import cache_dir, usable_cores
 from ..training.checkpoint import CheckpointError
-from ..workers import bare_main, one_thread, spawn_context
+from ..workers import map_processes
 
 _LABS: list = []   # the worker's labs, set once per worker by _init
 
@@ -45,7 +42,6 @@ def _state(lab) -> dict:
 
 def _init(labs: list) -> None:
     global _LABS
-    one_thread()
     _LABS = [cls(**{**state, "images": torch.from_numpy(state["images"])}) for cls, state in labs]
 
 
@@ -102,18 +98,12 @@ def run_labs(jobs: dict, processes: int | None = None, progress: bool = False) -
     workers = min(len(unique), processes or usable_cores())
     if workers > 1 and all(lab.config.device == "cpu" for lab in labs):
         start = time.perf_counter()
-        try:
-            with ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=_init,
-                                     initargs=([(type(lab), _state(lab)) for lab in labs],)) as pool:
-                with bare_main():   # the workers start here (map submits every job at once)
-                    done = pool.map(_train, unique)
-                for strategy, seconds in done:
-                    if progress:
-                        print(f"trained {strategy} in {seconds:.0f} s")
-        except BrokenProcessPool as err:
-            warnings.warn(f"run_many: a worker process died ({err}); making the remaining runs in this "
-                          "process, one after the other", stacklevel=3)
+        done = map_processes(_train, unique, workers, initializer=_init,
+                             initargs=([(type(lab), _state(lab)) for lab in labs],),
+                             here=lambda job: None)   # a dead worker's runs: trained below, from this process
         if progress:
+            for strategy, seconds in filter(None, done):
+                print(f"trained {strategy} in {seconds:.0f} s")
             print(f"{len(unique)} runs in {time.perf_counter() - start:.0f} s with {workers} worker processes")
     # the workers' runs come from the cache; what is left (one run, or a dead worker's) is trained here
     return {name: loaded[name] or lab.run(strategy, progress=progress, threads=1, **overrides)
