@@ -29,6 +29,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 from nbclient import NotebookClient
@@ -62,8 +63,25 @@ def time_line(seconds: float, n_cores: int, day: str, quick: bool, cpu: str | No
     return f"{TIME_MARKER}*Run time: about {about(seconds)} s on {n_cores} cores{of}{mode} (measured {day}).*"
 
 
+class Row(NamedTuple):
+    """One row of the README's timing table, parsed once (:func:`parse_row`), written by :func:`table_row`."""
+    name: str
+    seconds: int
+    cores: int
+    cpu: str
+    quick: bool
+    day: str
+
+
 def table_row(name: str, seconds: float, cores: int, cpu: str, quick: bool, day: str) -> str:
     return f"| {name} | {about(seconds)} s | {cores} | {cpu} | {'quick' if quick else 'default'} | {day} |"
+
+
+def parse_row(line: str) -> Row | None:
+    """The :class:`Row` a line of the table holds, or None (the header, the total, prose)."""
+    m = _ROW.match(line.strip())
+    return Row(m["name"], int(m["seconds"]), int(m["cores"]), m["cpu"] or NOT_RECORDED, m["mode"] == "quick",
+               m["day"]) if m else None
 
 
 def stamp_time(nb, line: str) -> bool:
@@ -86,31 +104,27 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
     start, end = text.find(TABLE_START), text.find(TABLE_END)
     if start < 0 or end < start:
         return False
-    rows = {}
-    for old in text[start + len(TABLE_START):end].splitlines():
-        m = _ROW.match(old.strip())
-        if m:
-            rows[m["name"]] = table_row(m["name"], int(m["seconds"]), int(m["cores"]), m["cpu"] or NOT_RECORDED,
-                                        m["mode"] == "quick", m["day"])
+    rows = {r.name: r for r in map(parse_row, text[start + len(TABLE_START):end].splitlines()) if r}
     for name, t in measured.items():
-        rows[name] = table_row(name, t["seconds"], t["cores"], t.get("cpu") or NOT_RECORDED, t["quick"], t["day"])
-    seconds = [int(_ROW.match(r)["seconds"]) for r in rows.values()]
-    cpus = {_ROW.match(r)["cpu"] for r in rows.values()}
-    total = f"{sum(seconds)} s" if len(cpus) == 1 else f"{sum(seconds)} s (rows from {len(cpus)} CPUs: not one run's time)"
-    body = TABLE_HEADER + [rows[n] for n in sorted(rows)] + [f"| total | {total} | | | | |", "", budget_line(rows)]
+        rows[name] = Row(name, about(t["seconds"]), t["cores"], t.get("cpu") or NOT_RECORDED, t["quick"], t["day"])
+    total = sum(r.seconds for r in rows.values())
+    n_cpus = len({r.cpu for r in rows.values()})
+    total = f"{total} s" if n_cpus == 1 else f"{total} s (rows from {n_cpus} CPUs: not one run's time)"
+    body = (TABLE_HEADER + [table_row(*rows[n]) for n in sorted(rows)]
+            + [f"| total | {total} | | | | |", "", budget_line(rows)])
     write_between(readme, "notebook-times", "\n".join(body))
     return True
 
 
-def budget_line(rows: dict[str, str]) -> str:
+def budget_line(rows: dict[str, Row]) -> str:
     """The verdict on the series' budget (:data:`BUDGET_TOTAL_S` in all, :data:`BUDGET_EACH_S` per
     notebook, default size), from the table's rows: only rows of one CPU and the default mode
     are one run of the series that the budget is about."""
-    found = [_ROW.match(r) for r in rows.values()]
-    if len({m["cpu"] for m in found}) > 1 or any(m["mode"] != "default" for m in found):
+    found = list(rows.values())
+    if len({r.cpu for r in found}) > 1 or any(r.quick for r in found):
         return "Budget: not checked (the rows are not one default-size run on one CPU)."
-    total = sum(int(m["seconds"]) for m in found)
-    over = [f"{m['name']} {m['seconds']} s" for m in found if int(m["seconds"]) > BUDGET_EACH_S]
+    total = sum(r.seconds for r in found)
+    over = [f"{r.name} {r.seconds} s" for r in found if r.seconds > BUDGET_EACH_S]
     met = total <= BUDGET_TOTAL_S and not over
     return (f"Budget ({BUDGET_TOTAL_S // 60} minutes in all, {BUDGET_EACH_S // 60} per notebook, default size): "
             + ("**met** on this CPU." if met else "**not met** on this CPU: "

@@ -51,13 +51,21 @@ def test_readme_table_between_markers_keeps_other_rows(tmp_path):
 
 
 def test_budget_line_names_what_is_over():
-    row = lambda name, s, cpu="X", mode="default": ea.table_row(name, s, 2, cpu, mode == "quick", "2026-12-07")
+    row = lambda name, s, cpu="X", mode="default": ea.parse_row(ea.table_row(name, s, 2, cpu, mode == "quick", "2026-12-07"))
     rows = {"04_a": row("04_a.ipynb", 190), "05_b": row("05_b.ipynb", 800)}
     line = ea.budget_line(rows)
     assert "**not met**" in line and "990 s in all" in line and "04_a.ipynb 190 s" in line and "05_b.ipynb 800 s" in line
     assert "**met**" in ea.budget_line({"04_a": row("04_a.ipynb", 180)})       # 3 minutes is within the budget
     assert "not checked" in ea.budget_line({"04_a": row("04_a.ipynb", 10), "05_b": row("05_b.ipynb", 10, cpu="Y")})
     assert "not checked" in ea.budget_line({"04_a": row("04_a.ipynb", 10, mode="quick")})
+
+
+def test_a_row_is_parsed_as_it_was_written():
+    line = ea.table_row("04_a.ipynb", 191, 2, "Some CPU", False, "2026-12-07")
+    assert ea.parse_row(line) == ea.Row("04_a.ipynb", 190, 2, "Some CPU", False, "2026-12-07")
+    assert ea.parse_row("| 01_m.ipynb | 10 s | 2 | quick | 2026-11-30 |") == \
+        ea.Row("01_m.ipynb", 10, 2, ea.NOT_RECORDED, True, "2026-11-30")   # a row from before the CPU column
+    assert ea.parse_row("| total | 70 s | | | | |") is None and ea.parse_row(ea.TABLE_HEADER[0]) is None
 
 
 def test_readme_without_markers_is_left_alone(tmp_path):
