@@ -191,19 +191,40 @@ def ledger_write(fingerprint: dict, result: dict, ledger: Path, context: dict | 
 
 
 def ledger_prune(ledger: Path) -> list[str]:
-    """Delete the ledger entries made by other numeric code than this checkout's; their names."""
+    """Delete the ledger entries made by other numeric code than this checkout's (the code their
+    strategy runs: ``files.strategy_code_digest``); their names."""
     import json
-    from mclfir_lite.files import code_digest
+    from mclfir_lite.files import strategy_code_digest
     gone = []
     for path in sorted(ledger.glob("*.json")):
         try:
-            code = json.loads(path.read_text())["fingerprint"]["fields"].get("code")
+            fields = json.loads(path.read_text())["fingerprint"]["fields"]
+            fresh = fields.get("code") == strategy_code_digest(str(fields["strategy"]))
         except (OSError, ValueError, KeyError, TypeError):
-            code = None
-        if code != code_digest():
+            fresh = False
+        if not fresh:
             path.unlink()
             gone.append(path.name)
     return gone
+
+
+def code_scope(module, result) -> list[str] | None:
+    """The strategies whose runs a benchmark's ``result`` is made of (its module's ``CODE_SCOPE``:
+    a tuple, or a function of the result; ``()`` for a benchmark of shared code only), or None
+    when the module does not say (then any change to numeric code makes it stale)."""
+    scope = getattr(module, "CODE_SCOPE", None)
+    if callable(scope):
+        scope = scope(result)
+    return None if scope is None else sorted({str(s) for s in scope})
+
+
+def scope_fields(scope: list[str] | None) -> dict:
+    """What a result records of its scope (:func:`code_scope`): the strategies and
+    ``training.checkpoint.scoped_code_digest`` of them; nothing without a scope."""
+    if scope is None:
+        return {}
+    from mclfir_lite.training.checkpoint import scoped_code_digest
+    return {"code_scope": list(scope), "scoped_code": scoped_code_digest(scope)}
 
 
 def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[dict, float, bool]:

@@ -25,6 +25,8 @@ import _common as C
 import bench_strategies as S
 
 STRATEGIES = ("mclfir", "ewc", "replay")
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = STRATEGIES + ("isolated",)   # isolated: the hardest attribute
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:

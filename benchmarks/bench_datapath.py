@@ -43,6 +43,10 @@ def _pass(csv: Path, size: int, workers: int, augment: bool = False) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = ()   # the image path only: shared code
+
+
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
     from mclfir_lite.data.imagedata import write_jpeg_table
     p = SIZES["quick" if quick else "default"]

@@ -76,6 +76,10 @@ def _train(lab, loss: str, lr: float, seed: int, s: dict, overrides: dict) -> di
     return {"loss": loss, "lr": lr, "seed": seed, "curve": curve, "images_per_step": 2 * cfg.batch_size}
 
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = ("finetune",)   # one attribute, trained by the finetune runner
+
+
 def run(quick: bool, seed: int, device: str = "cpu", out_dir: Path = C.RESULTS_DIR, **_) -> dict:
     from mclfir_lite.core.metrics import chance_map
     s = SETTINGS["quick" if quick else "default"]

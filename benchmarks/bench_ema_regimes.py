@@ -38,6 +38,10 @@ def regimes(steps_per_epoch: int, base: dict) -> dict[str, tuple[dict, dict]]:
             "short increments (1/4 of the steps)": ({}, {"steps_per_attribute": max(1, base["steps_per_attribute"] // 4)})}
 
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = ("mclfir", "lwf")
+
+
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, **_) -> dict:
     from mclfir_lite.lab.report import paired_measures
     overrides, note = C.train_overrides(device)

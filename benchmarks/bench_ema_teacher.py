@@ -34,6 +34,10 @@ def variants(steps_per_epoch: int) -> dict[str, tuple[str, dict]]:
             "EMA 0.98 / epoch": ("mclfir", {"ema_decay": 0.98, "ema_every": steps_per_epoch})}
 
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = ("mclfir", "lwf")
+
+
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
     from mclfir_lite.lab.report import over_seeds
     overrides, note = C.train_overrides(device)

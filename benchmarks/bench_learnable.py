@@ -78,7 +78,8 @@ def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_image
             "attributes": score(r, strategy), "final_meanap": r["final_meanap"],
             "map_matrix": r["map_matrix"], "train_seconds": r["train_seconds"],
             "data_seconds": round(t_data, 2), "wall_seconds": round(wall, 2),
-            "code": code_digest(), "preset": preset_fields(False), "date": time.strftime("%Y-%m-%d %H:%M")}
+            "code": code_digest(), "preset": preset_fields(False), "date": time.strftime("%Y-%m-%d %H:%M"),
+            **C.scope_fields([strategy])}
 
 
 def key(e: dict) -> str:

@@ -282,6 +282,10 @@ def sort_ratio(sizes, dim: int, n_values: int, seed: int, device: str, reps: int
 
 # ---------------------------------------------------------------------------- entry points
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = ()   # the metrics only: shared code
+
+
 def run(quick: bool, seed: int, device: str = "cpu", **_) -> dict:
     p = SIZES["quick" if quick else "default"]
     speed = speed_and_agreement(p, seed, device)

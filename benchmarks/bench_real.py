@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 STRATEGIES = ("joint", "finetune", "frozen", "isolated", "lwf", "replay", "mclfir")
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = STRATEGIES
 DOC = C.REPO / "docs" / "results_real.md"
 
 
@@ -121,6 +123,7 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
         }
     from mclfir_lite.lab.lab import preset_fields
     return {"code": code_digest(), "preset": preset_fields(quick),   # the presets are not in the digest
+            **C.scope_fields(sorted(CODE_SCOPE)),
             "seeds": list(range(seed, seed + seeds)), "quick": quick,
             "dataset": str(C.FPI_DIR.name), "increments": first["increments"], "attributes": first["attributes"],
             "pools": "per_increment", "image_size": first["image_size"],

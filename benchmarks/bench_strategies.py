@@ -35,6 +35,8 @@ import numpy as np
 import _common as C
 
 STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "released", "lwf", "ewc", "replay", "mclfir")
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = lambda result: [*result["strategies"], "isolated"]   # isolated: the hardest attribute, always
 SHARED_CONTINUAL = ("finetune", "frozen", "lwf", "ewc", "replay", "mclfir")   # one shared encoder, continual
 SEEDS = {"default": [0, 1, 2, 3, 4], "quick": [0, 1]}
 # paired comparisons (same seed, same order): (a, b) reads "a against b"

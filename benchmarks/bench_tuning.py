@@ -49,6 +49,9 @@ SEARCH = {
     "derpp": [{"derpp_alpha": a, "derpp_beta": b} for a, b in ((0.5, 2.0), (2.0, 2.0), (4.0, 2.0), (2.0, 4.0))],
 }
 
+# The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
+CODE_SCOPE = lambda result: [*result["methods"], "mclfir"]   # mclfir: the teacher that sizes a replay buffer
+
 
 def quick_grid(grid: list[dict], used: dict) -> list[dict]:
     """Quick mode's two configurations of a grid: the preset's (when the grid has it), then the

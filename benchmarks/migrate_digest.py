@@ -15,6 +15,22 @@ new digest, and the Config fields a strategy does not read left out
 (``training.checkpoint.READ_ONLY_BY``). Each is recomputed only when the old fingerprint of the
 same lab (old digest, every field) matches the stored one.
 
+Since 2026-12-07 a run's fingerprint records the digest of the code *its strategy* runs
+(``files.strategy_code_digest``) instead of every numeric module's, and a result records the
+strategies its runs belong to (``code_scope``) and ``scoped_code``
+(``training.checkpoint.scoped_code_digest``: their code and the Config defaults they read).
+Two more carry-overs follow from that, each with its proof:
+
+* **scope** (once): a result, ledger entry or stored seed-0 fingerprint that records this
+  checkout's code digest was made by exactly this code; its scope, or its run's new
+  fingerprint, is computed from this checkout and written beside it.
+* **carry** (after any later change): a result whose ``scoped_code`` equals this checkout's for
+  its scope, and whose preset differs at most in fields none of its strategies reads
+  (``checkpoint.unread_fields``), was made by the code and settings its numbers depend on; it
+  gets this checkout's code digest and preset, and records the digest it was measured with
+  (``code_carried_from``). A change to ``retrain`` so leaves the strategies benchmark of the
+  five lesson strategies fresh, and makes stale what holds ``retrain`` runs.
+
     python benchmarks/migrate_digest.py            # report what would change
     python benchmarks/migrate_digest.py --write    # and write it
 
@@ -31,6 +47,7 @@ from pathlib import Path
 import _common as C
 
 MIGRATED_FROM = "code_migrated_from"    # the old digest a carried-over result recorded
+CARRIED_FROM = "code_carried_from"      # the digest a result of an unchanged scope was measured with
 
 
 def legacy_code_digest() -> str:
@@ -50,10 +67,25 @@ def legacy_digest():
     files.code_digest = legacy_code_digest
     checkpoint.READ_ONLY_BY.clear()
     try:
-        yield
+        with whole_code_fingerprints():
+            yield
     finally:
         files.code_digest = real
         checkpoint.READ_ONLY_BY.update(fields)
+
+
+@contextmanager
+def whole_code_fingerprints():
+    """Inside the block, a run's fingerprint records ``files.code_digest()`` (every numeric
+    module), as it did before it recorded the code of its strategy alone."""
+    from mclfir_lite import files
+    from mclfir_lite.training import checkpoint
+    real = checkpoint.code_fields
+    checkpoint.code_fields = lambda strategy=None: {"version": files.settings.__version__, "code": files.code_digest()}
+    try:
+        yield
+    finally:
+        checkpoint.code_fields = real
 
 
 def migrate_entry(entry: dict, legacy: str, quick: bool = False) -> bool:
@@ -86,6 +118,98 @@ def migrate_first_seed_runs(result: dict, quick: bool) -> list[str]:
     return done
 
 
+def entry_scope(name: str | None, entry: dict) -> list[str] | None:
+    """The scope of a stored result: its benchmark's (``CODE_SCOPE`` of ``bench_<name>``), a
+    learnable entry's strategy, or None."""
+    import importlib
+    if name is None:
+        return [str(entry["strategy"])] if isinstance(entry.get("strategy"), str) else None
+    try:
+        module = importlib.import_module(f"bench_{name}")
+    except ImportError:
+        return None
+    try:
+        return C.code_scope(module, entry.get("result", entry))
+    except (KeyError, TypeError):
+        return None
+
+
+def add_scope(entry: dict, scope: list[str] | None) -> bool:
+    """Write ``code_scope`` and ``scoped_code`` beside a result of this checkout's code that has
+    none (the proof: it records this checkout's digest); True if it was written."""
+    from mclfir_lite.files import code_digest
+    if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest() or "scoped_code" in entry:
+        return False
+    entry.update(C.scope_fields(scope))
+    return True
+
+
+def carry_entry(entry: dict, quick: bool = False) -> bool:
+    """Carry a result of an unchanged scope over to this checkout's code digest (see the module's
+    docstring); True if it was."""
+    from mclfir_lite.files import code_digest
+    from mclfir_lite.lab.lab import preset_fields
+    from mclfir_lite.training.checkpoint import scoped_code_digest, unread_fields
+    if not isinstance(entry, dict) or entry.get("code") == code_digest() or not entry.get("code"):
+        return False
+    scope = entry.get("code_scope")
+    if not isinstance(scope, list) or entry.get("scoped_code") != scoped_code_digest(scope):
+        return False
+    now, then = preset_fields(bool(entry.get("quick", quick))), entry.get("preset")
+    if not isinstance(then, dict):
+        return False
+    changed = {k for k in set(now) | set(then) if now.get(k) != then.get(k)}
+    if changed - unread_fields(scope):
+        return False
+    entry[CARRIED_FROM] = entry["code"]
+    entry["code"], entry["preset"] = code_digest(), now
+    return True
+
+
+def migrate_seed_runs_to_strategy_code(result: dict, quick: bool) -> list[str]:
+    """Recompute the strategies benchmark's stored seed-0 fingerprints that were made with every
+    numeric module's digest (the proof: this checkout makes the same one); the strategies done."""
+    from mclfir_lite.lab.lab import Lab
+    runs = result.get("first_seed_runs") or {}
+    if not runs:
+        return []
+    lab, done = Lab.synthfashion(quick=quick), []
+    for strategy, run in runs.items():
+        with whole_code_fingerprints():
+            old = lab.run_fingerprint(strategy)
+        if run.get("fingerprint") == old:
+            run["fingerprint"] = lab.run_fingerprint(strategy)
+            done.append(strategy)
+    return done
+
+
+def migrate_ledger(ledger: Path, write: bool = True) -> list[str]:
+    """Give every ledger entry made with this checkout's whole-code digest its strategy's code
+    digest (and so its new name); a line per entry."""
+    from mclfir_lite.files import atomic_write_file, code_digest, fingerprint, strategy_code_digest
+    changes = []
+    for path in sorted(ledger.glob("*.json")):
+        try:
+            entry = json.loads(path.read_text())
+            fields = dict(entry["fingerprint"]["fields"])
+            strategy = str(fields["strategy"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if fields.get("code") != code_digest() or fingerprint(fields) != entry["fingerprint"] \
+                or not isinstance(entry.get("context"), dict):
+            continue   # other code, a fingerprint that does not hash to itself, no context: not provable
+        fields["code"] = strategy_code_digest(strategy)
+        entry["fingerprint"] = fingerprint(fields)
+        new = C.ledger_path(entry["fingerprint"], ledger, entry["context"])
+        changes.append(f"ledger: {path.name} -> {new.name}")
+        if write:
+            text = json.dumps(entry, indent=1, default=str) + "\n"
+            atomic_write_file(new, lambda f: f.write(text.encode()))
+            if new != path:
+                path.unlink()
+    return changes
+
+
 def migrate_file(path: Path, legacy: str, write: bool = True) -> list[str]:
     """Carry over what can be proved in one results file; returns a line per change (written
     only with ``write``)."""
@@ -98,12 +222,27 @@ def migrate_file(path: Path, legacy: str, write: bool = True) -> list[str]:
                 if name == "strategies":
                     for s in migrate_first_seed_runs(entry["result"], bool(entry.get("quick"))):
                         changes.append(f"{path.name}: strategies, seed-0 run of {s} (fingerprint)")
+            if add_scope(entry, entry_scope(name, entry)):
+                changes.append(f"{path.name}: {name}, scope {', '.join(entry['code_scope']) or '(shared code)'}")
+                if name == "strategies":
+                    for s in migrate_seed_runs_to_strategy_code(entry["result"], bool(entry.get("quick"))):
+                        changes.append(f"{path.name}: strategies, seed-0 run of {s} (fingerprint: its strategy's code)")
+            if carry_entry(entry):
+                changes.append(f"{path.name}: {name} carried over (its scope's code and settings are unchanged)")
     if "entries" in data:                          # learnable*.json: {"entries": {key: entry}}
         for key, entry in data["entries"].items():
             if migrate_entry(entry, legacy):
                 changes.append(f"{path.name}: {key}")
+            if add_scope(entry, entry_scope(None, entry)):
+                changes.append(f"{path.name}: {key}, scope {entry['strategy']}")
+            if carry_entry(entry):
+                changes.append(f"{path.name}: {key} carried over (its strategy's code and settings are unchanged)")
     if migrate_entry(data, legacy):                # one-result files: the code at the top
         changes.append(f"{path.name}: (whole file)")
+    if path.name == "real.json" and add_scope(data, entry_scope("real", data)):
+        changes.append(f"{path.name}: scope {', '.join(data['code_scope'])}")
+    if carry_entry(data):
+        changes.append(f"{path.name}: (whole file) carried over (its scope's code and settings are unchanged)")
     if changes and write:
         from mclfir_lite.files import atomic_write_file
         text = json.dumps(data, indent=1, default=str) + "\n"     # the key order as read
@@ -121,6 +260,10 @@ def main(argv=None) -> int:
     print(f"this checkout: code digest {code_digest()} (old definition: {legacy})")
     paths = [Path(f) for f in a.files] or sorted(C.RESULTS_DIR.glob("*.json"))
     total = 0
+    if not a.files and (C.RESULTS_DIR / "ledger").is_dir():
+        for line in migrate_ledger(C.RESULTS_DIR / "ledger", write=a.write):
+            print("carried over:" if a.write else "can be carried over:", line)
+            total += 1
     for path in paths:
         for line in migrate_file(path, legacy, write=a.write):
             print("carried over:" if a.write else "can be carried over:", line)

@@ -260,10 +260,77 @@ def code_digest() -> str:
     return modules_digest(DATA_NOT_CODE)
 
 
-def code_fields() -> dict:
-    """``version`` (the package's) and ``code`` (:func:`code_digest`): what a run's fingerprint
-    and every benchmark result record of the code that made them."""
-    return {"version": settings.__version__, "code": code_digest()}
+# ---------------------------------------------------------------------------- code a strategy runs
+# A run of one strategy executes the shared numeric code and its own method module (with the
+# method modules that module imports: retrain's Joint, lwf's MCLFIR), never another strategy's.
+# So a run's key carries the digest of exactly that code (:func:`strategy_code_digest`): a change
+# to one method re-runs that method and nothing else, as a change to one strategy's Config field
+# does (``training.checkpoint.READ_ONLY_BY``). ``config`` is not in it: every Config value a run
+# reads is in the run's fingerprint itself (``checkpoint.config_fields``).
+METHODS = "methods."
+
+
+def _method_imports(name: str) -> set[str]:
+    """The sibling method modules ``methods.<name>`` imports (``from .joint import Joint``)."""
+    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {METHODS + node.module} if node.module else {METHODS + a.name for a in node.names}
+    return {m for m in found if m in NUMERIC_MODULES}
+
+
+def _method_modules() -> list[str]:
+    return [m for m in NUMERIC_MODULES if m.startswith(METHODS) and m != METHODS + "base"]
+
+
+def shared_modules() -> tuple[str, ...]:
+    """The modules of :data:`NUMERIC_MODULES` every run executes: all but ``config`` and the
+    method modules (``methods.base`` is shared)."""
+    methods = _method_modules()
+    return tuple(m for m in NUMERIC_MODULES if m != "config" and m not in methods)
+
+
+def strategy_modules(strategy: str) -> tuple[str, ...]:
+    """The modules of :data:`NUMERIC_MODULES` a run of ``strategy`` executes: the shared ones
+    (:func:`shared_modules`), its own method module and, transitively, the method modules it
+    imports. A strategy without a module of its own in ``methods/`` (one registered from outside
+    the package) gets every method module."""
+    methods = _method_modules()
+    own = METHODS + str(strategy)
+    if own not in methods:
+        return shared_modules() + tuple(methods)
+    seen, todo = set(), [own]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += sorted(_method_imports(m) - seen)
+    return shared_modules() + tuple(m for m in methods if m in seen)
+
+
+def modules_code_digest(names) -> str:
+    """Digest (12 hex digits) of :func:`source_digest` of the modules ``names`` (presets' values
+    left out: :data:`DATA_NOT_CODE`)."""
+    h = hashlib.sha1()
+    for name in names:
+        h.update(f"{name}:{source_digest(module_path(name), DATA_NOT_CODE.get(name, ()))}".encode())
+    return h.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=64)
+def strategy_code_digest(strategy: str) -> str:
+    """:func:`modules_code_digest` of the modules :func:`strategy_modules` names: what a run's
+    fingerprint records as ``code``."""
+    return modules_code_digest(strategy_modules(strategy))
+
+
+def code_fields(strategy: str | None = None) -> dict:
+    """``version`` (the package's) and ``code``: what a run's fingerprint (``strategy`` given:
+    :func:`strategy_code_digest`) and every benchmark result (:func:`code_digest`) record of the
+    code that made them."""
+    return {"version": settings.__version__,
+            "code": code_digest() if strategy is None else strategy_code_digest(str(strategy))}
 
 
 # ---------------------------------------------------------------------------- folder lock

@@ -30,13 +30,17 @@ def test_every_module_that_decides_numbers_is_in_the_digest():
     assert not missing, f"listed modules that do not exist: {missing}"
 
 
-def _fingerprint(strategy):
+def _fingerprint_inputs():
     import numpy as np
     import torch
     from mclfir_lite.data.table import AttributeSplit
     labels = {"colour": np.array([0, 1, 0, 1])}
     protocol = {"colour": AttributeSplit(np.array([0, 1]), np.array([2]), np.array([3]))}
-    return run_fingerprint(Config(), strategy, [["colour"]], torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, protocol)
+    return torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, protocol
+
+
+def _fingerprint(strategy):
+    return run_fingerprint(Config(), strategy, [["colour"]], *_fingerprint_inputs())
 
 
 def _edited(tmp_path, monkeypatch, name):
@@ -48,17 +52,63 @@ def _edited(tmp_path, monkeypatch, name):
 
 
 @pytest.mark.parametrize("name", ["methods.derpp", "core.rankloops", "data.imagedata"])
-def test_an_edit_to_a_numeric_module_changes_the_digest_and_every_runs_key(tmp_path, monkeypatch, name):
+def test_an_edit_to_a_numeric_module_changes_the_digest(tmp_path, monkeypatch, name):
     """Also the modules that were once missing (DER++, the AP loops, the lazy image path)."""
     files.code_digest.cache_clear()
-    digest, before = files.code_digest(), {s: _fingerprint(s)["hash"] for s in ("mclfir", "derpp")}
+    digest = files.code_digest()
     _edited(tmp_path, monkeypatch, name)
     files.code_digest.cache_clear()
     try:
         assert files.code_digest() != digest, f"an edit to {name} must change the code digest"
-        assert all(_fingerprint(s)["hash"] != h for s, h in before.items()), f"an edit to {name} must change run keys"
     finally:
         files.code_digest.cache_clear()
+
+
+@pytest.mark.parametrize("name, changed, unchanged", [
+    ("core.rankloops", ("mclfir", "derpp", "joint"), ()),                 # shared: every run
+    ("data.imagedata", ("mclfir", "finetune"), ()),
+    ("methods.base", ("mclfir", "finetune"), ()),
+    ("methods.derpp", ("derpp",), ("replay", "mclfir")),                  # a method: its own runs only
+    ("methods.replay", ("replay", "derpp"), ("mclfir", "ewc")),           # ... and those of the methods built on it
+    ("methods.joint", ("joint", "retrain"), ("mclfir", "finetune")),
+    ("methods.mclfir", ("mclfir", "lwf", "released"), ("finetune", "joint")),
+    ("methods.isolated", ("isolated", "released"), ("mclfir",)),
+])
+def test_an_edit_changes_the_keys_of_exactly_the_runs_that_execute_it(tmp_path, monkeypatch, name, changed, unchanged):
+    """A run's key carries the code its strategy runs (files.strategy_code_digest): an edit to a
+    shared module re-runs everything, an edit to one method re-runs that method (and those that
+    import it) and leaves every other run's key, and so its cached and ledger results, alone."""
+    files.strategy_code_digest.cache_clear()
+    before = {s: _fingerprint(s)["hash"] for s in changed + unchanged}
+    _edited(tmp_path, monkeypatch, name)
+    files.strategy_code_digest.cache_clear()
+    try:
+        after = {s: _fingerprint(s)["hash"] for s in changed + unchanged}
+        assert all(after[s] != before[s] for s in changed), f"an edit to {name} must change the keys of {changed}"
+        assert all(after[s] == before[s] for s in unchanged), f"an edit to {name} must leave {unchanged} alone"
+    finally:
+        files.strategy_code_digest.cache_clear()
+
+
+def test_a_strategy_from_outside_the_package_runs_every_method_module():
+    every = {m for m in files.NUMERIC_MODULES if m.startswith("methods.")}
+    assert every <= set(files.strategy_modules("my_own_method"))
+    assert set(files.strategy_modules("retrain")) >= {"methods.retrain", "methods.joint", "methods.base"}
+    assert "methods.mclfir" not in files.strategy_modules("retrain") and "config" not in files.strategy_modules("retrain")
+
+
+def test_config_values_reach_a_runs_key_through_its_fields_not_its_code(tmp_path, monkeypatch):
+    """config.py is not in a run's code digest: every Config value a run reads is one of its
+    fingerprint's fields (a changed default changes the key through them)."""
+    files.strategy_code_digest.cache_clear()
+    before = _fingerprint("mclfir")["hash"]
+    _edited(tmp_path, monkeypatch, "config")
+    files.strategy_code_digest.cache_clear()
+    try:
+        assert _fingerprint("mclfir")["hash"] == before
+    finally:
+        files.strategy_code_digest.cache_clear()
+    assert run_fingerprint(Config(lr=1e-3), "mclfir", [["colour"]], *_fingerprint_inputs())["hash"] != before
 
 
 # Most of the grammar, in one file: its digest was taken with Python 3.11's ast.dump. The

@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import migrate_digest as M  # noqa: E402
+C_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 from mclfir_lite.files import code_digest  # noqa: E402
 from mclfir_lite.lab.lab import preset_fields, stale_reason  # noqa: E402
 
@@ -51,3 +52,83 @@ def test_learnable_entries_and_one_result_files(tmp_path):
     assert entries["a"]["code"] == code_digest() and entries["b"] == {"code": "1" * 12}
     assert json.loads(one.read_text())["preset"] == preset_fields(False)
     assert M.migrate_file(other, legacy) == [] and other.read_text() == text               # nothing written
+
+
+# ---------------------------------------------------------------------------- scopes (2026-12-07)
+
+def _scoped(scope, **extra):
+    from mclfir_lite.training.checkpoint import scoped_code_digest
+    return {"status": "ok", "code": "a" * 12, "quick": False, "preset": preset_fields(False),
+            "code_scope": scope, "scoped_code": scoped_code_digest(scope), "result": {}, **extra}
+
+
+def test_a_result_whose_scope_is_unchanged_is_carried_over_and_no_other(tmp_path):
+    """Made with other code ("aaaa..."), but the code and settings of its strategies are this
+    checkout's: it gets this digest and keeps the one it was measured with."""
+    now = preset_fields(False)
+    entries = {"same": _scoped(["lwf", "mclfir"]),
+               "otherscope": {**_scoped(["lwf", "mclfir"]), "scoped_code": "b" * 12},
+               "unread": _scoped(["mclfir"], preset={**now, "ewc_lambda": now["ewc_lambda"] * 2}),   # mclfir reads no ewc
+               "read": _scoped(["ewc"], preset={**now, "ewc_lambda": now["ewc_lambda"] * 2}),
+               "shared": _scoped(["mclfir"], preset={**now, "n_images": 1}),
+               "noscope": {"status": "ok", "code": "a" * 12, "quick": False, "preset": now, "result": {}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"benchmarks": entries}))
+    M.migrate_file(path, M.legacy_code_digest())
+    out = json.loads(path.read_text())["benchmarks"]
+    for name in ("same", "unread"):
+        assert out[name]["code"] == code_digest() and out[name][M.CARRIED_FROM] == "a" * 12, name
+        assert out[name]["preset"] == now and stale_reason(out[name]) is None, name
+    for name in ("otherscope", "read", "shared", "noscope"):
+        assert out[name] == entries[name], name                    # untouched: stale
+        assert stale_reason(out[name]) is not None, name
+
+
+def test_a_scoped_digest_follows_its_strategies_config_defaults_and_only_theirs(monkeypatch):
+    """A Config default a strategy reads is in its scope's digest (a result does not list every
+    Config value, only its preset); one only another strategy reads is not."""
+    import dataclasses
+    from mclfir_lite import config
+    from mclfir_lite.training import checkpoint
+    scopes = (("derpp",), ("lwf", "mclfir"), ())
+    before = {s: checkpoint.scoped_code_digest(s) for s in scopes}
+    assert len(set(before.values())) == 3
+    Other = dataclasses.make_dataclass("Config", [("derpp_alpha", float, 9.0)], bases=(config.Config,))
+    monkeypatch.setattr(config, "Config", Other)
+    after = {s: checkpoint.scoped_code_digest(s) for s in scopes}
+    assert after[("derpp",)] != before[("derpp",)]
+    assert after[("lwf", "mclfir")] == before[("lwf", "mclfir")] and after[()] == before[()]
+
+
+def test_the_ledger_moves_to_strategy_digests_only_where_provable(tmp_path):
+    import _common as C
+    from mclfir_lite.files import fingerprint, strategy_code_digest
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    ctx = {"device": "cpu", "torch": "x", "torch_threads": 1, "cpu_model": "y"}
+    ours = fingerprint({"strategy": "mclfir", "seed": "0", "code": code_digest()})
+    foreign = fingerprint({"strategy": "mclfir", "seed": "1", "code": "f" * 12})
+    for fp in (ours, foreign):
+        C.ledger_path(fp, ledger, ctx).write_text(json.dumps({"fingerprint": fp, "context": ctx, "result": {"x": 1}}))
+    assert len(M.migrate_ledger(ledger, write=False)) == 1 and len(list(ledger.glob("*.json"))) == 2
+    assert len(M.migrate_ledger(ledger)) == 1
+    moved = fingerprint({"strategy": "mclfir", "seed": "0", "code": strategy_code_digest("mclfir")})
+    entry = json.loads(C.ledger_path(moved, ledger, ctx).read_text())
+    assert entry["fingerprint"] == moved and entry["result"] == {"x": 1} and entry["context"] == ctx
+    assert not C.ledger_path(ours, ledger, ctx).exists() and C.ledger_path(foreign, ledger, ctx).exists()
+    assert M.migrate_ledger(ledger) == []
+    assert C.ledger_prune(ledger) == [C.ledger_path(foreign, ledger, ctx).name]     # the foreign one goes
+    assert C.ledger_path(moved, ledger, ctx).exists()
+
+
+def test_every_committed_result_records_its_scope():
+    """So that a later change to one method can carry the others over (tests/test_results_provenance.py
+    checks the digests themselves)."""
+    from mclfir_lite.training.checkpoint import scoped_code_digest
+    data = json.loads((C_RESULTS / "results.json").read_text())["benchmarks"]
+    for name, entry in data.items():
+        if name == "throughput":
+            continue   # it runs the notebooks: every strategy, no scope
+        assert isinstance(entry.get("code_scope"), list), f"{name}: no code_scope"
+        if entry["code"] == code_digest():
+            assert entry["scoped_code"] == scoped_code_digest(entry["code_scope"]), name

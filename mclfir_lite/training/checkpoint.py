@@ -225,9 +225,39 @@ def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, lab
     fields = config_fields(config, strategy)
     fields.update(strategy=strategy, increments=[list(g) for g in increments])
     fields.update(data_fields(images, labels, protocol))
-    fields.update(code_fields())
+    fields.update(code_fields(strategy))   # the code this strategy runs (files.strategy_code_digest)
     fields.update(extra or {})
     return fingerprint(fields)
+
+
+def scoped_code_digest(strategies) -> str:
+    """Digest (12 hex digits) of what decides a benchmark result made of runs of ``strategies``
+    beyond its recorded preset: the code each strategy runs (:func:`files.strategy_code_digest`)
+    and the :class:`~mclfir_lite.config.Config` defaults it reads (:func:`config_fields`), but
+    the preset's keys (a result records its preset). A result records it with its strategies
+    (``code_scope``), so that a later change to another strategy's code or fields provably
+    leaves it as it was (``benchmarks/migrate_digest.py`` carries it over)."""
+    import json
+    from ..config import CONFIG_KEYS, Config
+    from ..files import modules_code_digest, shared_modules, strategy_code_digest
+    default, h = Config(), hashlib.sha1()
+    common = {k: v for k, v in dataclasses.asdict(default).items()
+              if k not in READ_ONLY_BY and k not in CONFIG_KEYS and k != "device"}
+    h.update(f"shared:{modules_code_digest(shared_modules())}:{json.dumps(common, sort_keys=True, default=repr)}".encode())
+    for s in sorted({str(s) for s in strategies}):
+        read = {k: v for k, v in config_fields(default, s).items() if k not in CONFIG_KEYS}
+        h.update(f"{s}:{strategy_code_digest(s)}:{json.dumps(read, sort_keys=True, default=repr)}".encode())
+    return h.hexdigest()[:12]
+
+
+def unread_fields(strategies) -> set[str]:
+    """The :data:`READ_ONLY_BY` fields that no run of ``strategies`` reads (a preset may change
+    them without changing such a result); none when a strategy is not a built-in one."""
+    scope = {str(s) for s in strategies}
+    from ..methods import STRATEGIES
+    if not scope <= set(STRATEGIES):   # a strategy from outside the package: it may read anything
+        return set()
+    return {k for k, readers in READ_ONLY_BY.items() if not scope & set(readers)}
 
 
 def run_identity(config, increments, image_shape, labels: dict, protocol: dict, extra: dict | None = None) -> dict:
