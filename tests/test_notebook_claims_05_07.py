@@ -494,6 +494,25 @@ def test_07_a_run_of_the_core_strategies_only_claims_what_it_measured(capsys):
                                                                        only=("mclfir", "ewc", "replay")))
 
 
+
+DERPP = "derpp ends above replay by at least 0.02 MeanAP"
+
+
+def test_07_derpp_above_replay_is_checked_when_the_baselines_hold_derpp(capsys, monkeypatch):
+    """Written before the baselines benchmark ran DER++ (from the tuning's validation seeds)."""
+    four = ("mclfir", "ewc", "replay", "derpp")
+    with_derpp = lambda derpp: _bench_07(meanap={"derpp": derpp}, only=four)
+    monkeypatch.setitem(MEANAP_07, "derpp", [0.70, 0.71, 0.72])      # (restored after the test)
+    monkeypatch.setitem(FORGET_07, "derpp", [0.05, 0.05, 0.05])
+    monkeypatch.setitem(STORED_07, "derpp", (79_747, 79_747))
+    _run_07_bench(ABOVE, _bench_07(), baselines=with_derpp([0.60, 0.61, 0.62]))
+    assert _checked(capsys) == 1 + 3                                    # ewc, replay, and derpp above replay
+    for close in ([0.53, 0.51, 0.56], [0.40, 0.55, 0.90]):              # within 0.02, or inside the spread
+        with _raises(DERPP):
+            _run_07_bench(ABOVE, _bench_07(), baselines=with_derpp(close))
+    _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(only=("mclfir", "ewc", "replay")))
+    assert "derpp: not in the baselines benchmark beside replay; no claim" in capsys.readouterr().out
+
 OFF = REMEASURE_MEANAP + 0.01          # a live run just outside the re-measurement tolerance
 
 
