@@ -10,10 +10,8 @@ measured again, from ``isolated`` runs on the lesson's order). ``mclfir`` is tra
 beside them, so that every paired difference compares runs of one machine: another CPU rounds
 differently (``bench_threads`` measures how far), which would add its difference to every
 pair. The tuning benchmark says how far each preset is from the best configuration it found.
-``derpp`` (DER++: replay plus distillation of the stored embeddings) is not among them yet:
-its preset's alpha (0.5) is 0.03 below the plateau the tuning found around 2 on validation,
-and alpha is a default of ``Config`` (code, in the digest), so the tuned value comes with the
-next re-measurement of every benchmark. ``--strategies`` is not read here; ``STRATEGIES`` is.
+``derpp`` (DER++: replay plus distillation of the stored embeddings) at its tuned weights.
+``--strategies`` is not read here; ``STRATEGIES`` is.
 
 Usage: ``python benchmarks/run_all.py --only baselines --threads 1``.
 """
@@ -24,7 +22,7 @@ import sys
 import _common as C
 import bench_strategies as S
 
-STRATEGIES = ("mclfir", "ewc", "replay")
+STRATEGIES = ("mclfir", "ewc", "replay", "derpp")
 # The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
 CODE_SCOPE = STRATEGIES + ("isolated",)   # isolated: the hardest attribute
 

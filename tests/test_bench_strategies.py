@@ -79,7 +79,7 @@ def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path
     assert r["strategies"] == list(BB.STRATEGIES) and "isolated" not in r["summary"]
     assert len({B._spec(o["plan"]) for o in r["orders"]}) == 3 and r["hardest"] in r["summary"]["mclfir"]["attributes"]
     assert r["runs"]["total"] == len(BB.STRATEGIES) * 2 * 3 + 2          # + the isolated runs behind `hardest`
-    assert {"mclfir vs ewc", "mclfir vs replay"} == set(r["paired"])
+    assert {"mclfir vs ewc", "mclfir vs replay", "mclfir vs derpp", "derpp vs replay"} == set(r["paired"])
     assert r["per_run_checks"] is None and "checks" not in r and "joint_doubled" not in r
     text = BB.readme(r)
     assert "| replay |" in text and "mclfir vs ewc" in text and "Issue 20's bar" not in text
