@@ -67,3 +67,12 @@ def test_three_different_orders_even_when_the_hardest_attribute_already_comes_fi
         specs = [bench_strategies._spec(p) for p in bench_strategies.orders(plan, hardest).values()]
         assert len(specs) == 3 and len(set(specs)) == 3
         assert any(p.startswith(hardest) or p.split(";")[0].split(",").count(hardest) for p in specs)
+
+
+def test_a_result_carried_over_a_change_outside_its_scope_says_which_code_measured_it(tmp_path, monkeypatch):
+    readme = write(tmp_path)
+    monkeypatch.setattr(bench_strategies, "readme", lambda r: "TABLE")
+    run_all.readme_sections({"benchmarks": {"strategies": entry(code_digest(), code_carried_from="b" * 12,
+                                                                code_scope=["lwf", "mclfir"])}}, readme)
+    s = readme.read_text()
+    assert "TABLE" in s and "measured with code bbbbbbbbbbbb" in s and "(lwf, mclfir)" in s and "migrate_digest.py" in s
