@@ -144,6 +144,19 @@ def add_scope(entry: dict, scope: list[str] | None) -> bool:
     return True
 
 
+def preset_changes(then: dict, now: dict) -> set[str]:
+    """The preset fields that differ, looking inside nested overlays (``"pretrained"``): a field
+    an overlay sets counts under its own name."""
+    changed = set()
+    for k in set(now) | set(then):
+        a, b = then.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= {f for f in set(a) | set(b) if a.get(f) != b.get(f)}
+        elif a != b:
+            changed.add(k)
+    return changed
+
+
 def carry_entry(entry: dict, quick: bool = False) -> bool:
     """Carry a result of an unchanged scope over to this checkout's code digest (see the module's
     docstring); True if it was."""
@@ -158,8 +171,7 @@ def carry_entry(entry: dict, quick: bool = False) -> bool:
     now, then = preset_fields(bool(entry.get("quick", quick))), entry.get("preset")
     if not isinstance(then, dict):
         return False
-    changed = {k for k in set(now) | set(then) if now.get(k) != then.get(k)}
-    if changed - unread_fields(scope):
+    if preset_changes(then, now) - unread_fields(scope):
         return False
     entry[CARRIED_FROM] = entry["code"]
     entry["code"], entry["preset"] = code_digest(), now

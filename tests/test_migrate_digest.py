@@ -71,15 +71,17 @@ def test_a_result_whose_scope_is_unchanged_is_carried_over_and_no_other(tmp_path
                "unread": _scoped(["mclfir"], preset={**now, "ewc_lambda": now["ewc_lambda"] * 2}),   # mclfir reads no ewc
                "read": _scoped(["ewc"], preset={**now, "ewc_lambda": now["ewc_lambda"] * 2}),
                "shared": _scoped(["mclfir"], preset={**now, "n_images": 1}),
+               "overlay_unread": _scoped(["mclfir"], preset={**now, "pretrained": {**now["pretrained"], "joint_steps": 1}}),
+               "overlay_read": _scoped(["mclfir"], preset={**now, "pretrained": {**now["pretrained"], "image_size": 1}}),
                "noscope": {"status": "ok", "code": "a" * 12, "quick": False, "preset": now, "result": {}}}
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"benchmarks": entries}))
     M.migrate_file(path, M.legacy_code_digest())
     out = json.loads(path.read_text())["benchmarks"]
-    for name in ("same", "unread"):
+    for name in ("same", "unread", "overlay_unread"):
         assert out[name]["code"] == code_digest() and out[name][M.CARRIED_FROM] == "a" * 12, name
         assert out[name]["preset"] == now and stale_reason(out[name]) is None, name
-    for name in ("otherscope", "read", "shared", "noscope"):
+    for name in ("otherscope", "read", "shared", "noscope", "overlay_read"):
         assert out[name] == entries[name], name                    # untouched: stale
         assert stale_reason(out[name]) is not None, name
 
