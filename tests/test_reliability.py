@@ -142,7 +142,7 @@ def test_run_fingerprint_covers_images_size_protocol_version_and_code(monkeypatc
     from mclfir_lite import settings
     monkeypatch.setattr(settings, "__version__", "9.9")
     assert checkpoint.differing_fields(base, fp()) == ["version"]
-    monkeypatch.setattr(files, "code_digest", lambda: "changed")
+    monkeypatch.setattr(files, "strategy_code_digest", lambda strategy: "changed")   # the code its strategy runs
     assert "code" in checkpoint.differing_fields(base, fp())
 
 
