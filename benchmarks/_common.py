@@ -92,7 +92,7 @@ def train_overrides(device: str) -> tuple[dict, str | None]:
 
 # Quick (smoke) mode: SynthFashion's quick preset, three one-attribute increments, few short
 # steps. The numbers mean nothing; the point is that every code path runs in seconds.
-QUICK_SYNTH = {"increments": "synth3", "steps_per_attribute": 10, "batch_size": 32, "joint_steps": 20}
+QUICK_SYNTH = {"increments": "synth3", "steps_per_attribute": 10, "batch_size": 32, "joint_steps": 20, "retrain_steps": 30}
 
 
 def synth_lab(quick: bool, seed: int, validation: bool = False, **config):

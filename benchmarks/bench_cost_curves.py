@@ -34,7 +34,8 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 1, out_dir
     for name, (strategy, extra) in METHODS.items():
         for b in budgets:
             cfg = {**overrides, **extra, "steps_per_attribute": max(1, round(b * p["steps_per_attribute"])),
-                   "joint_steps": max(1, round(b * p["joint_steps"]))}
+                   "joint_steps": max(1, round(b * p["joint_steps"])),
+                   "retrain_steps": max(1, round(b * p["retrain_steps"]))}
             for s in seeds:
                 jobs.append((s, strategy, cfg, {}))
                 keys.append((name, b))

@@ -28,11 +28,11 @@ PRESETS = {
     # learnable_balance.json). ewc_lambda and joint_lr (joint's own learning rate: 4e-3, against the
     # continual methods' 5e-4): chosen on a validation split (benchmarks/bench_tuning.py).
     "default": {"n_images": 6000, "image_size": 48, "encoder_width": 16, "steps_per_attribute": 400,
-                "joint_steps": 400, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+                "joint_steps": 400, "retrain_steps": 1200, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
                 "increments": "synth6x5", "style": "v2", "max_queries": 500, "max_candidates": 2000},
     # tests, and a first look: seconds per strategy
     "quick": {"n_images": 2400, "image_size": 32, "encoder_width": 16, "steps_per_attribute": 90,
-              "joint_steps": 90, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
+              "joint_steps": 90, "retrain_steps": 270, "joint_lr": 4e-3, "ewc_lambda": 10.0, "joint_balance": "ratio", "balance_alpha": 2.0,
               "increments": "synth3", "style": "v1", "max_queries": 300, "max_candidates": 1000},
 }
 # Overlays for a pretrained encoder that trains its last stage(s) on cached trunk features
@@ -42,8 +42,8 @@ PRESETS = {
 # joint_lr: a pretrained trunk is trained at the continual methods' rate (joint's own rate was
 # tuned for a smallcnn trained from scratch).
 PRETRAINED = {
-    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150, "joint_lr": 5e-4},
-    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40, "joint_lr": 5e-4},
+    "default": {"image_size": 64, "steps_per_attribute": 150, "joint_steps": 150, "retrain_steps": 150, "joint_lr": 5e-4},
+    "quick": {"image_size": 64, "steps_per_attribute": 40, "joint_steps": 40, "retrain_steps": 40, "joint_lr": 5e-4},
 }
 
 
@@ -52,7 +52,7 @@ def preset(quick: bool | None = None) -> dict:
     return dict(PRESETS["quick" if (quick_mode() if quick is None else quick) else "default"])
 
 
-CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "joint_lr", "ewc_lambda", "joint_balance", "balance_alpha")
+CONFIG_KEYS = ("encoder_width", "steps_per_attribute", "joint_steps", "retrain_steps", "joint_lr", "ewc_lambda", "joint_balance", "balance_alpha")
 DEFAULT = PRESETS["default"]   # what Config's fields in CONFIG_KEYS default to
 
 
@@ -86,6 +86,9 @@ class Config:
     joint_steps: int = DEFAULT["joint_steps"]  # joint: mixed steps per increment, each with batch_size doublets
                                     # of every seen attribute (whether it is converged is measured
                                     # by the strategies benchmark: notebook 07)
+    retrain_steps: int = DEFAULT["retrain_steps"]  # retrain: mixed steps per fresh model (one per increment);
+                                    # the budget at which one fresh model learns every attribute of the
+                                    # plan (benchmarks/results/exploration_joint_budget.json: converged at 1200)
     joint_lr: float = DEFAULT["joint_lr"]  # joint and retrain (mixed batches of every seen attribute): their own
                                     # learning rate, tuned on validation data (benchmarks/bench_tuning.py)
     joint_warm_start: bool = True   # joint: keep training one model (cumulative); False: from scratch
@@ -127,7 +130,7 @@ class Config:
         for name in ("encoder_trainable", "amp", "joint_warm_start", "flip", "ema_carry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
-        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1),
+        for name, lo in (("encoder_width", 1), ("embed_dim", 1), ("steps_per_attribute", 1), ("joint_steps", 1), ("retrain_steps", 1),
                          ("batch_size", 1), ("ema_every", 1), ("ewc_batches", 1), ("replay_per_attribute", 1),
                          ("seed", 0)):
             v = getattr(self, name)

@@ -185,7 +185,7 @@ def test_a_presets_values_are_data_not_code(tmp_path, monkeypatch):
 
 
 # one other value per preset key (quick preset): each must reach a run's fingerprint
-OTHER_VALUE = {"n_images": 2000, "image_size": 40, "encoder_width": 8, "steps_per_attribute": 50, "joint_steps": 60,
+OTHER_VALUE = {"n_images": 2000, "image_size": 40, "encoder_width": 8, "steps_per_attribute": 50, "joint_steps": 60, "retrain_steps": 70,
                "joint_lr": 1e-3, "ewc_lambda": 3.0, "joint_balance": "sum", "balance_alpha": 1.0,
                "increments": "synth3-quick", "style": "v2", "max_queries": 200, "max_candidates": 800}
 

@@ -26,6 +26,7 @@ def make(tiny, strategy, tmp=None, **cfg):
     table, images, protocol = tiny
     config = Config(steps_per_attribute=cfg.pop("steps", 4), batch_size=16, encoder_width=8, embed_dim=16,
                     ewc_batches=2, replay_per_attribute=16, joint_steps=cfg.pop("joint_steps", 5),
+                    retrain_steps=cfg.pop("retrain_steps", 3),
                     **cfg)
     return ContinualRunner(strategy, images, table.labels, protocol, PLAN, config, checkpoint_dir=tmp,
                            progress=False, data_fingerprint=fingerprint(table))
@@ -43,10 +44,10 @@ def test_every_strategy_runs_and_reports(tiny, strategy):
     else:
         assert res["forgetting"] == pytest.approx(R[0][0] - R[1][0])
         assert res["bwt"] == pytest.approx(R[1][0] - R[0][0])
-    steps = {"joint": 5 + 5}.get(strategy, 4 + 4)   # retrain: 4 mixed steps per increment
+    steps = {"joint": 5 + 5, "retrain": 3 + 3}.get(strategy, 4 + 4)   # retrain: its own 3 mixed steps per fresh model
     assert res["optimizer_steps"] == steps
     if strategy == "retrain":   # mixed batches of every seen attribute: 16 doublets (32 images) each
-        assert res["train_samples"] == 4 * 32 * (1 + 2)
+        assert res["train_samples"] == 3 * 32 * (1 + 2)
     assert res["train_samples"] >= res["optimizer_steps"] * 32
     assert set(res["chance_map"]) == {"sleeve_length", "colour"}
     assert all(0 < v < 1 for v in res["chance_map"].values())

@@ -8,7 +8,7 @@ from mclfir_lite.methods import STRATEGIES
 from mclfir_lite.training.checkpoint import READ_ONLY_BY, config_fields
 
 # a value other than the quick preset's for each field of READ_ONLY_BY
-OTHER = {"joint_steps": 3, "joint_warm_start": False, "joint_lr": 1e-2, "joint_balance": "sum", "balance_alpha": 0.5,
+OTHER = {"joint_steps": 3, "retrain_steps": 4, "joint_warm_start": False, "joint_lr": 1e-2, "joint_balance": "sum", "balance_alpha": 0.5,
          "ewc_lambda": 3.0, "ewc_batches": 2, "replay_per_attribute": 7, "derpp_alpha": 0.1, "derpp_beta": 0.3,
          "ema_decay": 0.9, "ema_every": 2, "ema_carry": True, "distill_weight": 0.3, "feature_distill_weight": 0.2}
 

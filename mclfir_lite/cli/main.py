@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="optimiser steps per attribute per increment")
     d.add_argument("--joint-steps", type=int, default=None,
                    help="joint (the upper bound): mixed steps per increment (default: the preset's; notebook 07 measures how close to converged it is)")
+    d.add_argument("--retrain-steps", type=int, default=None,
+                   help="retrain (the cost reference): mixed steps per fresh model (default: the preset's)")
     d.add_argument("--joint-lr", type=float, default=None,
                    help="joint and retrain: their own learning rate (default: the preset's, tuned on validation data)")
     d.add_argument("--ema-decay", type=float, default=None, help="mclfir: the EMA teacher's decay")
@@ -171,7 +173,8 @@ def validate_demo_args(args) -> None:
     if args.increments is not None and not args.increments.strip(" ;,"):
         raise ValueError(f"--increments {args.increments!r} is empty: give a plan name (e.g. synth3) "
                          "or attributes as 'a,b;c'")
-    for flag, v in (("--joint-steps", args.joint_steps), ("--ema-every", args.ema_every)):
+    for flag, v in (("--joint-steps", args.joint_steps), ("--retrain-steps", args.retrain_steps),
+                    ("--ema-every", args.ema_every)):
         if v is not None and v < 1:
             raise ValueError(f"{flag} must be a positive integer, got {v}")
     if args.joint_lr is not None and not (math.isfinite(args.joint_lr) and args.joint_lr > 0):
@@ -247,6 +250,7 @@ def _check_options_apply(args, recipe: dict | None, strategies: list[str], real:
             raise ValueError("--domain-shift applies to synthfashion only (it decides how images are rendered); "
                              f"{args.dataset} has its own images, so it would be ignored: drop --domain-shift")
     for flag, value, needs in (("--joint-steps", args.joint_steps, ("joint",)),
+                               ("--retrain-steps", args.retrain_steps, ("retrain",)),
                                ("--joint-lr", args.joint_lr, ("joint", "retrain")),
                                ("--ema-every", args.ema_every, ("mclfir",)),
                                ("--ema-decay", args.ema_decay, ("mclfir",))):
@@ -341,6 +345,7 @@ def run_demo(args) -> dict:
             "query_fraction": QUERY_FRACTION}
     protocol = make_protocol(table, seed=args.seed, attributes=[a for g in increments for a in g], **caps)
     overrides = {k: v for k, v in (("steps_per_attribute", args.steps), ("joint_steps", args.joint_steps),
+                                   ("retrain_steps", args.retrain_steps),
                                    ("joint_lr", args.joint_lr),
                                    ("ema_decay", args.ema_decay), ("ema_every", args.ema_every)) if v is not None}
     if recipe:

@@ -197,7 +197,7 @@ def _labels_digest(labels: dict, protocol: dict) -> str:
 # leaves its numbers exactly as they were. Listing a strategy that does not read a field is
 # safe (the field stays in its fingerprint); leaving out one that does is what the test catches.
 _TEACHER = ("mclfir", "lwf", "released")
-READ_ONLY_BY = {"joint_steps": ("joint",), "joint_warm_start": ("joint",),
+READ_ONLY_BY = {"joint_steps": ("joint",), "joint_warm_start": ("joint",), "retrain_steps": ("retrain",),
                 "joint_lr": ("joint", "retrain"), "joint_balance": ("joint", "retrain"),
                 "balance_alpha": ("joint", "retrain"),
                 "ewc_lambda": ("ewc",), "ewc_batches": ("ewc",),
