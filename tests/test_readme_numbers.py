@@ -80,13 +80,19 @@ def _patched(tmp_path, monkeypatch, change):
 
 
 def test_a_finding_follows_its_file(tmp_path, monkeypatch):
-    """The numbers move when the file does: a finding is written from the data, not typed."""
+    """The numbers and the verdict move when the file does: a finding is written from the data, not typed."""
+    from mclfir_lite.config import preset
+    budget = preset(False)["retrain_steps"]
+    assert "every attribute is learnt at that budget" in findings.retrain_budget()
+
     def change(data):
         row = next(r for r in data["end_point_traces"]["rows"] if r["single_increment"])
-        row["trace"][-1]["meanap"] = 0.123456
+        at = next(t for t in row["trace"] if t["step"] == budget)
+        at["map"]["pattern"] = row["chance_map"]["pattern"] + 0.1234      # pattern no longer learnt at the budget
     _patched(tmp_path, monkeypatch, change)
-    last = max(t["step"] for r in json_rows(tmp_path) for t in r["trace"])
-    assert f"at {last:,} steps MeanAP is 0.123" in findings.retrain_budget()
+    text = findings.retrain_budget()
+    assert f"At {budget:,} steps every attribute is at least +0.12 above chance" in text
+    assert "not every attribute is learnt at that budget" in text
 
 
 def json_rows(folder):
