@@ -68,3 +68,12 @@ def test_the_readme_table_goes_between_its_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="markers"):
         BL.C.write_between(BL.README_MARKER, text, readme)
+
+
+def test_what_the_runs_show_says_when_retrain_beats_joint():
+    """retrain above joint is said in words, with its numbers (a fresh model at retrain's budget beats
+    the cumulative joint); below or level, it is not."""
+    above = BL.shows(good() + [entry("retrain", (0.45, 0.35, 0.55), 0.83)])
+    assert "MeanAP +0.050 against `joint`'s" in above and "ends above `joint` on 1 of 1 seeds" in above
+    level = BL.shows(good() + [entry("retrain", (0.45, 0.35, 0.55), 0.785)])
+    assert "MeanAP +0.005 against `joint`'s" in level and "ends above `joint`" not in level
