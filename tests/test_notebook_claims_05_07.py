@@ -584,7 +584,7 @@ def _cost_scope(mclfir_samples=None, teacher=None, bench=None):
     results["mclfir"].update(train_samples=mclfir_samples or 2 * S_07 * B_07 * n_attr,
                              teacher_samples=2 * S_07 * B_07 * 4 if teacher is None else teacher)
     lab = SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07, increments=PLAN_07, attributes=ATTRS_07,
-                          config=SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07))
+                          config=SimpleNamespace(batch_size=B_07, steps_per_attribute=S_07, retrain_steps=3 * S_07))
     return {"results": results, "lab": lab, "M": {s: r["final_meanap"] for s, r in results.items()}, "bench": bench}
 
 
@@ -594,8 +594,11 @@ TEACHER_CELL = "not at ~30% of the cost once the teacher's forward passes are co
 
 def test_07_cost_claims_hold_as_measured(capsys):
     scope = _run([_cell("07", COST_CELL), _cell("07", TEACHER_CELL)], **_cost_scope())
-    assert _checked(capsys) == 2
+    out = capsys.readouterr().out
+    assert out.count("✓") == 2
     assert scope["ratio"] == pytest.approx(6 / 20)
+    assert scope["learning_samples"] == pytest.approx(3 * scope["retrain_samples"])   # retrain at its own budget
+    assert f"against retrain at its own budget ({3 * S_07} steps per fresh model): student samples 0.10" in out
 
 
 def test_07_cost_ratio_claim_fails_when_mclfir_trains_more():
