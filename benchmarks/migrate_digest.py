@@ -100,17 +100,18 @@ def migrate_entry(entry: dict, legacy: str, quick: bool = False) -> bool:
     return True
 
 
-def migrate_first_seed_runs(result: dict, quick: bool) -> list[str]:
+def migrate_first_seed_runs(result: dict, quick: bool, old_definition=None) -> list[str]:
     """Recompute the stored fingerprints of the strategies benchmark's seed-0 runs (those a
-    notebook's lab would make); returns the strategies whose fingerprint was carried over."""
+    notebook's lab would make) where ``old_definition`` (a context manager; default
+    :func:`legacy_digest`) makes the stored one for this checkout's lab; returns the strategies
+    whose fingerprint was carried over."""
     from mclfir_lite.lab.lab import Lab
     runs = result.get("first_seed_runs") or {}
     if not runs:
         return []
-    lab = Lab.synthfashion(quick=quick)
-    done = []
+    lab, done = Lab.synthfashion(quick=quick), []
     for strategy, run in runs.items():
-        with legacy_digest():
+        with (old_definition or legacy_digest)():
             old = lab.run_fingerprint(strategy)
         if run.get("fingerprint") == old:
             run["fingerprint"] = lab.run_fingerprint(strategy)
@@ -178,23 +179,6 @@ def carry_entry(entry: dict, quick: bool = False) -> bool:
     return True
 
 
-def migrate_seed_runs_to_strategy_code(result: dict, quick: bool) -> list[str]:
-    """Recompute the strategies benchmark's stored seed-0 fingerprints that were made with every
-    numeric module's digest (the proof: this checkout makes the same one); the strategies done."""
-    from mclfir_lite.lab.lab import Lab
-    runs = result.get("first_seed_runs") or {}
-    if not runs:
-        return []
-    lab, done = Lab.synthfashion(quick=quick), []
-    for strategy, run in runs.items():
-        with whole_code_fingerprints():
-            old = lab.run_fingerprint(strategy)
-        if run.get("fingerprint") == old:
-            run["fingerprint"] = lab.run_fingerprint(strategy)
-            done.append(strategy)
-    return done
-
-
 def migrate_ledger(ledger: Path, write: bool = True) -> list[str]:
     """Give every ledger entry made with this checkout's whole-code digest its strategy's code
     digest (and so its new name); a line per entry."""
@@ -237,7 +221,7 @@ def migrate_file(path: Path, legacy: str, write: bool = True) -> list[str]:
             if add_scope(entry, entry_scope(name, entry)):
                 changes.append(f"{path.name}: {name}, scope {', '.join(entry['code_scope']) or '(shared code)'}")
                 if name == "strategies":
-                    for s in migrate_seed_runs_to_strategy_code(entry["result"], bool(entry.get("quick"))):
+                    for s in migrate_first_seed_runs(entry["result"], bool(entry.get("quick")), whole_code_fingerprints):
                         changes.append(f"{path.name}: strategies, seed-0 run of {s} (fingerprint: its strategy's code)")
             if carry_entry(entry):
                 changes.append(f"{path.name}: {name} carried over (its scope's code and settings are unchanged)")
