@@ -218,13 +218,28 @@ def code_scope(module, result) -> list[str] | None:
     return None if scope is None else sorted({str(s) for s in scope})
 
 
-def scope_fields(scope: list[str] | None) -> dict:
-    """What a result records of its scope (:func:`code_scope`): the strategies and
+def bench_sources(module) -> list[str]:
+    """The benchmark code behind a module's result: its file, ``_common.py`` and the bench modules
+    it imports (``import bench_strategies as S``), as paths from the checkout's root."""
+    import ast
+    here = Path(module.__file__).resolve()
+    names = {here.name, "_common.py"}
+    for node in ast.walk(ast.parse(here.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {f"{a.name}.py" for a in node.names if a.name.startswith("bench_")}
+    return sorted(f"benchmarks/{n}" for n in names if (here.parent / n).is_file())
+
+
+def scope_fields(scope: list[str] | None, quick: bool = False, module=None) -> dict:
+    """What a result records of its scope (:func:`code_scope`): the strategies, the benchmark
+    code behind it (:func:`bench_sources` of ``module``) and
     ``training.checkpoint.scoped_code_digest`` of them; nothing without a scope."""
     if scope is None:
         return {}
     from mclfir_lite.training.checkpoint import scoped_code_digest
-    return {"code_scope": list(scope), "scoped_code": scoped_code_digest(scope)}
+    sources = bench_sources(module) if module is not None else []
+    return {"code_scope": list(scope), "code_sources": sources,
+            "scoped_code": scoped_code_digest(scope, quick, sources)}
 
 
 def run_strategy(lab, strategy: str, fresh: bool = False, **overrides) -> tuple[dict, float, bool]:

@@ -79,7 +79,7 @@ def run_one(style: str, plan, seed: int, strategy: str, image_size=None, n_image
             "map_matrix": r["map_matrix"], "train_seconds": r["train_seconds"],
             "data_seconds": round(t_data, 2), "wall_seconds": round(wall, 2),
             "code": code_digest(), "preset": preset_fields(False), "date": time.strftime("%Y-%m-%d %H:%M"),
-            **C.scope_fields([strategy])}
+            **C.scope_fields([strategy], False, sys.modules[__name__])}
 
 
 def key(e: dict) -> str:

@@ -123,7 +123,7 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
         }
     from mclfir_lite.lab.lab import preset_fields
     return {"code": code_digest(), "preset": preset_fields(quick),   # the presets are not in the digest
-            **C.scope_fields(sorted(CODE_SCOPE)),
+            **C.scope_fields(sorted(CODE_SCOPE), quick, sys.modules[__name__]),
             "seeds": list(range(seed, seed + seeds)), "quick": quick,
             "dataset": str(C.FPI_DIR.name), "increments": first["increments"], "attributes": first["attributes"],
             "pools": "per_increment", "image_size": first["image_size"],

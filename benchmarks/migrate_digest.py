@@ -119,29 +119,34 @@ def migrate_first_seed_runs(result: dict, quick: bool, old_definition=None) -> l
     return done
 
 
-def entry_scope(name: str | None, entry: dict) -> list[str] | None:
-    """The scope of a stored result: its benchmark's (``CODE_SCOPE`` of ``bench_<name>``), a
-    learnable entry's strategy, or None."""
+def entry_scope(name: str | None, entry: dict):
+    """``(scope, module)`` of a stored result: its benchmark's (``CODE_SCOPE`` of ``bench_<name>``;
+    a learnable entry's strategy, with bench_learnable), or ``(None, None)``."""
     import importlib
-    if name is None:
-        return [str(entry["strategy"])] if isinstance(entry.get("strategy"), str) else None
     try:
-        module = importlib.import_module(f"bench_{name}")
+        module = importlib.import_module("bench_learnable" if name is None else f"bench_{name}")
     except ImportError:
-        return None
+        return None, None
+    if name is None:
+        return ([str(entry["strategy"])], module) if isinstance(entry.get("strategy"), str) else (None, None)
     try:
-        return C.code_scope(module, entry.get("result", entry))
+        return C.code_scope(module, entry.get("result", entry)), module
     except (KeyError, TypeError):
-        return None
+        return None, None
 
 
-def add_scope(entry: dict, scope: list[str] | None) -> bool:
-    """Write ``code_scope`` and ``scoped_code`` beside a result of this checkout's code that has
-    none (the proof: it records this checkout's digest); True if it was written."""
+def add_scope(entry: dict, scope_and_module, quick: bool = False) -> bool:
+    """Write ``code_scope``, ``code_sources`` and ``scoped_code`` beside a result of this checkout's
+    code (the proof: it records this checkout's digest), where they are missing or made by an
+    older definition of the scoped digest; True if they were written."""
     from mclfir_lite.files import code_digest
-    if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest() or "scoped_code" in entry:
+    scope, module = scope_and_module
+    if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest():
         return False
-    entry.update(C.scope_fields(scope))
+    fields = C.scope_fields(scope, bool(entry.get("quick", quick)), module)
+    if all(entry.get(k) == v for k, v in fields.items()):
+        return False
+    entry.update(fields)
     return True
 
 
@@ -166,8 +171,9 @@ def carry_entry(entry: dict, quick: bool = False) -> bool:
     from mclfir_lite.training.checkpoint import scoped_code_digest, unread_fields
     if not isinstance(entry, dict) or entry.get("code") == code_digest() or not entry.get("code"):
         return False
-    scope = entry.get("code_scope")
-    if not isinstance(scope, list) or entry.get("scoped_code") != scoped_code_digest(scope):
+    scope, sources = entry.get("code_scope"), entry.get("code_sources", [])
+    if not isinstance(scope, list) or not isinstance(sources, list) \
+            or entry.get("scoped_code") != scoped_code_digest(scope, bool(entry.get("quick", quick)), sources):
         return False
     now, then = preset_fields(bool(entry.get("quick", quick))), entry.get("preset")
     if not isinstance(then, dict):
@@ -229,7 +235,7 @@ def migrate_file(path: Path, legacy: str, write: bool = True) -> list[str]:
         for key, entry in data["entries"].items():
             if migrate_entry(entry, legacy):
                 changes.append(f"{path.name}: {key}")
-            if add_scope(entry, entry_scope(None, entry)):
+            if add_scope(entry, entry_scope(None, entry), quick=False):
                 changes.append(f"{path.name}: {key}, scope {entry['strategy']}")
             if carry_entry(entry):
                 changes.append(f"{path.name}: {key} carried over (its strategy's code and settings are unchanged)")

@@ -280,6 +280,12 @@ def _method_imports(name: str) -> set[str]:
     return {m for m in found if m in NUMERIC_MODULES}
 
 
+# Package code that turns runs into a benchmark result (paired statistics, the lab that builds the
+# protocol and the runs, the sensitivity matrix, the strategy registry): part of a result's scoped
+# digest (``training.checkpoint.scoped_code_digest``), not of a run's key.
+RESULT_MODULES = ("lab.report", "lab.lab", "retrieval.sensitivity", "methods.__init__")
+
+
 def _method_modules() -> list[str]:
     return [m for m in NUMERIC_MODULES if m.startswith(METHODS) and m != METHODS + "base"]
 

@@ -133,4 +133,42 @@ def test_every_committed_result_records_its_scope():
             continue   # it runs the notebooks: every strategy, no scope
         assert isinstance(entry.get("code_scope"), list), f"{name}: no code_scope"
         if entry["code"] == code_digest():
-            assert entry["scoped_code"] == scoped_code_digest(entry["code_scope"]), name
+            assert entry["scoped_code"] == scoped_code_digest(entry["code_scope"], bool(entry.get("quick")),
+                                                              entry.get("code_sources", [])), name
+            assert entry.get("code_sources"), f"{name}: no benchmark sources recorded"
+
+
+def test_a_scoped_digest_follows_how_the_package_builds_the_config(monkeypatch):
+    """The Config a preset gives (config.preset_config, Config's own checks) is hashed as built, not
+    as declared: a change there that moves joint's rate changes joint's scope and no other."""
+    from mclfir_lite import config
+    from mclfir_lite.training import checkpoint
+    before = {s: checkpoint.scoped_code_digest(s) for s in (("joint",), ("mclfir",))}
+    real = config.preset_config
+    monkeypatch.setattr(config, "preset_config", lambda p: {**real(p), "joint_lr": 2 * real(p)["joint_lr"]})
+    assert checkpoint.scoped_code_digest(("joint",)) != before[("joint",)]
+    assert checkpoint.scoped_code_digest(("mclfir",)) == before[("mclfir",)]
+
+
+def test_a_scoped_digest_follows_the_result_code_and_the_benchmarks_own(tmp_path, monkeypatch):
+    """The statistics that turn runs into a result (lab.report) and the benchmark's own file are
+    in a result's scoped digest; neither is in a run's key."""
+    import _common as C
+    import bench_baselines
+    from mclfir_lite import files
+    from mclfir_lite.training import checkpoint
+    sources = C.bench_sources(bench_baselines)
+    assert sources == ["benchmarks/_common.py", "benchmarks/bench_baselines.py", "benchmarks/bench_strategies.py"]
+    before = checkpoint.scoped_code_digest(["mclfir"], False, sources)
+    key = files.strategy_code_digest("mclfir")
+    assert checkpoint.scoped_code_digest(["mclfir"], False, sources[:2]) != before      # bench_strategies counts
+    edited = tmp_path / "report.py"
+    edited.write_text(files.module_path("lab.report").read_text() + "\nEXTRA = 1\n")
+    real = files.module_path
+    monkeypatch.setattr(files, "module_path", lambda n: edited if n == "lab.report" else real(n))
+    files.strategy_code_digest.cache_clear()
+    try:
+        assert checkpoint.scoped_code_digest(["mclfir"], False, sources) != before
+        assert files.strategy_code_digest("mclfir") == key            # a run's key: unchanged
+    finally:
+        files.strategy_code_digest.cache_clear()

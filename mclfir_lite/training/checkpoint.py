@@ -230,23 +230,28 @@ def run_fingerprint(config, strategy: str, increments, images: torch.Tensor, lab
     return fingerprint(fields)
 
 
-def scoped_code_digest(strategies) -> str:
-    """Digest (12 hex digits) of what decides a benchmark result made of runs of ``strategies``
-    beyond its recorded preset: the code each strategy runs (:func:`files.strategy_code_digest`)
-    and the :class:`~mclfir_lite.config.Config` defaults it reads (:func:`config_fields`), but
-    the preset's keys (a result records its preset). A result records it with its strategies
-    (``code_scope``), so that a later change to another strategy's code or fields provably
-    leaves it as it was (``benchmarks/migrate_digest.py`` carries it over)."""
+def scoped_code_digest(strategies, quick: bool = False, sources=()) -> str:
+    """Digest (12 hex digits) of what decides a benchmark result made of runs of ``strategies``:
+    the shared numeric code and the package code that turns runs into a result
+    (:data:`files.RESULT_MODULES`: the statistics, the lab, the sensitivity matrix, the registry),
+    the code each strategy runs (:func:`files.strategy_code_digest`), the
+    :class:`~mclfir_lite.config.Config` each strategy's runs get from the preset of that size,
+    as the package builds it (``config.preset_config``, then ``Config``'s own checks), and the
+    benchmark's own ``sources`` (paths from the checkout's root). A result records it with its
+    strategies (``code_scope``), so that a later change to another strategy's code or fields
+    provably leaves it as it was (``benchmarks/migrate_digest.py`` carries it over)."""
     import json
-    from ..config import CONFIG_KEYS, Config
-    from ..files import modules_code_digest, shared_modules, strategy_code_digest
-    default, h = Config(), hashlib.sha1()
-    common = {k: v for k, v in dataclasses.asdict(default).items()
-              if k not in READ_ONLY_BY and k not in CONFIG_KEYS and k != "device"}
-    h.update(f"shared:{modules_code_digest(shared_modules())}:{json.dumps(common, sort_keys=True, default=repr)}".encode())
+    from ..config import Config, preset, preset_config
+    from ..files import RESULT_MODULES, modules_code_digest, shared_modules, source_digest, strategy_code_digest
+    cfg, h = Config(**preset_config(preset(bool(quick)))), hashlib.sha1()
+    common = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in READ_ONLY_BY and k != "device"}
+    h.update(f"shared:{modules_code_digest(shared_modules() + RESULT_MODULES)}:"
+             f"{json.dumps(common, sort_keys=True, default=repr)}".encode())
     for s in sorted({str(s) for s in strategies}):
-        read = {k: v for k, v in config_fields(default, s).items() if k not in CONFIG_KEYS}
-        h.update(f"{s}:{strategy_code_digest(s)}:{json.dumps(read, sort_keys=True, default=repr)}".encode())
+        h.update(f"{s}:{strategy_code_digest(s)}:{json.dumps(config_fields(cfg, s), sort_keys=True, default=repr)}".encode())
+    root = Path(__file__).resolve().parents[2]
+    for src in sorted(sources):
+        h.update(f"{src}:{source_digest(root / src)}".encode())
     return h.hexdigest()[:12]
 
 
