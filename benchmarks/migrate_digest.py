@@ -47,7 +47,8 @@ from pathlib import Path
 import _common as C
 
 MIGRATED_FROM = "code_migrated_from"    # the old digest a carried-over result recorded
-CARRIED_FROM = "code_carried_from"      # the digest a result of an unchanged scope was measured with
+CARRIED_FROM = "code_carried_from"      # the digest a result of an unchanged scope was measured with (kept over
+                                        # later carry-overs: the first one's)
 
 
 def legacy_code_digest() -> str:
@@ -180,7 +181,7 @@ def carry_entry(entry: dict, quick: bool = False) -> bool:
         return False
     if preset_changes(then, now) - unread_fields(scope):
         return False
-    entry[CARRIED_FROM] = entry["code"]
+    entry.setdefault(CARRIED_FROM, entry["code"])   # carried again: it keeps the digest it was measured with
     entry["code"], entry["preset"] = code_digest(), now
     return True
 

@@ -81,6 +81,8 @@ def test_a_result_whose_scope_is_unchanged_is_carried_over_and_no_other(tmp_path
     for name in ("same", "unread", "overlay_unread"):
         assert out[name]["code"] == code_digest() and out[name][M.CARRIED_FROM] == "a" * 12, name
         assert out[name]["preset"] == now and stale_reason(out[name]) is None, name
+    again = {**out["same"], "code": "c" * 12}                   # a second change outside its scope
+    assert M.carry_entry(again) and again[M.CARRIED_FROM] == "a" * 12    # it keeps the digest it was measured with
     for name in ("otherscope", "read", "shared", "noscope", "overlay_read"):
         assert out[name] == entries[name], name                    # untouched: stale
         assert stale_reason(out[name]) is not None, name
