@@ -246,11 +246,7 @@ def module_path(name: str) -> Path:
 def modules_digest(leave_out: dict[str, tuple[str, ...]]) -> str:
     """Digest (12 hex digits) of :func:`source_digest` of every module in :data:`NUMERIC_MODULES`,
     each without the top-level assignments ``leave_out`` names for it."""
-    h = hashlib.sha1()
-    for name in NUMERIC_MODULES:
-        if module_path(name).is_file():
-            h.update(f"{name}:{source_digest(module_path(name), leave_out.get(name, ()))}".encode())
-    return h.hexdigest()[:12]
+    return modules_code_digest([m for m in NUMERIC_MODULES if module_path(m).is_file()], leave_out)
 
 
 @functools.lru_cache(maxsize=1)
@@ -315,12 +311,12 @@ def strategy_modules(strategy: str) -> tuple[str, ...]:
     return shared_modules() + tuple(m for m in methods if m in seen)
 
 
-def modules_code_digest(names) -> str:
-    """Digest (12 hex digits) of :func:`source_digest` of the modules ``names`` (presets' values
-    left out: :data:`DATA_NOT_CODE`)."""
+def modules_code_digest(names, leave_out: dict[str, tuple[str, ...]] = DATA_NOT_CODE) -> str:
+    """Digest (12 hex digits) of :func:`source_digest` of the modules ``names``, each without the
+    top-level assignments ``leave_out`` names for it (default: the presets' values, :data:`DATA_NOT_CODE`)."""
     h = hashlib.sha1()
     for name in names:
-        h.update(f"{name}:{source_digest(module_path(name), DATA_NOT_CODE.get(name, ()))}".encode())
+        h.update(f"{name}:{source_digest(module_path(name), leave_out.get(name, ()))}".encode())
     return h.hexdigest()[:12]
 
 
