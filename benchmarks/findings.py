@@ -176,7 +176,7 @@ def retrain_budget() -> str:
     from mclfir_lite.config import preset
     p = preset(False)
     budget = p.get("retrain_steps", p["steps_per_attribute"])   # what retrain's fresh models get with this code
-    out, firsts, learnt, at_budget = [], [], [], []
+    out, learnt, at_budget = [], [], []
     for row in rows:
         chance = row["chance_map"]
         by_step = {t["step"]: t for t in row["trace"]}
@@ -191,13 +191,11 @@ def retrain_budget() -> str:
                                                                 [above(2 * s, a) - above(s, a) for a in chance])]
         if converged:
             s = converged[0]
-            firsts.append(s)
             d = by_step[2 * s]["meanap"] - by_step[s]["meanap"]
             worst = max(abs(above(2 * s, a) - above(s, a)) for a in chance)
             line += (f" The first budget whose doubling passes the rule is {s:,} steps (MeanAP {by_step[s]['meanap']:.3f}; "
                      f"doubling it moves MeanAP by {d:+.3f} and no attribute by more than {worst:.3f}).")
         else:
-            firsts.append(None)
             line += " No budget in its trace passes the convergence rule on doubling."
         if budget in by_step:
             low = min(above(budget, a) for a in chance)

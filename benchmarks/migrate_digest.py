@@ -18,7 +18,8 @@ same lab (old digest, every field) matches the stored one.
 Since 2026-12-07 a run's fingerprint records the digest of the code *its strategy* runs
 (``files.strategy_code_digest``) instead of every numeric module's, and a result records the
 strategies its runs belong to (``code_scope``) and ``scoped_code``
-(``training.checkpoint.scoped_code_digest``: their code and the Config defaults they read).
+(``training.checkpoint.scoped_code_digest``: the shared and result-making code, their code, the
+Config they get from the preset, and the benchmark's own files, ``code_sources``).
 Two more carry-overs follow from that, each with its proof:
 
 * **scope** (once): a result, ledger entry or stored seed-0 fingerprint that records this
@@ -184,6 +185,19 @@ def carry_entry(entry: dict, quick: bool = False) -> bool:
     entry.setdefault(CARRIED_FROM, entry["code"])   # carried again: it keeps the digest it was measured with
     entry["code"], entry["preset"] = code_digest(), now
     return True
+
+
+def provenance(e: dict) -> str:
+    """How a result came to carry this checkout's digest when another one measured it: the digests
+    it recorded before (``migrate_digest.py``'s carry-overs), or ""."""
+    notes = []
+    if e.get(MIGRATED_FROM):
+        notes.append(f"recorded as {e[MIGRATED_FROM]} before the presets left the digest")
+    if e.get(CARRIED_FROM):
+        scope = ", ".join(e.get("code_scope") or []) or "shared code only"
+        notes.append(f"measured with code {e[CARRIED_FROM]}, whose code and settings for its strategies ({scope}) "
+                     "are this checkout's")
+    return f" ({'; '.join(notes)}; carried over by `benchmarks/migrate_digest.py`)" if notes else ""
 
 
 def migrate_ledger(ledger: Path, write: bool = True) -> list[str]:

@@ -185,26 +185,13 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def provenance(e: dict) -> str:
-    """How a result came to carry this checkout's digest when another one measured it: the digests
-    it recorded before (``migrate_digest.py``'s carry-overs), or ""."""
-    from migrate_digest import CARRIED_FROM, MIGRATED_FROM
-    notes = []
-    if e.get(MIGRATED_FROM):
-        notes.append(f"recorded as {e[MIGRATED_FROM]} before the presets left the digest")
-    if e.get(CARRIED_FROM):
-        scope = ", ".join(e.get("code_scope") or []) or "shared code only"
-        notes.append(f"measured with code {e[CARRIED_FROM]}, whose code and settings for its strategies ({scope}) "
-                     "are this checkout's")
-    return f" ({'; '.join(notes)}; carried over by `benchmarks/migrate_digest.py`)" if notes else ""
-
-
 def readme_sections(report: dict, readme: Path | None = None) -> list[str]:
     """Rewrite each README section ``<!-- NAME:start --> ... <!-- NAME:end -->`` of a benchmark
     from its ``readme(result)`` (or, without one, its ``render(result)``): that text when the result was measured with this code
     and this preset (:func:`mclfir_lite.lab.lab.stale_reason`), otherwise a line saying why it is not quoted.
     Returns the names written."""
     from mclfir_lite.lab.lab import stale_reason
+    from migrate_digest import provenance
     readme = Path(readme or C.README)
     text, written = readme.read_text(encoding="utf-8"), []
     for name in ORDER:
