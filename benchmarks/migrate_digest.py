@@ -139,11 +139,12 @@ def entry_scope(name: str | None, entry: dict):
 
 def add_scope(entry: dict, scope_and_module, quick: bool = False) -> bool:
     """Write ``code_scope``, ``code_sources`` and ``scoped_code`` beside a result of this checkout's
-    code (the proof: it records this checkout's digest), where they are missing or made by an
-    older definition of the scoped digest; True if they were written."""
+    code (the proof: it records this checkout's digest) that has none, or has them from the older
+    definition without ``code_sources``; True if they were written. Recorded sources are never
+    rewritten: the code digest does not cover the benchmark's files, so it proves nothing about them."""
     from mclfir_lite.files import code_digest
     scope, module = scope_and_module
-    if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest():
+    if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest() or "code_sources" in entry:
         return False
     fields = C.scope_fields(scope, bool(entry.get("quick", quick)), module)
     if all(entry.get(k) == v for k, v in fields.items()):

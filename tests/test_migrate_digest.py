@@ -174,3 +174,14 @@ def test_a_scoped_digest_follows_the_result_code_and_the_benchmarks_own(tmp_path
         assert files.strategy_code_digest("mclfir") == key            # a run's key: unchanged
     finally:
         files.strategy_code_digest.cache_clear()
+
+
+def test_recorded_benchmark_sources_are_never_rewritten():
+    """The code digest does not cover benchmarks/, so a result of this checkout's code whose
+    benchmark files changed since is not re-scoped (it would hide the change from carry_entry)."""
+    import bench_map
+    entry = {"code": code_digest(), "quick": False, "code_scope": [], "code_sources": ["benchmarks/bench_map.py"],
+             "scoped_code": "0" * 12}
+    assert not M.add_scope(entry, ([], bench_map)) and entry["scoped_code"] == "0" * 12
+    old = {"code": code_digest(), "quick": False, "code_scope": [], "scoped_code": "0" * 12}   # the older definition
+    assert M.add_scope(old, ([], bench_map)) and old["code_sources"] and old["scoped_code"] != "0" * 12
