@@ -267,13 +267,24 @@ METHODS = "methods."
 
 
 def _method_imports(name: str) -> set[str]:
-    """The sibling method modules ``methods.<name>`` imports (``from .joint import Joint``)."""
+    """The sibling method modules ``methods.<name>`` imports, anywhere in the file and in any
+    spelling: ``from .joint import Joint``, ``from . import joint``, ``from mclfir_lite.methods.joint
+    import Joint``, ``from mclfir_lite.methods import joint``, ``import mclfir_lite.methods.joint``."""
     tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    package = __name__.rsplit(".", 1)[0] + "."            # "mclfir_lite."
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {METHODS + node.module} if node.module else {METHODS + a.name for a in node.names}
-    return {m for m in found if m in NUMERIC_MODULES}
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                base = METHODS + node.module if node.module else METHODS[:-1]
+            elif node.level == 0 and node.module and node.module.startswith(package):
+                base = node.module[len(package):]
+            else:
+                continue
+            found |= {base} | {f"{base}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name[len(package):] for a in node.names if a.name.startswith(package)}
+    return {m for m in found if m in NUMERIC_MODULES and m.startswith(METHODS)}
 
 
 # Package code that turns runs into a benchmark result (paired statistics, the lab that builds the

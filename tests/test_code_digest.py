@@ -97,6 +97,21 @@ def test_a_strategy_from_outside_the_package_runs_every_method_module():
     assert "methods.mclfir" not in files.strategy_modules("retrain") and "config" not in files.strategy_modules("retrain")
 
 
+@pytest.mark.parametrize("line", ["from .joint import Joint", "from . import joint",
+                                  "from mclfir_lite.methods.joint import Joint", "from mclfir_lite.methods import joint",
+                                  "import mclfir_lite.methods.joint", "def f():\n    from .joint import Joint"])
+def test_a_method_that_imports_another_runs_its_code_however_the_import_is_spelt(tmp_path, monkeypatch, line):
+    """A method built on another (retrain on joint) executes that one's code too: its runs' keys must
+    follow both, whichever way the import is written (relative, absolute, inside a function)."""
+    real = files.module_path
+    mine = tmp_path / "retrain.py"
+    mine.write_text(f"from .base import Strategy\n{line}\n")
+    monkeypatch.setattr(files, "module_path", lambda name: mine if name == "methods.retrain" else real(name))
+    assert files._method_imports("methods.retrain") == {"methods.base", "methods.joint"}
+    mine.write_text("from .base import Strategy\nimport numpy as np\nfrom ..core import losses\n")
+    assert files._method_imports("methods.retrain") == {"methods.base"}
+
+
 def test_config_values_reach_a_runs_key_through_its_fields_not_its_code(tmp_path, monkeypatch):
     """config.py is not in a run's code digest: every Config value a run reads is one of its
     fingerprint's fields (a changed default changes the key through them)."""
