@@ -33,7 +33,7 @@ TITLES = {
     "strategies": "Every strategy over seeds and orders: chance, the upper bound and its budget, the orderings, the cost claim",
     "baselines": "The tuned-alike baselines (ewc, replay) against mclfir on the same seeds and orders, paired",
     "sensitivity": "Counterfactual sensitivity: how far each head moves when one attribute, or only the nuisances, change",
-    "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets; the cost to 95% of converged joint",
+    "cost_curves": "Accuracy against cost: joint, retrain, mclfir and lwf at four budgets each; the cost to 95% of joint at its largest budget",
     "ema_teacher": "EMA teacher vs LwF's frozen snapshot, over seeds, at 1x and 4x the increment length",
     "ema_regimes": "Where an EMA teacher could differ from a snapshot: five increments carried, per epoch, high lr, short increments",
     "doublets_vs_triplets": "InfoNCE doublets vs tuned semi-hard triplets at equal steps, over seeds",

@@ -86,3 +86,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.line("(they would fail the run in CI: CI=true)", yellow=True)
     for node, why in bad:
         tr.line(f"  {node}: {why}", red=ci(), yellow=not ci(), bold=True)
+
+
+@pytest.fixture()
+def strategies_run(monkeypatch):
+    """The strategies of every run a test makes in this process (each ``Lab.runner``), in a set: a
+    benchmark's ``CODE_SCOPE`` must list them all, or a change to one of them would leave its result fresh."""
+    from mclfir_lite.lab import lab as lab_module
+    seen = set()
+
+    class Recording(lab_module.ContinualRunner):
+        def __init__(self, strategy, *args, **kwargs):
+            seen.add(strategy)
+            super().__init__(strategy, *args, **kwargs)
+
+    monkeypatch.setattr(lab_module, "ContinualRunner", Recording)
+    return seen

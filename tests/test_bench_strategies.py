@@ -8,11 +8,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_strategies as B  # noqa: E402
 
 
-def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, monkeypatch):
+def test_quick_run_has_three_orders_paired_statistics_and_a_readme(tmp_path, monkeypatch, strategies_run):
     monkeypatch.setenv("MCLFIR_BENCH_CACHE", str(tmp_path / "cache"))
     r = B.run(quick=True, seed=3, strategies=("joint", "isolated", "finetune", "mclfir"), doubled_seeds=1,
               joint_budgets=(4,), processes=1)
     assert r["seeds"] == [3, 4] and r["strategies"] == ["joint", "isolated", "finetune", "mclfir"]
+    import _common as C
+    assert strategies_run and strategies_run <= set(C.code_scope(B, r)), "CODE_SCOPE must list every strategy the benchmark ran"
     specs = [B._spec(o["plan"]) for o in r["orders"]]
     assert len(specs) == 3 == len(set(specs)) and set(r["by_order"]) == {o["name"] for o in r["orders"]}
     assert r["joint_doubled_seeds"] == [3] and r["joint_same_seeds"]["final_meanap"]["n"] == 1
@@ -69,7 +71,7 @@ def test_converged_at_needs_both_meanap_and_every_attribute_to_settle():
     assert B.converged_at([point(1, 0.80, 0.7, 0.9), point(2, 0.805, 0.71, 0.9)]) == 1
 
 
-def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path, monkeypatch):
+def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path, monkeypatch, strategies_run):
     """bench_baselines: no isolated among its strategies, yet the third order is built from a
     measured hardest attribute (isolated runs on the lesson's order, counted in the cost); the
     pairs are the baselines' against mclfir; no vacuous bar."""
@@ -77,6 +79,8 @@ def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path
     monkeypatch.setenv("MCLFIR_BENCH_CACHE", str(tmp_path / "cache"))
     r = BB.run(quick=True, seed=3, processes=1)
     assert r["strategies"] == list(BB.STRATEGIES) and "isolated" not in r["summary"]
+    import _common as C
+    assert strategies_run and strategies_run <= set(C.code_scope(BB, r)), "CODE_SCOPE must list every strategy it ran"
     assert len({B._spec(o["plan"]) for o in r["orders"]}) == 3 and r["hardest"] in r["summary"]["mclfir"]["attributes"]
     assert r["runs"]["total"] == len(BB.STRATEGIES) * 2 * 3 + 2          # + the isolated runs behind `hardest`
     assert {"mclfir vs ewc", "mclfir vs replay", "mclfir vs derpp", "derpp vs replay"} == set(r["paired"])

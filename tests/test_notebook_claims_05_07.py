@@ -26,6 +26,8 @@ taken from that cell's source: only the top-level statements that define it are 
       cell "sum(new)/sum(seen)": mclfir's samples against retrain's schedule
       cell "not at ~30% of the cost once": the teacher's passes counted; on a fresh benchmark,
            mclfir not comparable to joint over seeds and orders (paired interval above 0.02)
+      cell 'benchmark_result("cost_curves"': (a fresh cost-curve result) retrain reaches 95% of joint at
+           its largest budget, neither mclfir nor lwf does; a stale result is not quoted
       cell "one encoder per attribute (isolated": stored parameters
 """
 import ast
@@ -604,6 +606,56 @@ def test_07_cost_claims_hold_as_measured(capsys):
 def test_07_cost_ratio_claim_fails_when_mclfir_trains_more():
     with _raises("mclfir's student samples are the fraction sum(new)/sum(seen)"):
         _run([_cell("07", COST_CELL)], **_cost_scope(mclfir_samples=2 * S_07 * B_07 * 7))
+
+
+# 07, section 5: the cost curves (benchmarks/bench_cost_curves.py), quoted only when fresh
+CURVES_CELL = 'benchmark_result("cost_curves", require_fresh=True)'
+CURVE_BUDGETS = {"joint": [0.25, 0.5, 1.0, 2.0], "joint (from scratch)": [0.25, 0.5, 1.0, 2.0],
+                 "retrain": [0.125, 1 / 3, 0.5, 1.0], "mclfir": [0.25, 0.5, 1.0, 2.0], "lwf": [0.25, 0.5, 1.0, 2.0]}
+
+
+def _run_07_curves(reaches=("joint", "joint (from scratch)", "retrain"), stale=False):
+    """The cost-curve cell on a stub result in which exactly the methods ``reaches`` reach the line."""
+    from mclfir_lite.lab import plots
+
+    def benchmark_result(name, require_fresh=True):
+        assert name == "cost_curves"
+        if stale:
+            raise _Stale("measured with other code")
+        mean = {m: [{"budget": b, "meanap": 0.6 + 0.1 * b, "images": 1e5 * b, "seconds": 100 * b} for b in bs]
+                for m, bs in CURVE_BUDGETS.items()}
+        reach = {m: ({"images": 9e4, "seconds": 90.0, "at_smallest_budget": False} if m in reaches else None)
+                 for m in CURVE_BUDGETS}
+        return {"target": 0.95, "line": 0.76, "reference": {"method": "joint", "budget": 2.0, "meanap": 0.8},
+                "budgets": CURVE_BUDGETS["joint"], "seeds": [0, 1], "mean": mean, "reach": reach,
+                "reach_per_seed": {m: {"0": r, "1": None} for m, r in reach.items()}}
+    return _run([_cell("07", CURVES_CELL)], benchmark_result=benchmark_result, StaleResultError=_Stale, plots=plots)
+
+
+def test_07_cost_curve_claims_hold_as_expected(capsys):
+    _run_07_curves()
+    out = capsys.readouterr().out
+    assert out.count("✓") == 2
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}   # a row per method
+    assert "reaches it at 90,000 images" in rows["retrain"] and "1 of 2" in rows["retrain"]
+    assert "never reaches it" in rows["mclfir"] and "never reaches it" in rows["lwf"]
+
+
+def test_07_cost_curve_claim_fails_when_retrain_never_reaches_the_line():
+    with _raises("retrain reaches 95% of joint at its largest budget"):
+        _run_07_curves(reaches=("joint",))
+
+
+@pytest.mark.parametrize("method", ["mclfir", "lwf"])
+def test_07_cost_curve_claim_fails_when_a_distilling_method_reaches_the_line(method):
+    with _raises("neither mclfir nor lwf reaches it"):
+        _run_07_curves(reaches=("joint", "retrain", method))
+
+
+def test_07_stale_cost_curves_are_not_quoted(capsys):
+    _run_07_curves(stale=True)
+    out = capsys.readouterr().out
+    assert "cost curves not quoted" in out and "✓" not in out
 
 
 COMPARABLE = "mclfir is not comparable to the upper bound here"

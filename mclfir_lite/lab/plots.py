@@ -220,6 +220,26 @@ def plot_strategies(results: dict):
     return fig
 
 
+def plot_cost_curves(curves: dict):
+    """MeanAP against cost, one line per method (``benchmarks/bench_cost_curves.py``'s result:
+    its ``mean`` points, ``line`` and ``reference``): against the images forwarded (training
+    samples + teacher forwards) and against training time, both on log axes, with the line."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), dpi=DPI, sharey=True)
+    line, ref = curves["line"], curves["reference"]
+    for name, pts in curves["mean"].items():
+        for ax, x in zip(axes, ("images", "seconds")):
+            ax.plot([p[x] for p in pts], [p["meanap"] for p in pts], marker="o", label=name)
+    for ax, label in zip(axes, ("images forwarded (training + teacher)", "training time (s, one torch thread)")):
+        ax.axhline(line, color="grey", ls=":", lw=0.8, label=f"{curves['target']:.0%} of {ref['method']} at x{ref['budget']:g}")
+        ax.set(xscale="log", xlabel=label)
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())   # major ticks only: the minor ones overlap
+    axes[0].set_ylabel("MeanAP")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------- neighbours
 
 def upscale(image: np.ndarray, min_px: int = MIN_THUMB_PX) -> np.ndarray:
