@@ -74,15 +74,14 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
     top = mean["joint"][-1]
     line = TARGET * top["meanap"]
     reach = {name: reach_cost(pts, line) for name, pts in mean.items()}
-    per_seed = {name: {str(s): reach_cost(sorted((x for x in pts if x["seed"] == s), key=lambda x: x["budget"]),
-                                          TARGET * next(x["meanap"] for x in curves["joint"]
-                                                        if x["seed"] == s and x["budget"] == top["budget"]))
+    seed_line = {x["seed"]: TARGET * x["meanap"] for x in curves["joint"] if x["budget"] == top["budget"]}   # each seed's own
+    per_seed = {name: {str(s): reach_cost(sorted((x for x in pts if x["seed"] == s), key=lambda x: x["budget"]), seed_line[s])
                        for s in seeds} for name, pts in curves.items()}
-    best = max(((name, pt) for name, pts in mean.items() for pt in pts), key=lambda np_: np_[1]["meanap"])
+    best_name, best_pt = max(((name, pt) for name, pts in mean.items() for pt in pts), key=lambda item: item[1]["meanap"])
     out = {"budgets": budgets, "retrain_budgets": budgets_of("retrain", quick), "seeds": seeds, "curves": curves,
            "mean": mean, "reference": {"method": "joint", "budget": top["budget"], "meanap": top["meanap"]},
            "target": TARGET, "line": line, "reach": reach, "reach_per_seed": per_seed,
-           "best": {"method": best[0], "budget": best[1]["budget"], "meanap": best[1]["meanap"]},
+           "best": {"method": best_name, "budget": best_pt["budget"], "meanap": best_pt["meanap"]},
            "runs": C.run_costs(results)}
     if out_dir is not None:
         out["figure"] = figure(out, out_dir)
