@@ -3,14 +3,19 @@
 The strategies benchmark holds the lesson's five strategies (``joint``, ``isolated``,
 ``finetune``, ``lwf``, ``mclfir``). This one runs the other baselines the issue asks to be
 tuned alike: ``ewc`` (online EWC, lambda chosen on validation) and ``replay`` (a buffer of old
-training rows at the preset's size, ``Config.replay_per_attribute``: more than the bytes of
-MCL-FIR's teacher hold, which the tuning benchmark compares), each at its preset, over the same
-seeds and three task orders (the hardest attribute is
-measured again, from ``isolated`` runs on the lesson's order). ``mclfir`` is trained again
-beside them, so that every paired difference compares runs of one machine: another CPU rounds
-differently (``bench_threads`` measures how far), which would add its difference to every
-pair. The tuning benchmark says how far each preset is from the best configuration it found.
+training rows at the preset's size, ``Config.replay_per_attribute``), each at its preset, over
+the same seeds and three task orders (the hardest attribute is measured again, from
+``isolated`` runs on the lesson's order). ``mclfir`` is trained again beside them, so that every
+paired difference compares runs of one machine: another CPU rounds differently
+(``bench_threads`` measures how far), which would add its difference to every pair. The
+tuning benchmark says how far each preset is from the best configuration it found.
 ``derpp`` (DER++: replay plus distillation of the stored embeddings) at its tuned weights.
+
+``replay`` also runs at two more buffer sizes (:data:`REPLAY_SIZES`), on the same seeds and
+orders, paired with ``mclfir``: the buffer that takes the bytes of MCL-FIR's teacher (the
+comparison at equal memory, :func:`bench_tuning.teacher_sized_replay`) and the tuning's best
+on validation. A buffer is memory, not a knob: a larger one is better until it holds every
+old row (``joint`` by another name), so the question is what ``mclfir`` is worth at each size.
 ``--strategies`` is not read here; ``STRATEGIES`` is.
 
 Usage: ``python benchmarks/run_all.py --only baselines --threads 1``.
@@ -21,18 +26,81 @@ import sys
 
 import _common as C
 import bench_strategies as S
+import bench_tuning as T
 
 STRATEGIES = ("mclfir", "ewc", "replay", "derpp")
 # The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
 CODE_SCOPE = STRATEGIES + ("isolated",)   # isolated: the hardest attribute
+# replay's buffer (rows per attribute) at sizes other than the preset's: "teacher" is the bytes of
+# MCL-FIR's teacher; 512 is the tuning benchmark's best on validation (seeds 101, 102; the edge of its grid)
+REPLAY_SIZES = {"replay (teacher bytes)": "teacher", "replay (512 rows)": 512}
 
 
 def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: bool = False, **_) -> dict:
-    """:func:`bench_strategies.run` with :data:`STRATEGIES` (no ``joint``, so no budget doubling)."""
-    return S.run(quick=quick, seed=seed, device=device, processes=processes, fresh=fresh, strategies=STRATEGIES)
+    """:func:`bench_strategies.run` with :data:`STRATEGIES` (no ``joint``, so no budget doubling),
+    then ``replay`` at each of :data:`REPLAY_SIZES` on the same seeds and orders."""
+    out = S.run(quick=quick, seed=seed, device=device, processes=processes, fresh=fresh, strategies=STRATEGIES)
+    return replay_sizes(out, quick, device=device, processes=processes, fresh=fresh)
 
 
-render, readme = S.render, S.readme
+def replay_sizes(out: dict, quick: bool, device: str = "cpu", processes: int = 2, fresh: bool = False) -> dict:
+    """``out`` with ``replay`` at each of :data:`REPLAY_SIZES` added, as rows of their own
+    (``summary``, ``per_seed``, ``by_order``) and paired with ``mclfir`` (``paired``) over every
+    (order, seed); ``replay_sizes`` records each row's buffer. ``mclfir``'s runs come again
+    from the ledger or the cache (the runs ``out`` was made of), for the pairs."""
+    from mclfir_lite.lab.report import over_seeds, paired_measures
+    seeds = out["seeds"]
+    lab = C.synth_lab(quick, seeds[0])
+    sized = T.teacher_sized_replay(lab)
+    sizes = {name: sized["replay_per_attribute"] if v == "teacher" else int(v) for name, v in REPLAY_SIZES.items()}
+    overrides, _ = C.train_overrides(device)
+    names = [*sizes, "mclfir"]
+    pooled, trained = {n: [] for n in names}, []
+    for order in out["orders"]:
+        lab_kw = {"increments": S._spec(order["plan"])}
+        jobs = [(s, "replay", {**overrides, "replay_per_attribute": sizes[n]}, lab_kw) for n in sizes for s in seeds]
+        res = C.run_many(jobs, quick, processes=processes, fresh=fresh)
+        res += C.run_many([(s, "mclfir", dict(overrides), lab_kw) for s in seeds], quick,   # the pairs' other
+                          processes=processes)                                               # half: made above
+        by = {n: res[k * len(seeds):(k + 1) * len(seeds)] for k, n in enumerate(names)}
+        new = {n: by[n] for n in sizes}
+        for n in names:
+            pooled[n] += by[n]
+        trained += [r for n in sizes for r in by[n]]
+        where = [out["by_order"][order["name"]]] + ([out] if order["name"] == "lesson" else [])
+        for x in where:
+            x["summary"].update(over_seeds(new))
+            x["per_seed"].update(S._per_seed(new))
+    for n in sizes:
+        out["paired"][f"mclfir vs {n}"] = paired_measures(pooled["mclfir"], pooled[n])
+    more = C.run_costs(trained)
+    out["runs"] = {k: round(out["runs"][k] + more[k], 1) if k == "train_seconds" else out["runs"][k] + more[k]
+                   for k in out["runs"]}
+    out["replay_sizes"] = {"sizes": sizes, "preset": lab.config.replay_per_attribute, "teacher_sized": sized}
+    return out
+
+
+def buffers(r: dict) -> str:
+    """One line: each replay row's buffer, in rows per attribute and against the teacher's bytes."""
+    x = r.get("replay_sizes")
+    if not x:
+        return ""
+    t = x["teacher_sized"]
+    rows = {"replay": x["preset"], **x["sizes"]}
+    return ("Replay's buffers, in rows per attribute (one stored image takes "
+            f"{t['image_bytes']:,} bytes; MCL-FIR's teacher, {t['teacher_bytes']:,}): "
+            + ", ".join(f"`{n}` {v} ({v * t['image_bytes'] * len(r['summary']['mclfir']['attributes']) / t['teacher_bytes']:.1f}x the teacher's bytes)"
+                        for n, v in sorted(rows.items(), key=lambda kv: kv[1]))
+            + f"; `replay`'s is the preset's (`Config.replay_per_attribute`).")
+
+
+def render(r: dict) -> str:
+    return S.render(r) + "\n\n" + buffers(r)
+
+
+def readme(r: dict) -> str:
+    line = buffers(r)
+    return S.readme(r) + (f"\n\n{line}" if line else "")
 
 
 if __name__ == "__main__":

@@ -74,16 +74,32 @@ def test_converged_at_needs_both_meanap_and_every_attribute_to_settle():
 def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path, monkeypatch, strategies_run):
     """bench_baselines: no isolated among its strategies, yet the third order is built from a
     measured hardest attribute (isolated runs on the lesson's order, counted in the cost); the
-    pairs are the baselines' against mclfir; no vacuous bar."""
+    pairs are the baselines' against mclfir; no vacuous bar. replay also runs at the teacher's
+    bytes and at the tuning's best size, on every seed and order, paired with mclfir."""
+    import _common as C
     import bench_baselines as BB
+    import bench_tuning as T
     monkeypatch.setenv("MCLFIR_BENCH_CACHE", str(tmp_path / "cache"))
+    jobs, run_many = [], C.run_many
+    monkeypatch.setattr(C, "run_many", lambda js, *a, **k: jobs.extend(js) or run_many(js, *a, **k))
     r = BB.run(quick=True, seed=3, processes=1)
     assert r["strategies"] == list(BB.STRATEGIES) and "isolated" not in r["summary"]
-    import _common as C
     assert strategies_run and strategies_run <= set(C.code_scope(BB, r)), "CODE_SCOPE must list every strategy it ran"
     assert len({B._spec(o["plan"]) for o in r["orders"]}) == 3 and r["hardest"] in r["summary"]["mclfir"]["attributes"]
-    assert r["runs"]["total"] == len(BB.STRATEGIES) * 2 * 3 + 2          # + the isolated runs behind `hardest`
-    assert {"mclfir vs ewc", "mclfir vs replay", "mclfir vs derpp", "derpp vs replay"} == set(r["paired"])
+    sized = T.teacher_sized_replay(C.synth_lab(True, 3))["replay_per_attribute"]
+    assert r["replay_sizes"]["sizes"] == {"replay (teacher bytes)": sized, "replay (512 rows)": 512}
+    for size in (sized, 512):   # each size trained on every seed of every order, and nothing else at that size
+        at = [(seed, s, kw["increments"]) for seed, s, ov, kw in jobs if ov.get("replay_per_attribute") == size]
+        assert {s for _, s, _ in at} == {"replay"}
+        assert sorted((seed, inc) for seed, _, inc in at) == sorted((seed, B._spec(o["plan"])) for o in r["orders"] for seed in r["seeds"])
+    variants = len(BB.REPLAY_SIZES) * 2 * 3
+    assert r["runs"]["total"] == len(BB.STRATEGIES) * 2 * 3 + 2 + variants   # + the isolated runs behind `hardest`
+    assert {"mclfir vs ewc", "mclfir vs replay", "mclfir vs derpp", "derpp vs replay",
+            "mclfir vs replay (teacher bytes)", "mclfir vs replay (512 rows)"} == set(r["paired"])
+    assert all(m["n"] == 6 for m in r["paired"]["mclfir vs replay (teacher bytes)"].values())
+    for o in r["by_order"].values():
+        assert [x["seed"] for x in o["per_seed"]["replay (512 rows)"]] == r["seeds"]
     assert r["per_run_checks"] is None and "checks" not in r and "joint_doubled" not in r
     text = BB.readme(r)
     assert "| replay |" in text and "mclfir vs ewc" in text and "Issue 20's bar" not in text
+    assert "| replay (teacher bytes) |" in text and f"`replay (teacher bytes)` {sized} (" in text
