@@ -515,6 +515,32 @@ def test_07_derpp_above_replay_is_checked_when_the_baselines_hold_derpp(capsys, 
     _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(only=("mclfir", "ewc", "replay")))
     assert "derpp: not in the baselines benchmark beside replay; no claim" in capsys.readouterr().out
 
+
+TEACHER_BYTES = "mclfir ends above replay at the teacher's bytes by at least 0.1 MeanAP"
+REPLAY_512 = "replay with 512 rows per attribute ends within 0.03 MeanAP of mclfir"
+
+
+def test_07_replay_at_other_buffer_sizes_is_checked_when_the_baselines_hold_them(capsys, monkeypatch):
+    """Written before the baselines benchmark ran replay at the teacher's bytes and at 512 rows
+    (from the tuning's validation seeds): far below mclfir at equal memory, level with it at 512."""
+    sizes = ("mclfir", "ewc", "replay", "replay (teacher bytes)", "replay (512 rows)")
+    for name, m in (("replay (teacher bytes)", [0.40, 0.41, 0.42]), ("replay (512 rows)", [0.72, 0.73, 0.74])):
+        monkeypatch.setitem(MEANAP_07, name, m)                          # (restored after the test)
+        monkeypatch.setitem(FORGET_07, name, [0.1, 0.1, 0.1])
+        monkeypatch.setitem(STORED_07, name, (79_747, 79_747))
+    _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(only=sizes))
+    assert _checked(capsys) == 1 + 2 + 2                                # ewc, replay; both sizes
+    for close in ([0.64, 0.63, 0.65], [0.30, 0.55, 0.90]):              # within 0.1 of mclfir, or inside the spread
+        with _raises(TEACHER_BYTES):
+            _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(meanap={"replay (teacher bytes)": close}, only=sizes))
+    for far in ([0.69, 0.69, 0.70], [0.77, 0.78, 0.77]):                # 0.04 below, or above, mclfir's 0.731
+        with _raises(REPLAY_512):
+            _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(meanap={"replay (512 rows)": far}, only=sizes))
+    _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(only=("mclfir", "ewc", "replay")))
+    out = capsys.readouterr().out
+    assert "replay at the teacher's bytes: not in the baselines benchmark; no claim" in out
+    assert "replay with 512 rows: not in the baselines benchmark; no claim" in out
+
 OFF = REMEASURE_MEANAP + 0.01          # a live run just outside the re-measurement tolerance
 
 
