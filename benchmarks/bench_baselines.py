@@ -94,13 +94,42 @@ def buffers(r: dict) -> str:
             + f"; `replay`'s is the preset's (`Config.replay_per_attribute`).")
 
 
+SAYS = {"above": "`mclfir` higher", "below": "`mclfir` lower", "undecided": "not resolved at 0.01",
+        "no difference": "no difference at 0.01"}
+
+
+def shows(r: dict) -> list[str]:
+    """Generated lines: ``mclfir`` against replay at each buffer size, every measure's paired
+    difference and verdict over every (order, seed), and what the sizes say together."""
+    x = r.get("replay_sizes")
+    if not x:
+        return []
+    rows = {"replay": x["preset"], **x["sizes"]}
+    out, meanap = [], {}
+    for n, v in sorted(rows.items(), key=lambda kv: kv[1]):
+        pair = r["paired"].get(f"mclfir vs {n}")
+        if not pair:
+            continue
+        meanap[n] = pair["meanap"]["verdict"]
+        out.append(f"* `mclfir` − `{n}` ({v} rows per attribute), over {pair['meanap']['n']} (order, seed) pairs: "
+                   + "; ".join(f"{'MeanAP' if m == 'meanap' else m} {d['mean']:+.3f} ({SAYS[d['verdict']]})"
+                               for m, d in pair.items()) + ".")
+    small, large = (min(meanap, key=rows.get), max(meanap, key=rows.get)) if meanap else (None, None)
+    if small and large and small != large:
+        if meanap[small] == "above" and meanap[large] != "above":
+            out.append(f"* On MeanAP, `mclfir` ends above `{small}` but not above `{large}`: what the teacher "
+                       "buys over replay depends on the memory replay is given.")
+        elif all(v == "above" for v in meanap.values()):
+            out.append("* On MeanAP, `mclfir` ends above `replay` at every buffer size measured.")
+    return out
+
+
 def render(r: dict) -> str:
-    return S.render(r) + "\n\n" + buffers(r)
+    return "\n\n".join(x for x in (S.render(r), buffers(r), "\n".join(shows(r))) if x)
 
 
 def readme(r: dict) -> str:
-    line = buffers(r)
-    return S.readme(r) + (f"\n\n{line}" if line else "")
+    return "\n\n".join(x for x in (S.readme(r), buffers(r), "\n".join(shows(r))) if x)
 
 
 if __name__ == "__main__":

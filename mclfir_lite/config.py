@@ -112,7 +112,9 @@ class Config:
     feature_distill_weight: float = 1.0  # encoder features, student vs teacher (mclfir, lwf)
     ewc_lambda: float = DEFAULT["ewc_lambda"]  # tuned on a validation split (benchmarks/bench_tuning.py)
     ewc_batches: int = 10
-    replay_per_attribute: int = 128  # tuned on validation data (benchmarks/bench_tuning.py)
+    replay_per_attribute: int = 128  # searched on validation data (benchmarks/bench_tuning.py); not its best there
+                                    # (512, the grid's edge): bench_baselines.py runs replay at 512 and at the
+                                    # teacher's bytes too, paired with mclfir
     derpp_alpha: float = 2.0        # derpp: pull buffered rows' embeddings to those stored with them
     derpp_beta: float = 4.0         # derpp: InfoNCE on buffered doublets (replay); both at the tuning's best on
                                     # validation (bench_tuning.py, 2026-12-07: 2/4 0.719, 2/2 0.717, 0.5/2 0.684)

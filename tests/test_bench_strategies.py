@@ -103,3 +103,14 @@ def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path
     text = BB.readme(r)
     assert "| replay |" in text and "mclfir vs ewc" in text and "Issue 20's bar" not in text
     assert "| replay (teacher bytes) |" in text and f"`replay (teacher bytes)` {sized} (" in text
+    lines = BB.shows(r)         # one line per buffer size, smallest first, each pair's verdicts from the result
+    assert [l.split("`")[3] for l in lines[:3]] == sorted(["replay", *BB.REPLAY_SIZES], key=lambda n: {
+        "replay": r["replay_sizes"]["preset"], **r["replay_sizes"]["sizes"]}[n])
+    assert all(line in text for line in lines)
+    verdicts = {"above": "mclfir vs replay (teacher bytes)", "undecided": "mclfir vs replay (512 rows)"}
+    for verdict, pair in verdicts.items():   # the closing line follows the verdicts
+        r["paired"][pair]["meanap"]["verdict"] = verdict
+    assert "ends above `replay (teacher bytes)` but not above `replay (512 rows)`" in BB.shows(r)[-1]
+    r["paired"]["mclfir vs replay (512 rows)"]["meanap"]["verdict"] = "above"
+    r["paired"]["mclfir vs replay"]["meanap"]["verdict"] = "above"
+    assert "above `replay` at every buffer size" in BB.shows(r)[-1]
