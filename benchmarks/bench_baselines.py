@@ -76,31 +76,52 @@ def replay_sizes(out: dict, quick: bool, device: str = "cpu", processes: int = 2
     more = C.run_costs(trained)
     out["runs"] = {k: round(out["runs"][k] + more[k], 1) if k == "train_seconds" else out["runs"][k] + more[k]
                    for k in out["runs"]}
-    out["replay_sizes"] = {"sizes": sizes, "preset": lab.config.replay_per_attribute, "teacher_sized": sized}
+    out["replay_sizes"] = {"sizes": sizes, "preset": lab.config.replay_per_attribute, "teacher_sized": sized,
+                           "train_rows": {a: len(lab.protocol[a].train) for a in lab.attributes}}
     return out
 
 
 def buffers(r: dict) -> str:
-    """One line: each replay row's buffer, in rows per attribute and against the teacher's bytes."""
+    """One line: each replay row's buffer (the rows it held at the end, as measured, per attribute)
+    against the teacher's bytes and against an attribute's training rows."""
     x = r.get("replay_sizes")
     if not x:
         return ""
-    t = x["teacher_sized"]
+    t, train = x["teacher_sized"], x.get("train_rows") or {}
     rows = {"replay": x["preset"], **x["sizes"]}
+
+    def one(n, v):
+        held = r["summary"][n]["params"].get("replay_rows")
+        text = f"`{n}` {v}"
+        if held:
+            text += f" ({held * t['image_bytes'] / t['teacher_bytes']:.1f}x the teacher's bytes at the end"
+            if train:
+                lo, hi = f"{v / max(train.values()):.0%}", f"{min(v / min(train.values()), 1):.0%}"
+                text += f"; {lo if lo == hi else f'{lo} to {hi}'} of an attribute's training rows"
+            text += ")"
+        return text
     return ("Replay's buffers, in rows per attribute (one stored image takes "
-            f"{t['image_bytes']:,} bytes; MCL-FIR's teacher, {t['teacher_bytes']:,}): "
-            + ", ".join(f"`{n}` {v} ({v * t['image_bytes'] * len(r['summary']['mclfir']['attributes']) / t['teacher_bytes']:.1f}x the teacher's bytes)"
-                        for n, v in sorted(rows.items(), key=lambda kv: kv[1]))
-            + f"; `replay`'s is the preset's (`Config.replay_per_attribute`).")
+            f"{t['image_bytes']:,} bytes; MCL-FIR's teacher, a float32 copy of the model with every head, "
+            f"{t['teacher_bytes']:,}): " + ", ".join(one(n, v) for n, v in sorted(rows.items(), key=lambda kv: kv[1]))
+            + ". `replay`'s is the preset's (`Config.replay_per_attribute`). The teacher is held while an increment "
+            "trains; the buffer is kept between increments (attributes of one increment may hold the same image "
+            "twice: the bytes are an upper bound).")
 
 
 SAYS = {"above": "`mclfir` higher", "below": "`mclfir` lower", "undecided": "not resolved at 0.01",
         "no difference": "no difference at 0.01"}
 
 
+def _at_chance(r: dict, n: str) -> str:
+    """The attributes ``n`` leaves at chance (mean over seeds), order by order."""
+    per = {o: r["by_order"][o]["summary"][n].get("at_chance") or [] for o in r["by_order"]}
+    return "; ".join(f"{o} {', '.join(f'`{a}`' for a in v)}" for o, v in per.items() if v) or "none"
+
+
 def shows(r: dict) -> list[str]:
     """Generated lines: ``mclfir`` against replay at each buffer size, every measure's paired
-    difference and verdict over every (order, seed), and what the sizes say together."""
+    difference and verdict over every (order, seed); the attributes each leaves at chance; and
+    what the sizes say together."""
     x = r.get("replay_sizes")
     if not x:
         return []
@@ -114,6 +135,8 @@ def shows(r: dict) -> list[str]:
         out.append(f"* `mclfir` − `{n}` ({v} rows per attribute), over {pair['meanap']['n']} (order, seed) pairs: "
                    + "; ".join(f"{'MeanAP' if m == 'meanap' else m} {d['mean']:+.3f} ({SAYS[d['verdict']]})"
                                for m, d in pair.items()) + ".")
+    out.append("* Attributes left at chance (mean over seeds), order by order: "
+               + "; ".join(f"`{n}`: {_at_chance(r, n)}" for n in ["mclfir", *sorted(meanap, key=rows.get)]) + ".")
     small, large = (min(meanap, key=rows.get), max(meanap, key=rows.get)) if meanap else (None, None)
     if small and large and small != large:
         if meanap[small] == "above" and meanap[large] != "above":
@@ -121,6 +144,13 @@ def shows(r: dict) -> list[str]:
                        "buys over replay depends on the memory replay is given.")
         elif all(v == "above" for v in meanap.values()):
             out.append("* On MeanAP, `mclfir` ends above `replay` at every buffer size measured.")
+        lost = {o: [a for a in (r["by_order"][o]["summary"][large].get("at_chance") or [])
+                    if a not in (r["by_order"][o]["summary"]["mclfir"].get("at_chance") or [])] for o in r["by_order"]}
+        lost = {o: v for o, v in lost.items() if v}
+        if lost:
+            out.append(f"* MeanAP hides what `{large}` gives up: it leaves at chance what `mclfir` learns ("
+                       + "; ".join(f"{o}: {', '.join(f'`{a}`' for a in v)}" for o, v in lost.items())
+                       + "), so a tie on MeanAP is not a tie on every attribute.")
     return out
 
 

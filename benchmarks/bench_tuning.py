@@ -183,9 +183,9 @@ def shows(r: dict, noise: float = 0.01) -> str:
     if close:
         out.append(f"* Within {noise} of their best: {', '.join(close)}.")
     if off:
-        out.append(f"* **Presets clearly not at their best:** {'; '.join(off)}. Changing a method's setting "
-                   "makes stale every result holding runs of that method (its `code_scope`), which must then be "
-                   "measured again with it: not done yet.")
+        out.append(f"* **Presets clearly not at their best:** {'; '.join(off)}. They were left as they are: "
+                   "changing a method's setting makes stale every result holding runs of that method (its "
+                   "`code_scope`), which must then be measured again with it.")
     if "replay" in r["methods"]:
         sized = r["teacher_sized_replay"]["replay_per_attribute"]
         rows = r["methods"]["replay"]["rows"]

@@ -110,7 +110,18 @@ def test_baselines_run_on_three_measured_orders_with_mclfir_beside_them(tmp_path
     verdicts = {"above": "mclfir vs replay (teacher bytes)", "undecided": "mclfir vs replay (512 rows)"}
     for verdict, pair in verdicts.items():   # the closing line follows the verdicts
         r["paired"][pair]["meanap"]["verdict"] = verdict
-    assert "ends above `replay (teacher bytes)` but not above `replay (512 rows)`" in BB.shows(r)[-1]
+    assert "ends above `replay (teacher bytes)` but not above `replay (512 rows)`" in "\n".join(BB.shows(r))
     r["paired"]["mclfir vs replay (512 rows)"]["meanap"]["verdict"] = "above"
     r["paired"]["mclfir vs replay"]["meanap"]["verdict"] = "above"
-    assert "above `replay` at every buffer size" in BB.shows(r)[-1]
+    assert any("above `replay` at every buffer size" in line for line in BB.shows(r))
+    for o in r["by_order"].values():         # nothing at chance anywhere, then one attribute: by the largest
+        o["summary"]["replay (512 rows)"]["at_chance"] = o["summary"]["mclfir"]["at_chance"] = []   # buffer only
+    assert not any("MeanAP hides" in line for line in BB.shows(r))
+    order = r["orders"][0]["name"]
+    r["by_order"][order]["summary"]["replay (512 rows)"]["at_chance"] = ["colour"]
+    r["by_order"][order]["summary"]["mclfir"]["at_chance"] = []
+    assert f"`replay (512 rows)`: {order} `colour`" in "\n".join(BB.shows(r))
+    assert f"MeanAP hides what `replay (512 rows)` gives up" in BB.shows(r)[-1] and f"{order}: `colour`" in BB.shows(r)[-1]
+    r["by_order"][order]["summary"]["mclfir"]["at_chance"] = ["colour"]           # mclfir loses it too: no such line
+    assert not any("MeanAP hides" in line for line in BB.shows(r))
+    assert "% of an attribute's training rows" in BB.buffers(r) and r["replay_sizes"]["train_rows"]

@@ -536,6 +536,12 @@ def test_07_replay_at_other_buffer_sizes_is_checked_when_the_baselines_hold_them
     for far in ([0.69, 0.69, 0.70], [0.77, 0.78, 0.77]):                # 0.04 below, or above, mclfir's 0.731
         with _raises(REPLAY_512):
             _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(meanap={"replay (512 rows)": far}, only=sizes))
+    with_orders = _bench_07(only=sizes)      # the attributes each row leaves at chance, order by order: printed
+    with_orders["by_order"] = {"lesson": {"summary": {"mclfir": {"at_chance": []}, "replay (512 rows)": {"at_chance": ["pattern"]}}}}
+    _run_07_bench(ABOVE, _bench_07(), baselines=with_orders)
+    out = capsys.readouterr().out
+    assert "replay (512 rows) leaves at chance (mean over seeds): lesson: pattern" in out
+    assert "mclfir leaves at chance (mean over seeds): lesson: nothing" in out
     _run_07_bench(ABOVE, _bench_07(), baselines=_bench_07(only=("mclfir", "ewc", "replay")))
     out = capsys.readouterr().out
     assert "replay at the teacher's bytes: not in the baselines benchmark; no claim" in out

@@ -5,8 +5,10 @@ two it reads from the benchmark instead (``joint`` and ``lwf``: ``lab.benchmark_
 again here (about six minutes on two cores). The benchmarks the notebooks quote but do not
 recompute at their size are re-measured here, with the benchmark's own lab and settings: notebook 06's ``ema_teacher`` (seed 0 at the default
 increment length, every teacher variant, about three minutes on two cores) and ``ema_regimes``
-(seed 0, both methods in every regime, about ten minutes), and notebook 05's ``tuning`` (EWC's
-rows on the first validation seed, about four minutes). The committed numbers must agree.
+(seed 0, both methods in every regime, about ten minutes), notebook 05's ``tuning`` (EWC's
+rows on the first validation seed, about four minutes) and notebook 07's ``baselines`` (the first
+seed on the lesson's order: ``mclfir``, ``ewc``, ``derpp`` and ``replay`` at its three buffers,
+about eight minutes). The committed numbers must agree.
 
 Tolerance (``claims.remeasure_tolerance``): identical numbers (to 5e-5) on the benchmark's kind of
 CPU, which the test requires; another CPU rounds differently and training amplifies it, so the test
@@ -136,3 +138,23 @@ def test_strategies_runs_notebook_07_reads_are_reproduced(tmp_path, capsys):
     if bench["_machine"].get("cpu_model") == cpu_model():   # the same kind of CPU: the very same run, every cell
         for s in stored:
             assert runs[s].result()["map_matrix"] == stored[s]["map_matrix"], f"{s}: same CPU model, other numbers"
+
+
+def test_baselines_runs_notebook_07_quotes_are_reproduced(bench_modules, tmp_path, capsys):
+    """Notebook 07 checks its expectations on ewc, derpp and replay (at its preset, at the teacher's
+    bytes and at 512 rows) against mclfir in the baselines benchmark: both sides' first-seed runs on
+    the lesson's order (six runs, about eight minutes on two cores) are made again with the
+    benchmark's own lab and settings, and must match the committed per-seed MeanAP."""
+    _default_size_only()
+    C = bench_modules[0]
+    bench = benchmark_result("baselines")            # refuses a stale result: refresh it first
+    seed, lesson = bench["seeds"][0], next(o["plan"] for o in bench["orders"] if o["name"] == "lesson")
+    lab = C.synth_lab(False, seed, increments=";".join(",".join(g) for g in lesson))
+    lab.runs_dir = tmp_path / "runs"                 # not the benchmarks' cache
+    sizes = bench["replay_sizes"]["sizes"]
+    jobs = {"mclfir": ("mclfir", {}), "ewc": ("ewc", {}), "replay": ("replay", {}), "derpp": ("derpp", {}),
+            **{name: ("replay", {"replay_per_attribute": rows}) for name, rows in sizes.items()}}
+    runs = lab.run_many(jobs)
+    committed = {name: next(r for r in bench["per_seed"][name] if r["seed"] == seed) for name in jobs}
+    gaps = {name: runs[name].result()["final_meanap"] - committed[name]["final_meanap"] for name in jobs}
+    _agrees(f"baselines seed {seed}, lesson order", gaps, bench, capsys, f"the committed seed-{seed} MeanAP")
