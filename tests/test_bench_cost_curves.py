@@ -72,3 +72,16 @@ def test_quick_run_measures_every_method_at_each_of_its_budgets(tmp_path, monkey
              "StaleResultError": RuntimeError, "claim": lambda sentence, holds, *a, **k: said.append((sentence, holds))}
     exec(source, scope)
     assert [s for s, _ in said] and all(isinstance(h, bool) for _, h in said)
+
+
+def test_a_seed_that_disagrees_with_the_mean_curve_is_counted_out_of_every_seed():
+    """The line that flags a verdict the seeds do not share names how many seeds there are (it said
+    "these two" whatever their number)."""
+    entry = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "results.json").read_text())
+    r = entry["benchmarks"]["cost_curves"]["result"]
+    n = len(r["seeds"])
+    r["reach_per_seed"]["mclfir"] = {str(s): ({"images": 1.0, "seconds": 1.0} if k == 0 else None)
+                                     for k, s in enumerate(r["seeds"])}
+    r["reach"]["mclfir"] = None
+    line = next(x for x in B.readme(r).split("\n") if x.startswith("* The seeds disagree for `mclfir`"))
+    assert f"1 of {n} seeds' own curves" in line and line.endswith(f"a description of these {n}.")
