@@ -160,7 +160,8 @@ def test_a_scoped_digest_follows_the_result_code_and_the_benchmarks_own(tmp_path
     from mclfir_lite import files
     from mclfir_lite.training import checkpoint
     sources = C.bench_sources(bench_baselines)
-    assert sources == ["benchmarks/_common.py", "benchmarks/bench_baselines.py", "benchmarks/bench_strategies.py"]
+    assert sources == ["benchmarks/_common.py", "benchmarks/bench_baselines.py", "benchmarks/bench_strategies.py",
+                       "benchmarks/bench_tuning.py"]
     before = checkpoint.scoped_code_digest(["mclfir"], False, sources)
     key = files.strategy_code_digest("mclfir")
     assert checkpoint.scoped_code_digest(["mclfir"], False, sources[:2]) != before      # bench_strategies counts
