@@ -46,34 +46,33 @@ def run(quick: bool, seed: int, device: str = "cpu", processes: int = 2, fresh: 
 def replay_sizes(out: dict, quick: bool, device: str = "cpu", processes: int = 2, fresh: bool = False) -> dict:
     """``out`` with ``replay`` at each of :data:`REPLAY_SIZES` added, as rows of their own
     (``summary``, ``per_seed``, ``by_order``) and paired with ``mclfir`` (``paired``) over every
-    (order, seed); ``replay_sizes`` records each row's buffer. ``mclfir``'s runs come again
-    from the ledger or the cache (the runs ``out`` was made of), for the pairs."""
+    (order, seed); ``replay_sizes`` records each row's buffer. ``mclfir``'s side of the pairs is
+    its per-seed rows in ``out`` (with its order's attributes and increments, which stability and
+    plasticity read), not its runs fetched again."""
     from mclfir_lite.lab.report import over_seeds, paired_measures
     seeds = out["seeds"]
     lab = C.synth_lab(quick, seeds[0])
     sized = T.teacher_sized_replay(lab)
     sizes = {name: sized["replay_per_attribute"] if v == "teacher" else int(v) for name, v in REPLAY_SIZES.items()}
     overrides, _ = C.train_overrides(device)
-    names = [*sizes, "mclfir"]
-    pooled, trained = {n: [] for n in names}, []
+    pooled = {n: [] for n in [*sizes, "mclfir"]}
     for order in out["orders"]:
-        lab_kw = {"increments": S._spec(order["plan"])}
-        jobs = [(s, "replay", {**overrides, "replay_per_attribute": sizes[n]}, lab_kw) for n in sizes for s in seeds]
+        at = out["by_order"][order["name"]]
+        jobs = [(s, "replay", {**overrides, "replay_per_attribute": sizes[n]}, {"increments": S._spec(order["plan"])})
+                for n in sizes for s in seeds]
         res = C.run_many(jobs, quick, processes=processes, fresh=fresh)
-        res += C.run_many([(s, "mclfir", dict(overrides), lab_kw) for s in seeds], quick,   # the pairs' other
-                          processes=processes)                                               # half: made above
-        by = {n: res[k * len(seeds):(k + 1) * len(seeds)] for k, n in enumerate(names)}
-        new = {n: by[n] for n in sizes}
-        for n in names:
-            pooled[n] += by[n]
-        trained += [r for n in sizes for r in by[n]]
-        where = [out["by_order"][order["name"]]] + ([out] if order["name"] == "lesson" else [])
-        for x in where:
+        new = {n: res[k * len(seeds):(k + 1) * len(seeds)] for k, n in enumerate(sizes)}
+        mc = at["summary"]["mclfir"]
+        pooled["mclfir"] += [{**row, "attributes": mc["attributes"], "increments": mc["increments"]}
+                             for row in at["per_seed"]["mclfir"]]
+        for n in sizes:
+            pooled[n] += new[n]
+        for x in [at] + ([out] if order["name"] == "lesson" else []):
             x["summary"].update(over_seeds(new))
             x["per_seed"].update(S._per_seed(new))
     for n in sizes:
         out["paired"][f"mclfir vs {n}"] = paired_measures(pooled["mclfir"], pooled[n])
-    more = C.run_costs(trained)
+    more = C.run_costs([r for n in sizes for r in pooled[n]])
     out["runs"] = {k: round(out["runs"][k] + more[k], 1) if k == "train_seconds" else out["runs"][k] + more[k]
                    for k in out["runs"]}
     out["replay_sizes"] = {"sizes": sizes, "preset": lab.config.replay_per_attribute, "teacher_sized": sized,
@@ -88,7 +87,7 @@ def buffers(r: dict) -> str:
     if not x:
         return ""
     t, train = x["teacher_sized"], x.get("train_rows") or {}
-    rows = {"replay": x["preset"], **x["sizes"]}
+    rows = _rows(x)
 
     def one(n, v):
         held = r["summary"][n]["params"].get("replay_rows")
@@ -112,10 +111,14 @@ SAYS = {"above": "`mclfir` higher", "below": "`mclfir` lower", "undecided": "not
         "no difference": "no difference at 0.01"}
 
 
-def _at_chance(r: dict, n: str) -> str:
+def _rows(x: dict) -> dict:
+    """Each replay row's buffer, in rows per attribute (``x``: a result's ``replay_sizes``)."""
+    return {"replay": x["preset"], **x["sizes"]}
+
+
+def _at_chance(r: dict, n: str) -> dict:
     """The attributes ``n`` leaves at chance (mean over seeds), order by order."""
-    per = {o: r["by_order"][o]["summary"][n].get("at_chance") or [] for o in r["by_order"]}
-    return "; ".join(f"{o} {', '.join(f'`{a}`' for a in v)}" for o, v in per.items() if v) or "none"
+    return {o: r["by_order"][o]["summary"][n].get("at_chance") or [] for o in r["by_order"]}
 
 
 def shows(r: dict) -> list[str]:
@@ -125,7 +128,7 @@ def shows(r: dict) -> list[str]:
     x = r.get("replay_sizes")
     if not x:
         return []
-    rows = {"replay": x["preset"], **x["sizes"]}
+    rows = _rows(x)
     out, meanap = [], {}
     for n, v in sorted(rows.items(), key=lambda kv: kv[1]):
         pair = r["paired"].get(f"mclfir vs {n}")
@@ -136,7 +139,9 @@ def shows(r: dict) -> list[str]:
                    + "; ".join(f"{'MeanAP' if m == 'meanap' else m} {d['mean']:+.3f} ({SAYS[d['verdict']]})"
                                for m, d in pair.items()) + ".")
     out.append("* Attributes left at chance (mean over seeds), order by order: "
-               + "; ".join(f"`{n}`: {_at_chance(r, n)}" for n in ["mclfir", *sorted(meanap, key=rows.get)]) + ".")
+               + "; ".join(f"`{n}`: " + ("; ".join(f"{o} {', '.join(f'`{a}`' for a in v)}"
+                                                    for o, v in _at_chance(r, n).items() if v) or "none")
+                           for n in ["mclfir", *sorted(meanap, key=rows.get)]) + ".")
     small, large = (min(meanap, key=rows.get), max(meanap, key=rows.get)) if meanap else (None, None)
     if small and large and small != large:
         if meanap[small] == "above" and meanap[large] != "above":
@@ -144,8 +149,8 @@ def shows(r: dict) -> list[str]:
                        "buys over replay depends on the memory replay is given.")
         elif all(v == "above" for v in meanap.values()):
             out.append("* On MeanAP, `mclfir` ends above `replay` at every buffer size measured.")
-        lost = {o: [a for a in (r["by_order"][o]["summary"][large].get("at_chance") or [])
-                    if a not in (r["by_order"][o]["summary"]["mclfir"].get("at_chance") or [])] for o in r["by_order"]}
+        mine = _at_chance(r, "mclfir")
+        lost = {o: [a for a in v if a not in mine[o]] for o, v in _at_chance(r, large).items()}
         lost = {o: v for o, v in lost.items() if v}
         if lost:
             out.append(f"* MeanAP hides what `{large}` gives up: it leaves at chance what `mclfir` learns ("
