@@ -3,11 +3,18 @@
     python notebooks/lab_path.py      # rewrite both from LAB_PATH (a test checks they agree)
 
 Working times are estimates for a learner who reads, runs and does the named exercises; the
-notebooks' run times are measured separately (``execute_all.py``).
+notebooks' run times are measured separately (``execute_all.py``). What each row asks is
+measured from the notebook itself (:func:`load`: the words of prose in the named sections and
+the named exercises), and an estimate may not be under the time that takes at an adult's mean
+silent-reading rate for non-fiction (:data:`WPM`) plus :data:`EXERCISE_MIN` per exercise
+(``tests/test_notebooks_sync.py``): a notebook that grows makes its estimate fail, not silently
+too short.
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +43,46 @@ LAB_PATH = {
 }
 
 
+WPM = 238            # Brysbaert (2019), "How many words do we read per minute?", J. Memory and Language 109
+EXERCISE_MIN = 5     # per named exercise: read it, write the answer, run its check
+
+
+def span(cells: list[dict], what: str) -> list[dict]:
+    """The cells a row's ``what`` names: "sections a–b" is the notebook from its start to the end
+    of section b; "all" is every cell before the Exercises, Questionnaire and References."""
+    m = re.search(r"sections (\d+)[–-](\d+)", what)
+    out, current = [], 0
+    for c in cells:
+        text = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            head = next((l[3:] for l in text.split("\n") if l.startswith("## ")), None)
+            if head is not None:
+                n = re.match(r"(\d+)\.", head)
+                current = int(n.group(1)) if n else (-1 if head.startswith(("Exercises", "Questionnaire", "References"))
+                                                      else current)
+        if current == -1:
+            continue
+        if m is None or current <= int(m.group(2)):
+            out.append(c)
+    return out
+
+
+def exercises(what: str) -> int:
+    """How many exercises a row's ``what`` names ("exercise 03.1", "exercises 04.1–04.2")."""
+    m = re.search(r"exercises? \d+\.(\d+)(?:[–-]\d+\.(\d+))?", what)
+    return 0 if m is None else (int(m.group(2)) - int(m.group(1)) + 1 if m.group(2) else 1)
+
+
+def load(prefix: str) -> dict:
+    """What the row of notebook ``prefix`` asks, measured from the notebook: words of prose in the
+    named sections, named exercises, and the least time they take (:data:`WPM`, :data:`EXERCISE_MIN`)."""
+    _, what, _ = LAB_PATH[prefix]
+    nb = json.loads(notebooks()[prefix].read_text(encoding="utf-8"))
+    words = sum(len("".join(c["source"]).split()) for c in span(nb["cells"], what) if c["cell_type"] == "markdown")
+    n = exercises(what)
+    return {"words": words, "exercises": n, "least_minutes": math.ceil(words / WPM + EXERCISE_MIN * n)}
+
+
 def notebooks() -> dict[str, Path]:
     return {p.name[:2]: p for p in sorted(HERE.glob("[0-9][0-9]_*.ipynb"))}
 
@@ -48,15 +95,19 @@ def header_line(prefix: str) -> str:
 
 
 def table() -> str:
-    rows = ["| part | notebook | what | working time |", "|---|---|---|---:|"]
+    rows = ["| part | notebook | what | words to read | exercises | least time (reading, exercises) | working time |",
+            "|---|---|---|---:|---:|---:|---:|"]
     names = notebooks()
     for part in ("core", "optional"):
         for prefix, (p, what, minutes) in LAB_PATH.items():
             if p == part:
                 title = names[prefix].stem[3:].replace("_", " ") if prefix in names else prefix
-                rows.append(f"| {part} | {prefix} {title} | {what} | {minutes} min |")
+                m = load(prefix) if prefix in names else {"words": "?", "exercises": "?", "least_minutes": "?"}
+                rows.append(f"| {part} | {prefix} {title} | {what} | {m['words']:,} | {m['exercises']} | "
+                            f"{m['least_minutes']} min | {minutes} min |")
     core = sum(m for p, _, m in LAB_PATH.values() if p == "core")
-    rows.append(f"| | core path in all | | {core} min (the rest of 3 hours: a break and slack) |")
+    least = sum(load(p)["least_minutes"] for p, (part, _, _) in LAB_PATH.items() if part == "core" and p in names)
+    rows.append(f"| | core path in all | | | | {least} min | {core} min (the rest of 3 hours: a break and slack) |")
     return "\n".join(rows)
 
 

@@ -82,6 +82,39 @@ def test_the_lab_path_in_the_readme_and_the_notebook_headers_agree():
     assert sum(m for p, _, m in lab_path.LAB_PATH.values() if p == "core") <= 180
 
 
+def _lab_path():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("lab_path", Path(__file__).resolve().parent.parent / "notebooks" / "lab_path.py")
+    lab_path = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab_path)
+    return lab_path
+
+
+def test_no_working_time_of_the_lab_path_is_under_what_its_notebook_asks():
+    """Each row's estimate is at least the time its prose takes at a mean reading rate plus its
+    exercises' minutes, measured from the notebook: content that grows fails here."""
+    lab_path = _lab_path()
+    for prefix, (part, what, minutes) in lab_path.LAB_PATH.items():
+        need = lab_path.load(prefix)
+        assert need["words"] > 300, f"{prefix}: {what!r} names almost no prose: is the section range right?"
+        assert minutes >= need["least_minutes"], (
+            f"{prefix} ({what}): {minutes} min of work estimated, but its {need['words']:,} words and "
+            f"{need['exercises']} exercise(s) take at least {need['least_minutes']} min: raise the estimate or shorten the path")
+
+
+def test_the_lab_paths_measure_of_a_notebook_counts_what_the_row_names():
+    lab_path = _lab_path()
+    cells = [{"cell_type": "markdown", "source": [t]} for t in
+             ("# Title\nintro words", "## 1. One\na b c", "## 2. Two\nd e", "## Summary\nf", "## Exercises\ng h i j")]
+    words = lambda what: sum(len("".join(c["source"]).split()) for c in lab_path.span(cells, what))  # noqa: E731
+    assert words("sections 1–1") == 4 + 6                 # "# Title intro words", "## 1. One a b c"
+    assert words("sections 1–2") == 4 + 6 + 5 + 3          # the summary goes with the last section
+    assert words("all") == 4 + 6 + 5 + 3                  # never the exercises, quiz or references
+    assert lab_path.exercises("all; exercises 04.1–04.3") == 3 and lab_path.exercises("exercise 03.1") == 1
+    assert lab_path.exercises("all") == 0
+
+
 def test_the_instructor_pages_expected_numbers_are_the_committed_notebooks_claims():
     """docs/instructor.md lists every claim line the committed notebooks printed, with its
     numbers (notebooks/expected_numbers.py): a notebook re-executed without refreshing the page
