@@ -124,3 +124,34 @@ def test_the_readmes_benchmark_sections_are_what_the_results_say(tmp_path):
     assert run_all.readme_sections(report, copy)
     assert copy.read_text(encoding="utf-8") == README.read_text(encoding="utf-8"), (
         "README's generated sections differ from results.json: python benchmarks/run_all.py --readme")
+
+
+def test_the_replay_finding_says_which_prediction_held(tmp_path, monkeypatch):
+    """The verdict on the replay hypothesis is read off the exploration's rows: give the large
+    buffer a rehearsal loss near chance and its premise holds; put the eased run's last attribute
+    at chance on every seed and weighting down no longer helps."""
+    import json
+    data = json.loads((findings.RESULTS / "exploration_replay_plasticity.json").read_text())
+    labels = list(dict.fromkeys(r["label"] for r in data["rows"]))
+    now = findings.replay_plasticity()
+    assert "The premise fails" in now and f"lets {labels[1]} learn" in now     # what the committed runs say
+
+    shutil.copy(findings.RESULTS / "results.json", tmp_path / "results.json")
+    monkeypatch.setattr(findings, "RESULTS", tmp_path)
+
+    def write(rows):
+        (tmp_path / "exploration_replay_plasticity.json").write_text(json.dumps({**data, "rows": rows}))
+        return findings.replay_plasticity()
+
+    rows = json.loads(json.dumps(data["rows"]))
+    for r in rows:
+        if r["label"] == labels[1]:
+            r["last_increment_loss"]["rehearsal"]["last_50"] = 4.0
+    text = write(rows)
+    assert "The premise holds" in text and "the buffer is not memorised" in text
+    assert "does not stall the last attribute by staying unfit" not in text
+    for r in rows:
+        if r["label"] == labels[2]:
+            r["learnt_map"] = dict(r["chance_map"])
+    text = write(rows)
+    assert f"does not let {labels[1]} learn" in text
