@@ -34,7 +34,7 @@ LAB_PATH = {
     "03": ("core", "sections 1–4; exercise 03.1", 15),
     "04": ("core", "sections 1–6; exercises 04.1–04.2", 30),
     "05": ("core", "sections 1–4; exercise 05.1", 20),
-    "06": ("core", "sections 1–5; exercises 06.1–06.3", 25),
+    "06": ("core", "sections 1–5; exercises 06.1–06.3", 30),
     "07": ("core", "sections 1–6; exercise 07.1", 30),
     "08": ("optional", "all", 30),
     "09": ("optional", "all", 30),
@@ -47,23 +47,22 @@ WPM = 238            # Brysbaert (2019), "How many words do we read per minute?"
 EXERCISE_MIN = 5     # per named exercise: read it, write the answer, run its check
 
 
-def span(cells: list[dict], what: str) -> list[dict]:
-    """The cells a row's ``what`` names: "sections a–b" is the notebook from its start to the end
-    of section b; "all" is every cell before the Exercises, Questionnaire and References."""
+def span(cells: list[dict], what: str) -> list[str]:
+    """The markdown text a row's ``what`` names, line by line (a cell may hold several headings):
+    "sections a–b" is the notebook from its start to the end of section b; "all" is everything
+    before the Exercises, Questionnaire and References. A summary goes with the section before it."""
     m = re.search(r"sections (\d+)[–-](\d+)", what)
     out, current = [], 0
     for c in cells:
-        text = "".join(c["source"])
-        if c["cell_type"] == "markdown":
-            head = next((l[3:] for l in text.split("\n") if l.startswith("## ")), None)
-            if head is not None:
-                n = re.match(r"(\d+)\.", head)
-                current = int(n.group(1)) if n else (-1 if head.startswith(("Exercises", "Questionnaire", "References"))
-                                                      else current)
-        if current == -1:
+        if c["cell_type"] != "markdown":
             continue
-        if m is None or current <= int(m.group(2)):
-            out.append(c)
+        for line in "".join(c["source"]).split("\n"):
+            if line.startswith("## "):
+                n = re.match(r"(\d+)\.", line[3:])
+                current = int(n.group(1)) if n else (
+                    -1 if line[3:].startswith(("Exercises", "Questionnaire", "References")) else current)
+            if current != -1 and (m is None or current <= int(m.group(2))):
+                out.append(line)
     return out
 
 
@@ -78,7 +77,7 @@ def load(prefix: str) -> dict:
     named sections, named exercises, and the least time they take (:data:`WPM`, :data:`EXERCISE_MIN`)."""
     _, what, _ = LAB_PATH[prefix]
     nb = json.loads(notebooks()[prefix].read_text(encoding="utf-8"))
-    words = sum(len("".join(c["source"]).split()) for c in span(nb["cells"], what) if c["cell_type"] == "markdown")
+    words = sum(len(line.split()) for line in span(nb["cells"], what))
     n = exercises(what)
     return {"words": words, "exercises": n, "least_minutes": math.ceil(words / WPM + EXERCISE_MIN * n)}
 
