@@ -16,7 +16,10 @@ MeanAP is checked against the committed one), with the per-step losses recorded 
 strategy's methods in this process (no package change; so the runs bypass the cache). The last
 row weights the rehearsal term (a knob ``replay`` does not have: patched here, for the test only).
 
-    python benchmarks/explore_replay_plasticity.py [--seeds 0] [--out FILE]
+    python benchmarks/explore_replay_plasticity.py [--seeds 0 1 2] [--out FILE]
+
+Rows of other seeds already in ``--out``, made by this code digest and preset on this CPU model,
+are kept, so seeds can be added a run at a time.
 
 Writes ``benchmarks/results/exploration_replay_plasticity.json`` with the code digest, the CPU and
 the date; ``findings.py`` writes the README's lines from it.
@@ -119,6 +122,11 @@ def main(argv=None) -> int:
     from mclfir_lite.lab.lab import preset_fields
     from mclfir_lite.settings import cpu_model
     rows = []
+    if a.out.is_file():   # rows of other seeds made by this very code and preset are kept (add seeds one run at a time)
+        before = json.loads(a.out.read_text())
+        if before.get("code") == code_digest() and before.get("preset") == preset_fields(False) \
+                and before.get("cpu_model") == cpu_model():          # one CPU rounds one way: no mixed files
+            rows = [r for r in before["rows"] if r["seed"] not in a.seeds and r.get("label") in [x[0] for x in ARMS]]
     for seed in a.seeds:
         for label, n, w in ARMS:
             r = run_arm(seed, n, w)
@@ -133,7 +141,8 @@ def main(argv=None) -> int:
                     f"new loss {r['last_increment_loss']['new']}; {r['seconds']} s", flush=True)
     out = {"what": __doc__.split("\n\n")[0], "hypothesis": __doc__.split("\n\n")[2].strip(),
            "code": code_digest(), "preset": preset_fields(False), "date": dt.date.today().isoformat(),
-           "cpu_model": cpu_model(), "torch_threads": 1, "order": "lesson", "rows": rows}
+           "cpu_model": cpu_model(), "torch_threads": 1, "order": "lesson",
+           "rows": sorted(rows, key=lambda r: (r["seed"], [x[0] for x in ARMS].index(r["label"])))}
     text = json.dumps(out, indent=1) + "\n"
     atomic_write(a.out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     print(f"wrote {a.out}")

@@ -134,7 +134,7 @@ def test_the_replay_finding_says_which_prediction_held(tmp_path, monkeypatch):
     data = json.loads((findings.RESULTS / "exploration_replay_plasticity.json").read_text())
     labels = list(dict.fromkeys(r["label"] for r in data["rows"]))
     now = findings.replay_plasticity()
-    assert "The premise fails" in now and f"lets {labels[1]} learn" in now     # what the committed runs say
+    assert "The premise (a large buffer stays unfit) fails" in now and "by 0.25 lets it" in now   # what the committed runs say
 
     shutil.copy(findings.RESULTS / "results.json", tmp_path / "results.json")
     monkeypatch.setattr(findings, "RESULTS", tmp_path)
@@ -148,10 +148,10 @@ def test_the_replay_finding_says_which_prediction_held(tmp_path, monkeypatch):
         if r["label"] == labels[1]:
             r["last_increment_loss"]["rehearsal"]["last_50"] = 4.0
     text = write(rows)
-    assert "The premise holds" in text and "the buffer is not memorised" in text
+    assert "The premise (a large buffer stays unfit) holds" in text and "on 0 of" in text
     assert "does not stall the last attribute by staying unfit" not in text
     for r in rows:
         if r["label"] == labels[2]:
             r["learnt_map"] = dict(r["chance_map"])
     text = write(rows)
-    assert f"does not let {labels[1]} learn" in text
+    assert "by 0.25 does not let it" in text and "does not stall" not in text
