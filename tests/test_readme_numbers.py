@@ -155,3 +155,23 @@ def test_the_replay_finding_says_which_prediction_held(tmp_path, monkeypatch):
             r["learnt_map"] = dict(r["chance_map"])
     text = write(rows)
     assert "by 0.25 does not let it" in text and "does not stall" not in text
+
+
+def test_the_replay_findings_second_test_follows_the_encoders_movement(tmp_path, monkeypatch):
+    """The reading's test is printed only with its measurements, and its verdict follows them."""
+    import json
+    data = json.loads((findings.RESULTS / "exploration_replay_plasticity.json").read_text())
+    labels = list(dict.fromkeys(r["label"] for r in data["rows"]))
+    shutil.copy(findings.RESULTS / "results.json", tmp_path / "results.json")
+    monkeypatch.setattr(findings, "RESULTS", tmp_path)
+    rows = json.loads(json.dumps(data["rows"]))
+    for r in rows:
+        r["encoder_moved_last_increment"] = {labels[0]: 0.2, labels[1]: 0.1, labels[2]: 0.3}[r["label"]]
+    data = {**data, "reading": data.get("reading") or "the encoder is held.", "rows": rows}
+    (tmp_path / "exploration_replay_plasticity.json").write_text(json.dumps(data))
+    text = findings.replay_plasticity()
+    assert "A second test" in text and "two predictions hold on every seed" in text and "not tested here" not in text
+    rows[0 if rows[0]["label"] == labels[1] else 1]["encoder_moved_last_increment"] = 0.9   # 512 rows moves most on one seed
+    (tmp_path / "exploration_replay_plasticity.json").write_text(json.dumps({**data, "rows": rows}))
+    text = findings.replay_plasticity()
+    assert "the reading is not shown" in text and "the first fails on seed" in text
