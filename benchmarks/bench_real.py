@@ -31,6 +31,11 @@ import _common as C  # noqa: E402
 STRATEGIES = ("joint", "finetune", "frozen", "isolated", "lwf", "replay", "mclfir")
 # The strategies whose runs make the result (benchmarks/_common.code_scope): a change to another one's code leaves it fresh.
 CODE_SCOPE = STRATEGIES
+# Package code every run here goes through that no digest covers: the demo command builds the
+# table, the protocol's sizes, the preset and each strategy's overrides. It is one of the result's
+# sources (scope_fields), so a change to it makes this result's scoped digest differ
+# (tests/test_migrate_digest.py) and it is measured again, never carried over.
+DRIVES = ("mclfir_lite/cli/main.py",)
 DOC = C.REPO / "docs" / "results_real.md"
 
 
@@ -96,7 +101,7 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
     if not (C.FPI_DIR / "styles.csv").is_file():
         raise FileNotFoundError(f"Fashion Product Images not found at {C.FPI_DIR} (set MCLFIR_FPI_DIR)")
     runs_dir = C.bench_cache() / ("real-quick" if quick else "real")
-    per_seed, frozen, walls = [], [], {}
+    per_seed, frozen, walls = [], [], {}   # walls keyed by str(seed), as JSON keeps them (the page is written from either)
     for s in range(seed, seed + seeds):
         extra = ["--fresh"] if fresh else []
         C.log(f"seed {s}: {' '.join(STRATEGIES)} (last stage trained)")
@@ -106,7 +111,7 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
                    "0", *extra)
         per_seed.append(rep)
         frozen.append(fz)
-        walls[s] = {"trained": rep["wall_seconds"], "frozen_features": fz["wall_seconds"]}
+        walls[str(s)] = {"trained": rep["wall_seconds"], "frozen_features": fz["wall_seconds"]}
     first = per_seed[0]
     rows = {}
     for name, reports, key in [*((s, per_seed, s) for s in STRATEGIES), ("mclfir (frozen features)", frozen, "mclfir")]:
@@ -123,7 +128,7 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
         }
     from mclfir_lite.lab.lab import preset_fields
     return {"code": code_digest(), "preset": preset_fields(quick),   # the presets are not in the digest
-            **C.scope_fields(sorted(CODE_SCOPE), quick, sys.modules[__name__]),
+            **scope_fields(sorted(CODE_SCOPE), quick),
             "seeds": list(range(seed, seed + seeds)), "quick": quick,
             "dataset": str(C.FPI_DIR.name), "increments": first["increments"], "attributes": first["attributes"],
             "pools": "per_increment", "image_size": first["image_size"],
@@ -133,6 +138,14 @@ def run(quick: bool = False, seed: int = 0, device: str = "cpu", out_dir: Path |
                                                              "feature_distill_weight")},
             "chance_map": {a: _ci([r["chance_map"][a] for r in per_seed]) for a in first["attributes"]},
             "strategies": rows, "wall_seconds": walls, "step_speed": step_speed(first["image_size"])}
+
+
+def scope_fields(scope, quick: bool = False, module=None) -> dict:
+    """``_common.scope_fields`` with :data:`DRIVES` among the sources (``run_all.py`` and
+    ``migrate_digest.py`` use it in place of the common one)."""
+    from mclfir_lite.training.checkpoint import scoped_code_digest
+    sources = sorted({*C.bench_sources(sys.modules[__name__]), *DRIVES})
+    return {"code_scope": list(scope), "code_sources": sources, "scoped_code": scoped_code_digest(scope, quick, sources)}
 
 
 def _at_learning(result: dict, attribute: str) -> float:

@@ -146,7 +146,7 @@ def add_scope(entry: dict, scope_and_module, quick: bool = False) -> bool:
     scope, module = scope_and_module
     if scope is None or not isinstance(entry, dict) or entry.get("code") != code_digest() or "code_sources" in entry:
         return False
-    fields = C.scope_fields(scope, bool(entry.get("quick", quick)), module)
+    fields = getattr(module, "scope_fields", C.scope_fields)(scope, bool(entry.get("quick", quick)), module)
     if all(entry.get(k) == v for k, v in fields.items()):
         return False
     entry.update(fields)

@@ -295,7 +295,8 @@ def _measure(args, threads: int, out: Path, argv) -> int:
                 if name == "strategies" else {}
             result = module.run(quick=args.quick, seed=args.seed, device=args.device, out_dir=out,
                                 fresh=args.fresh, notebook_modes=notebook_modes, **extra)
-            entry.update(status="ok", result=result, **C.scope_fields(C.code_scope(module, result), args.quick, module))
+            scope_fields = getattr(module, "scope_fields", C.scope_fields)   # bench_real adds the package code it drives
+            entry.update(status="ok", result=result, **scope_fields(C.code_scope(module, result), args.quick, module))
             if hasattr(module, "publish"):   # files of its own besides results.json (bench_real: real.json, its page)
                 entry["published"] = [_shown(p) for p in module.publish(result, out, args.quick)]
         except KeyboardInterrupt:

@@ -186,3 +186,25 @@ def test_recorded_benchmark_sources_are_never_rewritten():
     assert not M.add_scope(entry, ([], bench_map)) and entry["scoped_code"] == "0" * 12
     old = {"code": code_digest(), "quick": False, "code_scope": [], "scoped_code": "0" * 12}   # the older definition
     assert M.add_scope(old, ([], bench_map)) and old["code_sources"] and old["scoped_code"] != "0" * 12
+
+
+def test_a_benchmark_that_drives_the_command_line_counts_it_among_its_sources():
+    """bench_real's runs are ``python -m mclfir_lite demo`` itself: cli/main.py builds their table,
+    protocol sizes, preset and overrides, and no code digest covers it. So it is one of the
+    result's sources, in real.json and in results.json, and a change to it changes the scoped digest."""
+    import importlib
+    import _common as C
+    import bench_real
+    from mclfir_lite.training.checkpoint import scoped_code_digest
+    cli = "mclfir_lite/cli/main.py"
+    for path in sorted(Path(C.__file__).parent.glob("bench_*.py")):
+        if "mclfir_lite.cli" in path.read_text():
+            module = importlib.import_module(path.stem)
+            assert cli in getattr(module, "DRIVES", ()), f"{path.name} drives the command line: list {cli} in DRIVES"
+            assert cli in module.scope_fields(["mclfir"], False)["code_sources"], path.name
+    fields = bench_real.scope_fields(["mclfir"], False)
+    without = [s for s in fields["code_sources"] if s != cli]
+    assert fields["scoped_code"] != scoped_code_digest(["mclfir"], False, without)
+    for entry in (json.loads((C_RESULTS / "real.json").read_text()),
+                  json.loads((C_RESULTS / "results.json").read_text())["benchmarks"]["real"]):
+        assert cli in entry["code_sources"], "the real-photo result was measured without cli/main.py in its sources"
