@@ -115,3 +115,51 @@ def test_the_lab_paths_measure_of_a_notebook_counts_what_the_row_names():
     assert words("all") == 4 + 6 + 3 + 5 + 3                # never the exercises, quiz or references
     assert lab_path.exercises("all; exercises 04.1–04.3") == 3 and lab_path.exercises("exercise 03.1") == 1
     assert lab_path.exercises("all") == 0
+
+
+def test_the_instructor_pages_expected_numbers_are_the_committed_notebooks_claims():
+    """docs/instructor.md lists every claim line the committed notebooks printed, with its
+    numbers (notebooks/expected_numbers.py): a notebook re-executed without refreshing the page
+    fails here, and so does a page whose table lost a claim."""
+    import importlib.util
+    from pathlib import Path
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    spec = importlib.util.spec_from_file_location("expected_numbers", here / "expected_numbers.py")
+    en = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(en)
+    page = en.PAGE.read_text(encoding="utf-8")
+    block = page.split(en.START, 1)[1].split(en.END, 1)[0].strip("\n")
+    assert block == en.section(), "run python notebooks/expected_numbers.py"
+    counted = sum(len(en.claim_lines(p)) for p in here.glob("[0-9][0-9]_*.ipynb"))
+    assert counted >= 50 and block.count("\n| ") - block.count("|---|---|") == counted   # + one header per table
+
+
+def test_expected_numbers_reads_a_claim_line_and_its_numbers(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    spec = importlib.util.spec_from_file_location("expected_numbers", here / "expected_numbers.py")
+    en = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(en)
+    nb = {"cells": [{"cell_type": "code", "source": [], "outputs": [
+        {"output_type": "stream", "name": "stdout",
+         "text": ["x = 1\n", "✓ a beats b (margin 0.1)  [0.9 vs 0.7; gap +0.200, needs > 0.100]\n", "✓ plain\n"]}]}]}
+    path = tmp_path / "04_x.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    assert en.claim_lines(path) == [("a beats b (margin 0.1)", "0.9 vs 0.7; gap +0.200, needs > 0.100"),
+                                    ("plain", "")]
+
+
+def test_expected_numbers_marks_a_claim_written_after_the_run(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+    from mclfir_lite.lab.claims import AFTER
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    spec = importlib.util.spec_from_file_location("expected_numbers", here / "expected_numbers.py")
+    en = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(en)
+    assert en._row(AFTER + "joint is short of converged", "0.84 -> 0.87") == \
+        "| joint is short of converged | after the run (a guard) | 0.84 -> 0.87 |"
+    assert en._row("joint is an upper bound", "") == "| joint is an upper bound | before the run | (the sentence itself) |"
