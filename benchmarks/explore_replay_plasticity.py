@@ -86,9 +86,13 @@ def _instrument(weight: float, last: int) -> dict:
         log["rehearsal"][-1] = float(loss.detach())
         return loss * weight if weight != 1.0 else loss
 
+    own = {k: k in vars(Replay) for k in ("before_increment", "batch", "extra_loss")}   # inherited ones are removed again
     Replay.before_increment, Replay.batch, Replay.extra_loss = before_increment, batch_, extra_loss
-    log["_restore"] = lambda: setattr(Replay, "before_increment", before) or setattr(Replay, "batch", batch) \
-        or setattr(Replay, "extra_loss", extra)
+
+    def restore():
+        for k, v in (("before_increment", before), ("batch", batch), ("extra_loss", extra)):
+            setattr(Replay, k, v) if own[k] else delattr(Replay, k)
+    log["_restore"] = restore
     return log
 
 

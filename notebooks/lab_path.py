@@ -102,7 +102,8 @@ def table() -> str:
             if p == part:
                 title = names[prefix].stem[3:].replace("_", " ") if prefix in names else prefix
                 m = load(prefix) if prefix in names else {"words": "?", "exercises": "?", "least_minutes": "?"}
-                rows.append(f"| {part} | {prefix} {title} | {what} | {m['words']:,} | {m['exercises']} | "
+                words = f"{m['words']:,}" if isinstance(m["words"], int) else m["words"]
+                rows.append(f"| {part} | {prefix} {title} | {what} | {words} | {m['exercises']} | "
                             f"{m['least_minutes']} min | {minutes} min |")
     core = sum(m for p, _, m in LAB_PATH.values() if p == "core")
     least = sum(load(p)["least_minutes"] for p, (part, _, _) in LAB_PATH.items() if part == "core" and p in names)

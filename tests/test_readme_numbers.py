@@ -150,10 +150,12 @@ def test_the_replay_finding_says_which_prediction_held(tmp_path, monkeypatch):
     text = write(rows)
     assert "The premise (a large buffer stays unfit) holds" in text and "on 0 of" in text
     assert "does not stall the last attribute by staying unfit" not in text
+    rows = json.loads(json.dumps(data["rows"]))        # the premise fails again, as committed; now prediction 2 fails
     for r in rows:
         if r["label"] == labels[2]:
             r["learnt_map"] = dict(r["chance_map"])
     text = write(rows)
+    assert "The premise (a large buffer stays unfit) fails" in text
     assert "by 0.25 does not let it" in text and "does not stall" not in text
 
 
