@@ -130,8 +130,9 @@ def run_arm(seed: int, rows: int, weight: float) -> dict:
 
 def committed(seed: int, rows: int) -> float | None:
     """The baselines benchmark's final MeanAP for this run (lesson order), if it holds it."""
+    from bench_baselines import _rows
     base = json.loads((C.RESULTS_DIR / "results.json").read_text())["benchmarks"]["baselines"]["result"]
-    name = {128: "replay", 512: "replay (512 rows)"}.get(rows)
+    name = next((n for n, size in _rows(base.get("replay_sizes", {"preset": None, "sizes": {}})).items() if size == rows), None)
     for row in base["by_order"]["lesson"]["per_seed"].get(name, []):
         if row["seed"] == seed:
             return row["final_meanap"]

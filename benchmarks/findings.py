@@ -243,7 +243,6 @@ def replay_plasticity() -> str:
     from mclfir_lite.lab.lab import stale_reason
     x = load("exploration_replay_plasticity.json")
     rows = x["rows"]
-    labels = list(dict.fromkeys(r["label"] for r in rows))
     arm = lambda n, full: next(r["label"] for r in rows if r["rows"] == n and (r["weight"] == 1.0) == full)  # noqa: E731
     small, large = arm(min(r["rows"] for r in rows), True), arm(max(r["rows"] for r in rows), True)
     eased = arm(max(r["rows"] for r in rows), False)
@@ -260,10 +259,9 @@ def replay_plasticity() -> str:
     bench = load("results.json")["benchmarks"]
     base = bench.get("baselines")
     committed = {}                                # (rows, seed) -> the baselines benchmark's final MeanAP, as committed now
-    if base and base.get("status") == "ok" and stale_reason(base) is None:
-        sizes = {**base["result"].get("replay_sizes", {}).get("sizes", {}),
-                 "replay": base["result"].get("replay_sizes", {}).get("preset")}
-        for name, n in sizes.items():
+    if base and base.get("status") == "ok" and stale_reason(base) is None and "replay_sizes" in base["result"]:
+        from bench_baselines import _rows
+        for name, n in _rows(base["result"]["replay_sizes"]).items():
             for r in base["result"]["by_order"]["lesson"]["per_seed"].get(name, []):
                 committed[(n, r["seed"])] = r["final_meanap"]
     same = [r for r in rows if r["weight"] == 1.0 and (r["rows"], r["seed"]) in committed]
@@ -311,13 +309,12 @@ def replay_plasticity() -> str:
             + ")." + ("" if tested else " One reading, not tested here: learning the new attribute needs the shared "
                       "encoder to move away from where it serves the old ones, and the full-weight term does not let it; a "
                       "bigger buffer, fit as well, constrains more of the encoder."))
-    fails, everyone, ran, derpp = {}, set(), {}, None
+    fails, ran, derpp = {}, {}, None
     for name in ("strategies", "baselines"):
         e = bench.get(name)
         if not (e and e.get("status") == "ok" and stale_reason(e) is None):
             continue
         for strat, runs in e["result"]["by_order"]["lesson"]["per_seed"].items():
-            everyone.add(strat)
             for r in runs:
                 ran.setdefault(r["seed"], set()).add(strat)
             chance_runs = [r["seed"] for r in runs if stuck_at(r["final_map"], r["chance_map"])]
@@ -325,6 +322,7 @@ def replay_plasticity() -> str:
                 fails.setdefault(s, set()).add(strat)
             if strat == "derpp":
                 derpp = (len(chance_runs), len(runs))
+    everyone = set().union(*ran.values())
     if everyone:
         out.append(f"In the committed strategies and baselines benchmarks (lesson order, the same seeds), what ends with "
                    f"`{names}` at chance: "
@@ -349,8 +347,8 @@ def replay_plasticity() -> str:
         moved = lambda lab, s: at[(lab, s)]["encoder_moved_last_increment"]  # noqa: E731
         less = [s for s in seeds if moved(large, s) < moved(small, s)]
         more = [s for s in seeds if moved(eased, s) > moved(large, s)]
-        both = len(less) == len(more) == len(seeds)
-        first_miss = [s_ for s_ in seeds if s_ not in less]
+        first_miss, second_miss = [s_ for s_ in seeds if s_ not in less], [s_ for s_ in seeds if s_ not in more]
+        misses = "; ".join(f"the {which} fails on {_seeds(m)}" for which, m in (("first", first_miss), ("second", second_miss)) if m)
         paragraphs.append(
             "**A second test** (written after the premise failed, before the runs that measure it): "
             + " ".join(x["reading"].replace("``", "`").split())
@@ -358,12 +356,8 @@ def replay_plasticity() -> str:
             + ", ".join(f"{float(np.mean([moved(lab, s) for s in seeds])):.3f} with `{lab}`" for lab in labels)
             + f" of their norm on average; less with {large} than with {small} on {len(less)} of {len(seeds)} seeds, and "
             f"more at 0.25 than at full weight on {len(more)} of {len(seeds)}. "
-            + ("The reading's two predictions hold on every seed." if both else
-               "The reading's predictions do not hold on every seed"
-               + (f" (the first fails on {_seeds(s_ for s_ in seeds if s_ not in less)}" if len(less) < len(seeds) else " (")
-               + ("; " if len(less) < len(seeds) and len(more) < len(seeds) else "")
-               + (f"the second fails on {_seeds(s_ for s_ in seeds if s_ not in more)}" if len(more) < len(seeds) else "")
-               + ")" + (f"; the first fails only on seeds where {small} leaves `{names}` at chance too, so there it "
+            + ("The reading's two predictions hold on every seed." if not misses else
+               f"The reading's predictions do not hold on every seed ({misses})" + (f"; the first fails only on seeds where {small} leaves `{names}` at chance too, so there it "
                         "compares two runs that both stay at chance"
                         if first_miss and all(s_ not in learnt[small] for s_ in first_miss) else "")
                + ": the reading is not shown on every seed."))

@@ -97,16 +97,17 @@ def table() -> str:
     rows = ["| part | notebook | what | words to read | exercises | least time (reading, exercises) | working time |",
             "|---|---|---|---:|---:|---:|---:|"]
     names = notebooks()
+    need = {prefix: load(prefix) for prefix in LAB_PATH if prefix in names}   # each notebook read once
     for part in ("core", "optional"):
         for prefix, (p, what, minutes) in LAB_PATH.items():
             if p == part:
                 title = names[prefix].stem[3:].replace("_", " ") if prefix in names else prefix
-                m = load(prefix) if prefix in names else {"words": "?", "exercises": "?", "least_minutes": "?"}
+                m = need.get(prefix, {"words": "?", "exercises": "?", "least_minutes": "?"})
                 words = f"{m['words']:,}" if isinstance(m["words"], int) else m["words"]
                 rows.append(f"| {part} | {prefix} {title} | {what} | {words} | {m['exercises']} | "
                             f"{m['least_minutes']} min | {minutes} min |")
     core = sum(m for p, _, m in LAB_PATH.values() if p == "core")
-    least = sum(load(p)["least_minutes"] for p, (part, _, _) in LAB_PATH.items() if part == "core" and p in names)
+    least = sum(m["least_minutes"] for p, m in need.items() if LAB_PATH[p][0] == "core")
     rows.append(f"| | core path in all | | | | {least} min | {core} min (the rest of 3 hours: a break and slack) |")
     return "\n".join(rows)
 
