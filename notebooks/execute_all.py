@@ -104,16 +104,51 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
     start, end = text.find(TABLE_START), text.find(TABLE_END)
     if start < 0 or end < start:
         return False
-    rows = {r.name: r for r in map(parse_row, text[start + len(TABLE_START):end].splitlines()) if r}
+    lines = text[start + len(TABLE_START):end].splitlines()
+    rows = {r.name: r for r in map(parse_row, lines) if r}
+    before = dict(rows)
     for name, t in measured.items():
         rows[name] = Row(name, about(t["seconds"]), t["cores"], t.get("cpu") or NOT_RECORDED, t["quick"], t["day"])
     total = sum(r.seconds for r in rows.values())
     n_cpus = len({r.cpu for r in rows.values()})
     total = f"{total} s" if n_cpus == 1 else f"{total} s (rows from {n_cpus} CPUs: not one run's time)"
     body = (TABLE_HEADER + [table_row(*rows[n]) for n in sorted(rows)]
-            + [f"| total | {total} | | | | |", "", budget_line(rows)])
+            + [f"| total | {total} | | | | |", "", budget_line(rows)] + earlier_lines(lines, before, rows))
     write_between(readme, "notebook-times", "\n".join(body))
     return True
+
+
+EARLIER = "Earlier, on another CPU: "
+
+
+def earlier_lines(lines: list[str], before: dict[str, Row], now: dict[str, Row]) -> list[str]:
+    """The series' time on other CPUs, kept when a run on this one replaces every row: the
+    table held one default-size run on CPU Y, and now holds one on CPU X, so Y's total and
+    verdict become an "Earlier, on another CPU" line (one per CPU, the newest), instead of being
+    lost. Lines of CPUs other than X kept from ``lines``; none while the table mixes CPUs."""
+    cpus_now = {r.cpu for r in now.values()}
+    if len(cpus_now) != 1 or any(r.quick for r in now.values()):
+        return [line for line in lines if line.startswith(EARLIER)]
+    kept = {}
+    for line in lines:
+        m = re.match(re.escape(EARLIER) + r"(?P<cpu>.+?) \(", line)
+        if m and m["cpu"] not in cpus_now:
+            kept[m["cpu"]] = line
+    old_cpus = {r.cpu for r in before.values()}
+    if len(old_cpus) == 1 and old_cpus != cpus_now and not any(r.quick for r in before.values()):
+        (cpu,) = old_cpus
+        total, over, met = budget(before)
+        kept[cpu] = (f"{EARLIER}{cpu} ({max(r.day for r in before.values())}): {total} s in all, the budget "
+                     + ("**met**." if met else "**not met**" + (f" (over {BUDGET_EACH_S // 60} minutes: "
+                                                                 + ", ".join(over) + ")." if over else ".")))
+    return ["", *kept.values()] if kept else []
+
+
+def budget(rows: dict[str, Row]) -> tuple[int, list[str], bool]:
+    """(total seconds, the notebooks over :data:`BUDGET_EACH_S` as "name N s", whether the budget is met)."""
+    total = sum(r.seconds for r in rows.values())
+    over = [f"{r.name} {r.seconds} s" for r in rows.values() if r.seconds > BUDGET_EACH_S]
+    return total, over, total <= BUDGET_TOTAL_S and not over
 
 
 def budget_line(rows: dict[str, Row]) -> str:
@@ -123,9 +158,7 @@ def budget_line(rows: dict[str, Row]) -> str:
     found = list(rows.values())
     if len({r.cpu for r in found}) > 1 or any(r.quick for r in found):
         return "Budget: not checked (the rows are not one default-size run on one CPU)."
-    total = sum(r.seconds for r in found)
-    over = [f"{r.name} {r.seconds} s" for r in found if r.seconds > BUDGET_EACH_S]
-    met = total <= BUDGET_TOTAL_S and not over
+    total, over, met = budget(rows)
     return (f"Budget ({BUDGET_TOTAL_S // 60} minutes in all, {BUDGET_EACH_S // 60} per notebook, default size): "
             + ("**met** on this CPU." if met else "**not met** on this CPU: "
                + "; ".join(([f"{total} s in all"] if total > BUDGET_TOTAL_S else [])

@@ -50,6 +50,29 @@ def test_readme_table_between_markers_keeps_other_rows(tmp_path):
     assert "Budget (15 minutes in all, 3 per notebook, default size): **met** on this CPU." in readme.read_text()
 
 
+def test_a_run_on_another_cpu_keeps_the_earlier_cpus_total(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- notebook-times:start -->\n<!-- notebook-times:end -->\n")
+    run = lambda cpu, s04, day: ea.update_readme_times(
+        {"04_a.ipynb": {"seconds": s04, "cores": 2, "quick": False, "day": day, "cpu": cpu},
+         "05_b.ipynb": {"seconds": 150, "cores": 2, "quick": False, "day": day, "cpu": cpu}}, readme)
+    run("Xeon", 190, "2026-12-07")
+    assert ea.EARLIER not in readme.read_text()
+    run("EPYC", 120, "2026-12-08")              # every row replaced on another CPU: Xeon's run is kept as a line
+    text = readme.read_text()
+    assert "**met** on this CPU" in text
+    assert "Earlier, on another CPU: Xeon (2026-12-07): 340 s in all, the budget **not met** (over 3 minutes: 04_a.ipynb 190 s)." in text
+    run("EPYC", 110, "2026-12-09")              # the same CPU again: the Xeon line stays, once
+    assert readme.read_text().count("Earlier, on another CPU: Xeon") == 1
+    run("Xeon", 100, "2026-12-10")              # back on the Xeon: its own line goes, EPYC's comes
+    text = readme.read_text()
+    assert "Earlier, on another CPU: EPYC (2026-12-09): 260 s in all, the budget **met**." in text
+    assert "Earlier, on another CPU: Xeon" not in text
+    ea.update_readme_times({"04_a.ipynb": {"seconds": 50, "cores": 2, "quick": False, "day": "d", "cpu": "Other"}}, readme)
+    text = readme.read_text()                   # a partial run on a third CPU: rows mix, nothing is summed, lines stay
+    assert "not checked" in text and "Earlier, on another CPU: EPYC" in text and "Earlier, on another CPU: Xeon" not in text
+
+
 def test_budget_line_names_what_is_over():
     row = lambda name, s, cpu="X", mode="default": ea.parse_row(ea.table_row(name, s, 2, cpu, mode == "quick", "2026-12-07"))
     rows = {"04_a": row("04_a.ipynb", 190), "05_b": row("05_b.ipynb", 800)}
