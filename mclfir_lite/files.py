@@ -87,6 +87,20 @@ def refuse_link(path: str | Path, what: str = "") -> None:
                               "remove it, or use another output folder")
 
 
+def shown(path: str | Path) -> str:
+    """``path`` as a message should show it: relative to the working folder when inside it, else
+    with the home folder written ``~`` (a printed path then names no user's home)."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):   # outside home, or no home folder known
+        return str(path)
+
+
 def create_exclusive(path: str | Path, mode: int = 0o644) -> int:
     """Create ``path`` (which must not exist) without following a link; return an open
     write-only file descriptor. A planted file or link at that name is :class:`FileExistsError`."""

@@ -75,3 +75,24 @@ def test_quick_run_beats_chance(tmp_path):
     r = json.loads((out / "results.json").read_text())
     assert len([m for m in r["recall_at_10"] if m in composed.OPS]) >= 3 and "dynamic" in r["recall_at_10"]
     assert min(r["recall_at_10"].values()) >= 3 * r["chance_recall_at_10"]
+
+
+def test_a_checkpoint_of_other_code_is_refused_or_made_again(tmp_path, capsys, monkeypatch):
+    """A cache the notebooks made with an earlier version: refused by default (naming the checkpoint),
+    made again with --recompute-stale (the notebooks' flag) instead of failing the notebook."""
+    monkeypatch.setitem(composed.PRESETS, "quick", composed.Settings(n_pretrain=200, pretrain_steps=5, n_val=4,
+                                                                       siblings=3, near_misses=2, lrs=(1e-3,)))
+    out = tmp_path / "run"
+    args = ["composed", "--quick", *TINY, "--methods", "sum", "--out", str(out)]
+    assert main(args) == 0
+    monkeypatch.setattr(composed, "code_digests", lambda modules: {"mclfir_lite.retrieval.composed": "other code"})
+    capsys.readouterr()
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "seed0.pt" in err and "different configuration" in err and "--fresh" in err
+    assert main([*args, "--recompute-stale"]) == 0
+    printed = capsys.readouterr().out
+    assert "made again (--recompute-stale)" in printed and "R@10" in printed      # trained again, not refused
+    capsys.readouterr()
+    assert main([*args, "--recompute-stale"]) == 0                                  # now it resumes
+    assert "made again" not in capsys.readouterr().out

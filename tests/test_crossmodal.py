@@ -98,3 +98,16 @@ def test_quick_diagonal_is_above_chance(tmp_path):
     assert main(["crossmodal", "--quick", "--seed", "5", "--strategies", "mclfir", "--out", str(out)]) == 0
     r = json.loads((out / "results.json").read_text())
     assert min(r["compatibility"][i][i] for i in range(len(r["compatibility"]))) >= r["chance"] + 0.1
+
+
+def test_a_checkpoint_of_other_code_is_made_again_with_recompute_stale(tmp_path, capsys, monkeypatch):
+    from mclfir_lite.retrieval import crossmodal
+    out = tmp_path / "run"
+    args = ["crossmodal", "--quick", *TINY, "--strategies", "finetune", "--out", str(out)]
+    assert main(args) == 0
+    monkeypatch.setattr(crossmodal, "code_digest", lambda: "other code")
+    capsys.readouterr()
+    assert main(args) != 0 and "finetune.pt" in capsys.readouterr().err          # refused, naming the checkpoint
+    assert main([*args, "--recompute-stale"]) == 0
+    printed = capsys.readouterr().out
+    assert "made again (--recompute-stale)" in printed and "resumed" not in printed

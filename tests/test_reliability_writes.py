@@ -541,3 +541,14 @@ def test_a_pretrained_encoder_trains_joint_at_the_continual_rate(tmp_path, encod
                                           *(["--encoder", encoder] if encoder else [])])
     rate = cli.demo_preset(args, quick=False)["joint_lr"]
     assert rate == (PRESETS["default"]["joint_lr"] if expected == "preset" else PRETRAINED["default"]["joint_lr"])
+
+
+def test_a_shown_path_names_no_home_folder(tmp_path, monkeypatch):
+    from pathlib import Path
+    from mclfir_lite.files import shown
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert shown(tmp_path / "work" / "runs" / "results.json") == str(Path("runs") / "results.json")   # under the working folder
+    assert shown(tmp_path / "home" / ".cache" / "x.json") == str(Path("~") / ".cache" / "x.json")  # under home
+    assert shown("/elsewhere/x.json") == "/elsewhere/x.json"

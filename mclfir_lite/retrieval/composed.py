@@ -46,9 +46,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from .captions import value_phrase
-from ..files import atomic_write, fingerprint
-from .runs import choose, code_digests, preset_settings, run_folder
-from ..training.checkpoint import load, save
+from ..files import atomic_write, fingerprint, shown
+from .runs import add_cache_arguments, choose, code_digests, load_or_none, preset_settings, run_folder
+from ..training.checkpoint import save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
 from .texttower import TextTower
@@ -249,14 +249,14 @@ def evaluate(model: Composer, split, feats) -> dict:
 CODE_MODULES = ("retrieval.composed", "retrieval.captions", "retrieval.texttower", "data.synth", "core.encoders")
 
 
-def run_seed(seed: int, s: Settings, methods, ckpt: Path, log=print) -> dict:
+def run_seed(seed: int, s: Settings, methods, ckpt: Path, log=print, recompute_stale: bool = False) -> dict:
     """Every method on one seed: tune its learning rate on validation, report test Recall@K.
     A checkpoint after the encoder and after each method; finished methods are not redone."""
     from .captions import Tokenizer
     fp = fingerprint({"settings": dataclasses.asdict(s), "seed": seed,
                       "code": code_digests(CODE_MODULES)})
     path = ckpt / f"seed{seed}.pt"
-    state = load(path, fp) if path.exists() else {"methods": {}}
+    state = load_or_none(path, fp, recompute_stale, log) or {"methods": {}}
     t0 = time.perf_counter()
     enc = build_encoder("smallcnn", width=16).eval().requires_grad_(False)
     if "encoder" in state:
@@ -295,9 +295,9 @@ def run_seed(seed: int, s: Settings, methods, ckpt: Path, log=print) -> dict:
 
 def _seed_job(job: tuple) -> tuple[dict, list[str]]:
     """:func:`run_seed` in a worker: its result, and its log lines to print in the seeds' order."""
-    seed, s, methods, ckpt = job
+    seed, s, methods, ckpt, recompute_stale = job
     lines = []
-    return run_seed(seed, s, methods, ckpt, log=lines.append), lines
+    return run_seed(seed, s, methods, ckpt, log=lines.append, recompute_stale=recompute_stale), lines
 
 
 def _ci(values) -> dict:
@@ -320,7 +320,8 @@ def run(args) -> dict:
         if len(seeds) > 1:
             print(f"{len(seeds)} seeds, up to one worker process per core (one torch thread each); "
                   "each seed's lines come when it is done")
-        done = map_processes(_seed_job, [(seed, s, methods, out / "checkpoints") for seed in seeds])
+        done = map_processes(_seed_job, [(seed, s, methods, out / "checkpoints", getattr(args, "recompute_stale", False))
+                                         for seed in seeds])
         per_seed = {}
         for seed, (result, lines) in zip(seeds, done):
             print("\n".join(lines))
@@ -351,7 +352,7 @@ def run(args) -> dict:
         c = report["recall_at_10_ci"][m]
         print(f"{m:>13}: R@10 {c['mean']:.3f}" + (f" ± {c['ci95']:.3f}" if c["ci95"] is not None else "")
               + f"  R@50 {report['recall_at_50'][m]:.3f}")
-    print(f"wrote {out / 'results.json'}")
+    print(f"wrote {shown(out / 'results.json')}")
     return report
 
 
@@ -367,7 +368,7 @@ def add_arguments(p):
     p.add_argument("--n-train", type=int, default=None, help="training triplets")
     p.add_argument("--n-test", type=int, default=None, help="test queries")
     p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
+    add_cache_arguments(p)
     return p
 
 

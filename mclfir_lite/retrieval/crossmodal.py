@@ -48,9 +48,9 @@ import torch
 import torch.nn.functional as F
 
 from . import captions as cap
-from ..files import atomic_write, fingerprint
-from .runs import choose, code_digests, preset_settings, run_folder
-from ..training.checkpoint import load, save
+from ..files import atomic_write, fingerprint, shown
+from .runs import add_cache_arguments, choose, code_digests, load_or_none, preset_settings, run_folder
+from ..training.checkpoint import save
 from . import compatibility as compat
 from ..core.losses import embedding_distillation
 from ..core.metrics import chance_map
@@ -170,7 +170,7 @@ def code_digest() -> str:
 
 
 def run_strategy(strategy: str, data, plan, s: Settings, seed: int, text_tower: str, ckpt: Path,
-                 fields: dict, log=print) -> tuple[list, MiniClip, dict]:
+                 fields: dict, log=print, recompute_stale: bool = False) -> tuple[list, MiniClip, dict]:
     """Train ``strategy`` increment by increment, building both indexes after each, with a
     checkpoint after each increment (resumed when present and made with the same fingerprint).
     Returns ``(indexes, final model, {"train_seconds", "text_tower"})``."""
@@ -180,8 +180,9 @@ def run_strategy(strategy: str, data, plan, s: Settings, seed: int, text_tower: 
     tower, tower_info = build_text_tower(text_tower, s.dim)
     model = MiniClip(tower, s.dim, s.width)
     teacher, state = None, {"done": 0, "indexes": [], "seconds": []}
-    if path.exists():
-        state = load(path, fp)
+    resumed = load_or_none(path, fp, recompute_stale, log)
+    if resumed is not None:
+        state = resumed
         model.load_state_dict(state["model"])
         if hasattr(model.text, "tokenizer"):
             model.text.tokenizer = cap.Tokenizer(state["words"][1:])
@@ -230,7 +231,8 @@ def _run(args, s: Settings, strategies, out: Path) -> dict:
                                 "captions naming one value; relevant: gallery images with that value)",
               "compatibility_strategy": HEADLINE if HEADLINE in strategies else strategies[0], "strategies": {}}
     for st in strategies:
-        indexes, model, info = run_strategy(st, data, plan, s, args.seed, args.text_tower, ckpt, fields)
+        indexes, model, info = run_strategy(st, data, plan, s, args.seed, args.text_tower, ckpt, fields,
+                                            recompute_stale=getattr(args, "recompute_stale", False))
         report.setdefault("text_tower", info["text_tower"])
         C = compat.compatibility(indexes, data, plan, "text_to_image")
         C_i2t = compat.compatibility(indexes, data, plan, "image_to_text")
@@ -252,7 +254,7 @@ def _run(args, s: Settings, strategies, out: Path) -> dict:
     path = out / "results.json"
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=1)))
     print(summary(report))
-    print(f"wrote {path}")
+    print(f"wrote {shown(path)}")
     return report
 
 
@@ -285,7 +287,7 @@ def add_arguments(p):
     p.add_argument("--n-train", type=int, default=None, help="new training images per increment")
     p.add_argument("--n-gallery", type=int, default=None, help="gallery images")
     p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
+    add_cache_arguments(p)
     return p
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..files import lock_folder, module_path, source_digest
+from ..training.checkpoint import CheckpointError, load
 
 
 def preset_settings(presets: dict, args, flags: dict[str, str]):
@@ -55,6 +56,32 @@ def run_folder(out: Path, what: str, quick: bool, fresh_checkpoints=()):
         for path in fresh_checkpoints:
             Path(path).unlink(missing_ok=True)
         yield out
+
+
+def load_or_none(path: Path, fp: dict, recompute_stale: bool, log=print) -> dict | None:
+    """The state of checkpoint ``path`` (made with fingerprint ``fp``), or None when there is none.
+    A checkpoint made with another fingerprint (other settings or code), or one that cannot be read,
+    raises :class:`~mclfir_lite.training.checkpoint.CheckpointError` naming it, unless
+    ``recompute_stale`` (``--recompute-stale``: the output folder is a cache, as the notebooks' are):
+    then it is removed, the log says why, and the run starts over."""
+    if not path.exists():
+        return None
+    try:
+        return load(path, fp)
+    except CheckpointError as err:
+        if not recompute_stale:
+            raise
+        log(f"{err}: made again (--recompute-stale)")
+        path.unlink(missing_ok=True)
+        return None
+
+
+def add_cache_arguments(p) -> None:
+    """``--fresh`` and ``--recompute-stale``, the two commands' ways past their checkpoints."""
+    p.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
+    p.add_argument("--recompute-stale", action="store_true",
+                   help="a checkpoint made with other settings or code is made again instead of refused "
+                        "(for an output folder used as a cache, as the notebooks do)")
 
 
 def code_digests(modules) -> dict[str, str]:
