@@ -23,23 +23,23 @@ from ..settings import usable_cores
 
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
-# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core CPU: 817 s measured
-# 2026-12-06 (1,114 s on 2026-12-05, before notebook 07 read joint and lwf from the strategies
-# benchmark) on the five-increment plan with `notebooks/execute_all.py` on this project's otherwise
-# idle 2-core machine, every run at one torch thread, two at a time where a notebook has several
-# (`lab.run_many`; README, "Notebook run times"). Before run_many, at two torch threads: 1,764 s
-# (2026-12-04). Update it when the series changes. REF_STEPS_PER_SECOND is
-# how fast that machine ran the training loop on the workload BENCH_WORKLOAD (the smallcnn at 48 px,
-# width 32, batches of 64 doublets): finetune's 1,000 steps took 42.76 s (2026-11-24, load 0.21:
-# `git show f749a15:benchmarks/results/RESULTS.md`, "forgetting"). The micro-benchmark runs the same
-# workload here, and the expected series time is
+# empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core AMD EPYC: 600 s
+# measured 2026-12-07 with `notebooks/execute_all.py` (README, "Notebook run times"; the same
+# series took 1,033 s on an idle 2-core Intel Xeon that day, and 817 s on an AMD EPYC on
+# 2026-12-06 with earlier notebooks), every run at one torch thread, two at a time where a notebook
+# has several (`lab.run_many`). Update it when the series changes. REF_STEPS_PER_SECOND is how
+# fast the same machine, idle, ran the training loop on the workload BENCH_WORKLOAD (the smallcnn
+# at 48 px, width 32, batches of 64 doublets) right after that series: steps_per_second(60) gave
+# 25.69 steps/s (1,465 steps). The micro-benchmark runs the same workload here, and the expected
+# series time is
 #     SERIES_SECONDS_REF * REF_STEPS_PER_SECOND / (steps per second here),
 # i.e. the series scaled by training speed alone (rendering and evaluation scale alike on a CPU,
 # less so on a GPU). The workload is fixed, not read from config.PRESETS, so the two constants stay
-# a pair; to re-calibrate on an idle reference machine, set REF_STEPS_PER_SECOND to
+# a pair (measure both on one machine); to re-calibrate on an idle reference machine, set
+# REF_STEPS_PER_SECOND to
 #     python -c "from mclfir_lite.cli.doctor import steps_per_second; print(steps_per_second(60)[0])"
-SERIES_SECONDS_REF = 817.0
-REF_STEPS_PER_SECOND = 1000 / 42.76
+SERIES_SECONDS_REF = 600.0
+REF_STEPS_PER_SECOND = 25.69
 BENCH_WORKLOAD = {"image_size": 48, "encoder_width": 32, "batch_size": 64}
 
 # Required: the package does not work without these. Optional: a feature needs them.
