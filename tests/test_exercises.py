@@ -151,16 +151,30 @@ def test_chance_level_check_uses_the_protocol():
     assert "average over the queries" in exercises.CHECKS["00.2"]({"a": 0.25}, lab)
 
 
-def test_old_encoder_check_compares_with_the_matrix_row():
+def test_old_encoder_check_compares_with_the_matrix_row_and_the_swapped_model(monkeypatch):
+    import mclfir_lite.training.evaluate as ev
     res = {"attributes": ["x", "y"], "map_matrix": [[0.9, None], [0.3, 0.8]]}
-    assert exercises.CHECKS["04.1"]({"x": 0.9, "y": 0.1}, res, 0) is None
-    assert "do not come back" in exercises.CHECKS["04.1"]({"x": 0.3, "y": 0.8}, res, 0)
+    encoders = []
+    model = lambda t: SimpleNamespace(encoder=SimpleNamespace(state_dict=lambda: {"t": t},
+                                                              load_state_dict=encoders.append))
+    run = SimpleNamespace(model_after=model)
+    lab = SimpleNamespace(images=None, table=SimpleNamespace(labels=None), protocol=None)
+    monkeypatch.setattr(ev, "evaluate", lambda m, images, labels, protocol, attrs: {a: 0.1 for a in attrs})
+    check = exercises.CHECKS["04.1"]
+    assert check({"x": 0.9, "y": 0.1}, res, 0, run, lab) is None
+    assert encoders[-1] == {"t": 0}                      # the encoder of increment 1 went into the final model
+    assert "do not come back" in check({"x": 0.3, "y": 0.8}, res, 0, run, lab)
+    assert "missing" in check({"x": 0.9}, res, 0, run, lab)                  # a copy of row t0: no later attribute
+    assert "learnt later" in check({"x": 0.9, "y": 0.8}, res, 0, run, lab)   # the final mAP: nothing swapped
 
 
 def test_table_checks():
-    t = FashionTable(images=[f"{i}.png" for i in range(8)], labels={"colour": [0, 1] * 4}, values={"colour": ["b", "r"]},
-                     split=["test", "train", "train", "train"] * 2)
+    t = FashionTable(images=[f"{'br'[i % 2]}/{i}.png" for i in range(8)], labels={"colour": [0, 1] * 4},
+                     values={"colour": ["b", "r"]}, split=["test", "train", "train", "train"] * 2)
     assert exercises.CHECKS["10.1"](t) is None
+    other = FashionTable(images=[f"{'br'[i % 2]}/{i}.png" for i in range(8)], labels={"colour": [1, 0] * 4},
+                         values={"colour": ["b", "r"]}, split=["test", "train", "train", "train"] * 2)
+    assert "folder" in exercises.CHECKS["10.1"](other)      # a colour column that is not the folders' names
     assert "FashionTable" in exercises.CHECKS["10.1"]({"colour": 1})
     assert exercises.CHECKS["10.3"]("no data") is None and "500" in exercises.CHECKS["10.3"](t, True)
     assert "prepare it" in exercises.CHECKS["10.3"]("no data", True)       # the data is here: no excuse
@@ -350,3 +364,16 @@ def test_strict_mode_refuses_an_unanswered_reference_solution(unanswered, monkey
         exercises.check(key, unanswered)
     monkeypatch.setenv("MCLFIR_STRICT_EXERCISES", "0")
     assert exercises.check(key, unanswered) is False
+
+
+def test_05_4_wants_the_soft_runs_forgetting_and_where_it_lands():
+    soft = {"forgetting": 0.30}
+    lab = SimpleNamespace(run=lambda strategy, **kw: SimpleNamespace(result=lambda: soft))
+    results = {"frozen": {"forgetting": 0.0}, "finetune": {"forgetting": 0.67}}
+    check = exercises.CHECKS["05.4"]
+    assert check({"forgetting": 0.30, "where": "between"}, lab, results) is None
+    assert "soft run's own" in check({"forgetting": 0.05, "where": "between"}, lab, results)   # a guess is not the run
+    assert "compare" in check({"forgetting": 0.30, "where": "like finetune"}, lab, results)
+    assert "dict" in check("between", lab, results)                  # the category alone is no longer an answer
+    soft["forgetting"] = 0.66
+    assert check({"forgetting": 0.66, "where": "like finetune"}, lab, results) is None

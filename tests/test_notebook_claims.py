@@ -260,12 +260,17 @@ def _run_04_sensitivity(first, last, quick=False):
 
 def test_04_selectivity_claim_holds_when_the_old_heads_lose_it(capsys):
     _run_04_sensitivity(3.0, 0.5)
-    assert capsys.readouterr().out.count("✓") == 1
+    assert capsys.readouterr().out.count("✓") == 2
 
 
 def test_04_selectivity_claim_fails_when_the_old_heads_keep_it():
     with pytest.raises(ClaimError, match="lose selectivity"):
         _run_04_sensitivity(3.0, 2.6)           # a fall of less than a fifth
+
+
+def test_04_below_one_claim_fails_when_the_old_heads_still_follow_their_own_attribute():
+    with pytest.raises(ClaimError, match="follow another factor more than their own attribute"):
+        _run_04_sensitivity(3.0, 1.5)           # falls by half, and still above 1
 
 
 def test_04_selectivity_is_not_claimed_in_quick_mode(capsys):

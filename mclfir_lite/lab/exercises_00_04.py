@@ -239,18 +239,30 @@ def _quiz_03(answer):
 
 # --- notebook 04
 @exercise("04.1")
-def _old_encoder_back(answer, result, t0):
+def _old_encoder_back(answer, result, t0, run, lab):
     if not isinstance(answer, dict):
         return "give the dict that evaluate(...) returns: {attribute: mAP}"
-    R = result["map_matrix"]
-    seen = [a for j, a in enumerate(result["attributes"]) if R[t0][j] is not None]
-    missing = [a for a in seen if a not in answer]
+    attributes = list(result["attributes"])
+    missing = [a for a in attributes if a not in answer]
     if missing:
-        return f"evaluate every attribute of the run; {missing} are missing"
-    off = [a for a in seen if abs(float(answer[a]) - R[t0][result["attributes"].index(a)]) > 1e-3]
+        return f"evaluate every attribute of the run, the later ones too; {missing} are missing"
+    R = result["map_matrix"]
+    seen = [a for j, a in enumerate(attributes) if R[t0][j] is not None]
+    off = [a for a in seen if abs(float(answer[a]) - R[t0][attributes.index(a)]) > 1e-3]
     if off:
         return (f"{off} do not come back to their mAP after increment {t0 + 1}: load the *encoder* of the model "
                 f"after increment {t0 + 1} into the final model (keep the final heads)")
+    # the attributes learnt after t0: what the final heads give on the old encoder (a copy of row t0 has none)
+    from ..training.evaluate import evaluate
+    swapped = run.model_after(len(R) - 1)
+    swapped.encoder.load_state_dict(run.model_after(t0).encoder.state_dict())
+    later = [a for a in attributes if a not in seen]
+    expected = evaluate(swapped, lab.images, lab.table.labels, lab.protocol, later) if later else {}
+    wrong = [a for a in later if abs(float(answer[a]) - expected[a]) > 1e-3]
+    if wrong:
+        return (f"{wrong}: not what the final model's heads give on the encoder of increment {t0 + 1}; evaluate "
+                "that swapped model on every attribute, the ones learnt later included")
+    return None
 
 
 @exercise("04.2")

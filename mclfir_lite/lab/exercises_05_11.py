@@ -52,17 +52,21 @@ def _check_05_3(answer, lab, model):
 @exercise("05.4")
 def _check_05_4(answer, lab, results):
     options = ("like frozen", "between", "like finetune")
-    if answer not in options:
-        return f"answer one of {options}"
+    if not isinstance(answer, dict) or set(answer) != {"forgetting", "where"}:
+        return 'give a dict {"forgetting": the soft run\'s average forgetting, "where": one of ' + f"{options}}}"
+    if answer["where"] not in options:
+        return f"'where' is one of {options}"
     soft = lab.run("ewc", ewc_lambda=1.0, progress=False).result()
+    if abs(float(answer["forgetting"]) - soft["forgetting"]) > 1e-3:
+        return "'forgetting' is the soft run's own: lab.run(\"ewc\", ewc_lambda=1.0, ...).result()[\"forgetting\"]"
     if abs(soft["forgetting"] - results["frozen"]["forgetting"]) <= 0.02:
         right = "like frozen"
     elif abs(soft["forgetting"] - results["finetune"]["forgetting"]) <= 0.02:
         right = "like finetune"
     else:
         right = "between"
-    if answer != right:
-        return "compare the soft run's forgetting with frozen's and finetune's"
+    if answer["where"] != right:
+        return "compare the soft run's forgetting with frozen's and finetune's (within 0.02)"
 
 
 @exercise("05.quiz")
@@ -166,7 +170,7 @@ def _check_07_3(answer, results):
 @exercise("07.quiz")
 def _quiz_07(answer):
     return choices_hint(answer, {2: "c", 3: "c", 5: "a", 6: "b"},
-                    {2: "section 2: what does finetune do with length, and what does the column show?",
+                    {2: "section 2: take an attribute that finetune ends at chance and read its column of the accuracy matrix: was it ever high?",
                      3: "an upper bound must learn every attribute: which one did a plain sum leave behind?",
                      5: "section 5: would a static model trained with the same budget cost more?",
                      6: "add up the new and the seen attributes of each increment; is a teacher's forward pass free?"})
@@ -299,7 +303,7 @@ def _quiz_09(answer):
                     {1: "static: is the operation the same for every query?",
                      2: "look at Composer.routing in mclfir_lite.retrieval.composed",
                      3: "one target among N: where does a random ranking put it?",
-                     4: "what does differs() compare the gap with?"})
+                     4: "section 5: which verdict says the interval lies inside ±0.02, and which that it straddles it?"})
 
 # --- notebook 10
 @exercise("10.1")
@@ -312,6 +316,13 @@ def _folder_per_value(answer):
     test = float((answer.split == "test").mean())
     if abs(test - 0.25) > 0.05:
         return f"a quarter of the rows should be 'test' (got {test:.0%})"
+    from pathlib import PurePath
+    names, codes = answer.values["colour"], answer.labels["colour"]
+    wrong = [str(img) for img, c in zip(answer.images, codes)
+             if c < 0 or names[c] != PurePath(str(img).replace("\\", "/")).parent.name]
+    if wrong:
+        return (f"{len(wrong)} of {len(codes)} rows do not have their folder's name as their colour (e.g. {wrong[0]}): "
+                "take each row's value from the folder its image sits in")
 
 
 @exercise("10.2")
