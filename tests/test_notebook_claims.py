@@ -308,3 +308,19 @@ def test_09_verdicts_decide_a_gap_beyond_the_interval():
            "dynamic": [0.40, 0.42, 0.41], "dynamic_no_sd": [0.405, 0.415, 0.41]}
     v_dyn, v_sd = _run_09_verdicts(rec)
     assert v_dyn == "dynamic better" and v_sd == "no difference here"
+
+
+def _run_02_shares(length_colour, chance_colour=0.13):
+    """Notebook 02's neighbour-share claims on stubbed fractions (as measured: 1.00 / 0.52 / 0.85 / 1.00)."""
+    cell = next(c.source for c in _nb("02").cells if c.cell_type == "code" and "is not blind to colour" in c.source)
+    share = {("length", "length"): 1.0, ("colour", "length"): 0.52, ("length", "colour"): length_colour,
+             ("colour", "colour"): 1.0}
+    exec(cell, {"claim": claim, "claim_greater": claim_greater, "share": share,
+                "chance_share": {"length": 0.2, "colour": chance_colour}})
+
+
+def test_02_the_length_head_ranks_by_colour_as_a_tie_breaker(capsys):
+    _run_02_shares(0.85)
+    assert capsys.readouterr().out.count("✓") == 3
+    with pytest.raises(ClaimError, match="is not blind to colour"):
+        _run_02_shares(0.30)                 # hardly above a random candidate's 0.13
