@@ -377,3 +377,16 @@ def test_05_4_wants_the_soft_runs_forgetting_and_where_it_lands():
     assert "dict" in check("between", lab, results)                  # the category alone is no longer an answer
     soft["forgetting"] = 0.66
     assert check({"forgetting": 0.66, "where": "like finetune"}, lab, results) is None
+
+
+def test_01_2_wants_the_negated_mean_ap_it_computed():
+    rng = np.random.default_rng(0)
+    q, c = rng.integers(-3, 4, size=(6, 4)).astype(np.float32), rng.integers(-3, 4, size=(12, 4)).astype(np.float32)
+    ql, cl = rng.integers(0, 3, size=6), rng.integers(0, 3, size=12)
+    from mclfir_lite.core.metrics import average_precision_per_query
+    negated = float(average_precision_per_query(-q, c, ql, cl).mean())
+    check = exercises.CHECKS["01.2"]
+    assert check((True, False, negated), q, c, ql, cl) is None
+    assert "three things" in check((True, False), q, c, ql, cl)               # the two booleans alone: typed, not computed
+    assert "compare" in check((True, True, negated), q, c, ql, cl)
+    assert "mean AP under negation" in check((True, False, negated + 0.01), q, c, ql, cl)

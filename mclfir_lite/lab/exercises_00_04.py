@@ -63,10 +63,20 @@ def _ap_at_k(answer):
 
 
 @exercise("01.2")
-def _order_only(answer):
-    if tuple(bool(x) for x in answer) != (True, False):
-        return ("give (APs unchanged under exp?, APs unchanged under negation?) as two booleans, computed by "
-                "comparing with the APs of the plain similarities")
+def _order_only(answer, q_emb, c_emb, q_lab, c_lab):
+    from ..core.metrics import average_precision_per_query
+    if not isinstance(answer, (tuple, list)) or len(answer) != 3:
+        return ("give three things: (APs unchanged under exp?, APs unchanged under negation?, the mean AP "
+                "of the negated similarities)")
+    if (bool(answer[0]), bool(answer[1])) != (True, False):
+        return ("compare the APs of exp(similarities) and of -similarities with the APs of the plain "
+                "similarities, query by query")
+    # -q . c = -(q . c): the package ranks the negated similarities (ties by candidate index, a stable sort)
+    negated = float(average_precision_per_query(-q_emb, c_emb, q_lab, c_lab).mean())
+    if abs(float(answer[2]) - negated) > 1e-6:
+        return ("the mean AP under negation: rank each query's candidates by -similarity, breaking ties "
+                "by candidate index (np.argsort(..., kind='stable')), and average the APs")
+    return None
 
 
 @exercise("01.3")

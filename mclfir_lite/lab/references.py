@@ -110,6 +110,8 @@ REFERENCES: dict[str, dict] = {
                  title="FiLM: Visual Reasoning with a General Conditioning Layer",
                  venue="AAAI 2018; arXiv 1709.07871",
                  url="https://arxiv.org/abs/1709.07871"),
+    "supcon": dict(authors="Khosla et al.", title="Supervised Contrastive Learning (same-label items are not negatives)",
+                   venue="NeurIPS 2020; arXiv 2004.11362", url="https://arxiv.org/abs/2004.11362"),
     "deepfashion": dict(authors="Liu, Luo, Qiu, Wang & Tang",
                         title="DeepFashion: Powering Robust Clothes Recognition and Retrieval with Rich Annotations",
                         venue="CVPR 2016", url="https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion.html"),
