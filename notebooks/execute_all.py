@@ -119,29 +119,33 @@ def update_readme_times(measured: dict[str, dict], readme: Path = README) -> boo
 
 
 EARLIER = "Earlier, on another CPU: "
+_EARLIER = re.compile(re.escape(EARLIER) + r"(?P<cpu>.+) \((?P<day>\d{4}-\d\d-\d\d)\): ")
 
 
 def earlier_lines(lines: list[str], before: dict[str, Row], now: dict[str, Row]) -> list[str]:
-    """The series' time on other CPUs, kept when a run on this one replaces every row: the
-    table held one default-size run on CPU Y, and now holds one on CPU X, so Y's total and
-    verdict become an "Earlier, on another CPU" line (one per CPU, the newest), instead of being
-    lost. Lines of CPUs other than X kept from ``lines``; none while the table mixes CPUs."""
-    cpus_now = {r.cpu for r in now.values()}
-    if len(cpus_now) != 1 or any(r.quick for r in now.values()):
-        return [line for line in lines if line.startswith(EARLIER)]
+    """The series' time on other CPUs, kept instead of lost: when the table held one default-size
+    run on CPU Y (every row Y's) and a notebook is now measured on another CPU, Y's total and
+    verdict become an "Earlier, on another CPU" line (one per CPU, the newest), even if the table
+    now mixes CPUs (a notebook re-timed first, the rest later). The lines of ``lines`` are kept,
+    except that of the CPU whose run the whole table now is (the table shows it). Each line is
+    its own paragraph."""
     kept = {}
     for line in lines:
-        m = re.match(re.escape(EARLIER) + r"(?P<cpu>.+?) \(", line)
-        if m and m["cpu"] not in cpus_now:
+        m = _EARLIER.match(line)
+        if m:
             kept[m["cpu"]] = line
     old_cpus = {r.cpu for r in before.values()}
-    if len(old_cpus) == 1 and old_cpus != cpus_now and not any(r.quick for r in before.values()):
+    if (len(old_cpus) == 1 and NOT_RECORDED not in old_cpus and not any(r.quick for r in before.values())
+            and any(r.cpu not in old_cpus for r in now.values())):
         (cpu,) = old_cpus
         total, over, met = budget(before)
         kept[cpu] = (f"{EARLIER}{cpu} ({max(r.day for r in before.values())}): {total} s in all, the budget "
                      + ("**met**." if met else "**not met**" + (f" (over {BUDGET_EACH_S // 60} minutes: "
                                                                  + ", ".join(over) + ")." if over else ".")))
-    return ["", *kept.values()] if kept else []
+    cpus_now = {r.cpu for r in now.values()}
+    if len(cpus_now) == 1 and not any(r.quick for r in now.values()):
+        kept.pop(next(iter(cpus_now)), None)
+    return [x for line in kept.values() for x in ("", line)]
 
 
 def budget(rows: dict[str, Row]) -> tuple[int, list[str], bool]:

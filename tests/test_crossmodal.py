@@ -101,7 +101,9 @@ def test_quick_diagonal_is_above_chance(tmp_path):
 
 
 def test_a_checkpoint_of_other_code_is_made_again_with_recompute_stale(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
     from mclfir_lite.retrieval import crossmodal
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
     args = ["crossmodal", "--quick", *TINY, "--strategies", "finetune", "--out", str(out)]
     assert main(args) == 0
@@ -111,3 +113,7 @@ def test_a_checkpoint_of_other_code_is_made_again_with_recompute_stale(tmp_path,
     assert main([*args, "--recompute-stale"]) == 0
     printed = capsys.readouterr().out
     assert "made again (--recompute-stale)" in printed and "resumed" not in printed
+    assert f"checkpoint {Path('run') / 'checkpoints' / 'finetune.pt'} was made with" in printed   # shown relative
+    (out / "checkpoints" / "finetune.pt").write_bytes(b"not a checkpoint")    # damaged: made again too
+    assert main([*args, "--recompute-stale"]) == 0
+    assert "made again (--recompute-stale)" in capsys.readouterr().out

@@ -68,9 +68,34 @@ def test_a_run_on_another_cpu_keeps_the_earlier_cpus_total(tmp_path):
     text = readme.read_text()
     assert "Earlier, on another CPU: EPYC (2026-12-09): 260 s in all, the budget **met**." in text
     assert "Earlier, on another CPU: Xeon" not in text
-    ea.update_readme_times({"04_a.ipynb": {"seconds": 50, "cores": 2, "quick": False, "day": "d", "cpu": "Other"}}, readme)
-    text = readme.read_text()                   # a partial run on a third CPU: rows mix, nothing is summed, lines stay
-    assert "not checked" in text and "Earlier, on another CPU: EPYC" in text and "Earlier, on another CPU: Xeon" not in text
+    ea.update_readme_times({"04_a.ipynb": {"seconds": 50, "cores": 2, "quick": False, "day": "2026-12-11", "cpu": "Other"}},
+                           readme)
+    text = readme.read_text()                   # a partial run on a third CPU: rows mix; the Xeon's full run is kept
+    assert "not checked" in text and "Earlier, on another CPU: EPYC" in text
+    assert "Earlier, on another CPU: Xeon (2026-12-10): 250 s in all, the budget **met**." in text
+    assert "\n\nEarlier, on another CPU: EPYC" in text and "\n\nEarlier, on another CPU: Xeon" in text   # paragraphs
+
+
+def test_a_notebook_retimed_first_on_the_new_cpu_does_not_lose_the_old_run(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- notebook-times:start -->\n<!-- notebook-times:end -->\n")
+    row = lambda name, s, cpu, quick=False: {name: {"seconds": s, "cores": 2, "quick": quick, "day": "2026-12-07", "cpu": cpu}}
+    ea.update_readme_times({**row("04_a.ipynb", 190, "Intel (R) Xeon"), **row("05_b.ipynb", 150, "Intel (R) Xeon")}, readme)
+    ea.update_readme_times(row("04_a.ipynb", 100, "EPYC"), readme)          # one notebook re-timed on the new CPU
+    ea.update_readme_times(row("05_b.ipynb", 90, "EPYC"), readme)           # then the other: the table is the EPYC's
+    text = readme.read_text()
+    assert "**met** on this CPU" in text
+    assert text.count("Earlier, on another CPU: Intel (R) Xeon (2026-12-07): 340 s in all") == 1   # a CPU name with " ("
+    ea.update_readme_times(row("04_a.ipynb", 5, "EPYC", quick=True), readme)   # a quick row: not a run of the series
+    assert "Earlier, on another CPU: EPYC" not in readme.read_text() and "Intel (R) Xeon (2026-12-07)" in readme.read_text()
+
+
+def test_rows_that_record_no_cpu_make_no_earlier_line(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- notebook-times:start -->\n| 01_m.ipynb | 10 s | 2 | default | 2026-11-30 |\n"
+                      "<!-- notebook-times:end -->\n")
+    ea.update_readme_times({"01_m.ipynb": {"seconds": 9, "cores": 2, "quick": False, "day": "d", "cpu": "EPYC"}}, readme)
+    assert ea.EARLIER not in readme.read_text()
 
 
 def test_budget_line_names_what_is_over():

@@ -383,10 +383,22 @@ def test_01_2_wants_the_negated_mean_ap_it_computed():
     rng = np.random.default_rng(0)
     q, c = rng.integers(-3, 4, size=(6, 4)).astype(np.float32), rng.integers(-3, 4, size=(12, 4)).astype(np.float32)
     ql, cl = rng.integers(0, 3, size=6), rng.integers(0, 3, size=12)
-    from mclfir_lite.core.metrics import average_precision_per_query
-    negated = float(average_precision_per_query(-q, c, ql, cl).mean())
+    def ap(rel):                                   # the notebook's recipe: a stable sort, ties by candidate index
+        hits = np.cumsum(rel)
+        return float((hits / np.arange(1, len(rel) + 1))[rel].mean()) if rel.any() else 0.0
+    negated = float(np.mean([ap(cl[np.argsort(-(-(c @ qq)), kind="stable")] == l) for qq, l in zip(q, ql)]))
     check = exercises.CHECKS["01.2"]
     assert check((True, False, negated), q, c, ql, cl) is None
     assert "three things" in check((True, False), q, c, ql, cl)               # the two booleans alone: typed, not computed
     assert "compare" in check((True, True, negated), q, c, ql, cl)
     assert "mean AP under negation" in check((True, False, negated + 0.01), q, c, ql, cl)
+    assert "one number" in check((True, False, [negated] * 6), q, c, ql, cl)       # the per-query APs, not their mean
+    assert check((True, False, float("nan")), q, c, ql, cl)                       # NaN is never within a tolerance
+
+
+def test_a_nan_answer_is_never_close_enough():
+    assert exercises.CHECKS["06.2"](float("nan"), 0.995, 400)
+    lab = SimpleNamespace(run=lambda strategy, **kw: SimpleNamespace(result=lambda: {"forgetting": 0.3}))
+    results = {"frozen": {"forgetting": 0.0}, "finetune": {"forgetting": 0.67}}
+    assert exercises.CHECKS["05.4"]({"forgetting": float("nan"), "where": "between"}, lab, results)
+    assert "keys" in exercises.CHECKS["05.4"]({"forgetting": 0.3, "where": "between", "note": 1}, lab, results)

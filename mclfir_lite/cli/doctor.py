@@ -24,7 +24,8 @@ from ..settings import usable_cores
 # --- calibration -------------------------------------------------------------------------
 # The default notebook series (`make notebooks`: every notebook at the default size, from an
 # empty cache) took SERIES_SECONDS_REF on the reference machine, an idle 2-core AMD EPYC: 600 s
-# measured 2026-12-07 with `notebooks/execute_all.py` (README, "Notebook run times"; the same
+# measured 2026-12-07, the total `notebooks/execute_all.py` printed (README, "Notebook run times",
+# whose rows are each rounded, so that they add up to 607 s; the same
 # series took 1,033 s on an idle 2-core Intel Xeon that day, and 817 s on an AMD EPYC on
 # 2026-12-06 with earlier notebooks), every run at one torch thread, two at a time where a notebook
 # has several (`lab.run_many`). Update it when the series changes. REF_STEPS_PER_SECOND is how

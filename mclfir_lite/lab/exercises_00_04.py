@@ -2,7 +2,7 @@
 notebooks call them through :func:`mclfir_lite.lab.exercises.check`)."""
 from __future__ import annotations
 
-from .exercise_registry import exercise, choices_hint, close_hint
+from .exercise_registry import exercise, choices_hint, close_hint, near
 
 
 # --- notebook 00
@@ -57,23 +57,26 @@ def _ap_at_k(answer):
         return total / hits if hits else 0.0
     cases = [([0, 1, 0, 0, 0, 0, 0, 0, 0, 1], 5), ([1, 0, 1, 0], 4), ([1, 0, 1, 0], 1), ([0, 0, 1, 1], 2), ([0, 1, 1], 3)]
     for rel, k in cases:
-        if abs(float(answer(rel, k)) - reference(rel, k)) > 1e-9:
+        if not near(answer(rel, k), reference(rel, k), 1e-9):
             return (f"ap_at_k({rel}, {k}) is not right: average the precision at the relevant ranks within the "
                     "top k, dividing by the relevant items found there (0 if none)")
 
 
 @exercise("01.2")
 def _order_only(answer, q_emb, c_emb, q_lab, c_lab):
+    import numpy as np
     from ..core.metrics import average_precision_per_query
     if not isinstance(answer, (tuple, list)) or len(answer) != 3:
         return ("give three things: (APs unchanged under exp?, APs unchanged under negation?, the mean AP "
                 "of the negated similarities)")
+    if len(np.atleast_1d(np.asarray(answer[2], dtype=float))) != 1:
+        return "the third is one number: the mean of the negated similarities' APs over the queries"
     if (bool(answer[0]), bool(answer[1])) != (True, False):
         return ("compare the APs of exp(similarities) and of -similarities with the APs of the plain "
                 "similarities, query by query")
     # -q . c = -(q . c): the package ranks the negated similarities (ties by candidate index, a stable sort)
     negated = float(average_precision_per_query(-q_emb, c_emb, q_lab, c_lab).mean())
-    if abs(float(answer[2]) - negated) > 1e-6:
+    if not near(answer[2], negated, 1e-6):
         return ("the mean AP under negation: rank each query's candidates by -similarity, breaking ties "
                 "by candidate index (np.argsort(..., kind='stable')), and average the APs")
     return None
@@ -171,7 +174,7 @@ def _quiz_02(answer):
 def _tau_to_zero(answer):
     if isinstance(answer, bool):
         return "give a number: the loss's limit"
-    if abs(float(answer)) > 1e-2:
+    if not near(answer, 0.0, 1e-2):
         return ("as tau -> 0 the softmax puts all its mass on the most similar item; if that is the partner, "
                 "the loss is -log of what?")
 
@@ -233,10 +236,10 @@ def _zero_loss_triplets(answer, lab, trained, attribute, config):
     ref = _zero_loss_fractions(lab, trained, attribute, config)
     # exact on the seeded sample: after training nearly every random triplet has zero loss, so a
     # tolerance of a few hundredths would accept the guess {"untrained": 0, "trained": 1}
-    off = [k for k in ref if abs(float(answer[k]) - ref[k]) > 1e-6]
+    off = [k for k in ref if not near(answer[k], ref[k], 1e-6)]
     if off:
         return (f"{off} not right: a triplet has zero loss when d(a, n) >= d(a, p) + margin (squared distances, "
-                "cfg.margin); sample sampler.triplets(256, np.random.default_rng(1)) for each model, and use "
+                "margin 2 * cfg.margin, the 0.2 on the cosine that section 4 trained with); sample sampler.triplets(256, np.random.default_rng(1)) for each model, and use "
                 "models['triplet'] for 'trained' and a fresh RetrievalModel(..., seed=0) for 'untrained'")
 
 
@@ -259,7 +262,7 @@ def _old_encoder_back(answer, result, t0, run, lab):
         return f"evaluate every attribute of the run, the later ones too; {missing} are missing"
     R = result["map_matrix"]
     seen = [a for j, a in enumerate(attributes) if R[t0][j] is not None]
-    off = [a for a in seen if abs(float(answer[a]) - R[t0][attributes.index(a)]) > 1e-3]
+    off = [a for a in seen if not near(answer[a], R[t0][attributes.index(a)], 1e-3)]
     if off:
         return (f"{off} do not come back to their mAP after increment {t0 + 1}: load the *encoder* of the model "
                 f"after increment {t0 + 1} into the final model (keep the final heads)")
@@ -269,7 +272,7 @@ def _old_encoder_back(answer, result, t0, run, lab):
     swapped.encoder.load_state_dict(run.model_after(t0).encoder.state_dict())
     later = [a for a in attributes if a not in seen]
     expected = evaluate(swapped, lab.images, lab.table.labels, lab.protocol, later) if later else {}
-    wrong = [a for a in later if abs(float(answer[a]) - expected[a]) > 1e-3]
+    wrong = [a for a in later if not near(answer[a], expected[a], 1e-3)]
     if wrong:
         return (f"{wrong}: not what the final model's heads give on the encoder of increment {t0 + 1}; evaluate "
                 "that swapped model on every attribute, the ones learnt later included")

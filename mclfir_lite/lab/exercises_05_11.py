@@ -45,19 +45,21 @@ def _length_attention(lab, model, value: str, n: int = 100):
 def _check_05_3(answer, lab, model):
     import numpy as np
     a, b = _length_attention(lab, model, "cropped"), _length_attention(lab, model, "ankle")
-    if abs(float(answer) - 0.5 * float(np.abs(a - b).sum())) > 1e-3:
+    if not near(answer, 0.5 * float(np.abs(a - b).sum()), 1e-3):
         return "average each value's attention maps, then take half the sum of the absolute differences"
 
 
 @exercise("05.4")
 def _check_05_4(answer, lab, results):
     options = ("like frozen", "between", "like finetune")
-    if not isinstance(answer, dict) or set(answer) != {"forgetting", "where"}:
+    if not isinstance(answer, dict):
         return 'give a dict {"forgetting": the soft run\'s average forgetting, "where": one of ' + f"{options}}}"
+    if set(answer) != {"forgetting", "where"}:
+        return f"give exactly the keys 'forgetting' and 'where' (got {sorted(map(str, answer))})"
     if answer["where"] not in options:
         return f"'where' is one of {options}"
     soft = lab.run("ewc", ewc_lambda=1.0, progress=False).result()
-    if abs(float(answer["forgetting"]) - soft["forgetting"]) > 1e-3:
+    if not near(answer["forgetting"], soft["forgetting"], 1e-3):
         return "'forgetting' is the soft run's own: lab.run(\"ewc\", ewc_lambda=1.0, ...).result()[\"forgetting\"]"
     if abs(soft["forgetting"] - results["frozen"]["forgetting"]) <= 0.02:
         right = "like frozen"
@@ -83,13 +85,13 @@ def _quiz_05(answer):
 @exercise("06.1")
 def _check_06_1(answer, decay):
     import math
-    if abs(float(answer) - math.log(0.5) / math.log(decay)) > 1.0:
+    if not near(answer, math.log(0.5) / math.log(decay), 1.0):
         return "solve d^t = 1/2 for t: t = ln(1/2) / ln(d)"
 
 
 @exercise("06.2")
 def _check_06_2(answer, decay, steps):
-    if abs(float(answer) - decay ** steps) > 0.01:
+    if not near(answer, decay ** steps, 0.01):
         return "after S steps the snapshot's weight is d multiplied by itself S times"
 
 
@@ -388,14 +390,14 @@ def _quiz_10(answer):
 @exercise("11.1")
 def _glossary_chance(answer):
     from ..core.metrics import chance_map
-    if abs(float(answer) - chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2])) > 1e-6:
+    if not near(answer, chance_map([0, 2], [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]), 1e-6):
         return ("the fraction of relevant candidates is only the rule of thumb: use the exact expectation, "
                 "metrics.chance_map(query_labels, candidate_labels)")
 
 
 @exercise("11.2")
 def _glossary_bwt(answer):
-    if abs(float(answer[0]) - 0.15) > 1e-6 or abs(float(answer[1]) + 0.1) > 1e-6:
+    if not (near(answer[0], 0.15, 1e-6) and near(answer[1], -0.1, 1e-6)):
         return ("forgetting: best earlier mAP minus final; BWT: final minus mAP at arrival; both averaged over "
                 "the attributes that arrived before the last increment")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..files import lock_folder, module_path, source_digest
+from ..files import lock_folder, module_path, shown, source_digest
 from ..training.checkpoint import CheckpointError, load
 
 
@@ -63,16 +63,17 @@ def load_or_none(path: Path, fp: dict, recompute_stale: bool, log=print) -> dict
     A checkpoint made with another fingerprint (other settings or code), or one that cannot be read,
     raises :class:`~mclfir_lite.training.checkpoint.CheckpointError` naming it, unless
     ``recompute_stale`` (``--recompute-stale``: the output folder is a cache, as the notebooks' are):
-    then it is removed, the log says why, and the run starts over."""
+    then the log says so and the run starts over; the old file stays until the first new
+    checkpoint replaces it (atomically), so an interrupted recompute loses nothing."""
     if not path.exists():
         return None
     try:
         return load(path, fp)
-    except CheckpointError as err:
+    except CheckpointError:
         if not recompute_stale:
             raise
-        log(f"{err}: made again (--recompute-stale)")
-        path.unlink(missing_ok=True)
+        log(f"checkpoint {shown(path)} was made with other settings or code, or cannot be read: "
+            "made again (--recompute-stale)")
         return None
 
 
@@ -80,8 +81,8 @@ def add_cache_arguments(p) -> None:
     """``--fresh`` and ``--recompute-stale``, the two commands' ways past their checkpoints."""
     p.add_argument("--fresh", action="store_true", help="ignore and overwrite existing checkpoints")
     p.add_argument("--recompute-stale", action="store_true",
-                   help="a checkpoint made with other settings or code is made again instead of refused "
-                        "(for an output folder used as a cache, as the notebooks do)")
+                   help="a checkpoint made with other settings or code, or one that cannot be read, is made "
+                        "again instead of refused (for an output folder used as a cache, as the notebooks do)")
 
 
 def code_digests(modules) -> dict[str, str]:
