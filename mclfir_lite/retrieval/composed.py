@@ -320,7 +320,7 @@ def run(args) -> dict:
         if len(seeds) > 1:
             print(f"{len(seeds)} seeds, up to one worker process per core (one torch thread each); "
                   "each seed's lines come when it is done")
-        done = map_processes(_seed_job, [(seed, s, methods, out / "checkpoints", getattr(args, "recompute_stale", False))
+        done = map_processes(_seed_job, [(seed, s, methods, out / "checkpoints", args.recompute_stale)
                                          for seed in seeds])
         per_seed = {}
         for seed, (result, lines) in zip(seeds, done):

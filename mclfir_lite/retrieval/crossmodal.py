@@ -232,7 +232,7 @@ def _run(args, s: Settings, strategies, out: Path) -> dict:
               "compatibility_strategy": HEADLINE if HEADLINE in strategies else strategies[0], "strategies": {}}
     for st in strategies:
         indexes, model, info = run_strategy(st, data, plan, s, args.seed, args.text_tower, ckpt, fields,
-                                            recompute_stale=getattr(args, "recompute_stale", False))
+                                            recompute_stale=args.recompute_stale)
         report.setdefault("text_tower", info["text_tower"])
         C = compat.compatibility(indexes, data, plan, "text_to_image")
         C_i2t = compat.compatibility(indexes, data, plan, "image_to_text")
