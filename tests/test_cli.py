@@ -7,6 +7,7 @@ from mclfir_lite.cli.main import main
 
 
 def test_demo_writes_results_and_figures(tmp_path, monkeypatch):
+    from mclfir_lite.training.runner import ContinualRunner
     monkeypatch.setenv("MCLFIR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     args = ["demo", "--quick", "--strategies", "finetune", "isolated", "--steps", "3", "--n-images", "400",
@@ -29,7 +30,11 @@ def test_demo_writes_results_and_figures(tmp_path, monkeypatch):
         assert (out / png).stat().st_size > 1000
     # the same command again resumes from the checkpoints: same numbers, no retraining
     first = report["strategies"]["finetune"]["map_matrix"]
+    trained = []
+    real = ContinualRunner.train_increment
+    monkeypatch.setattr(ContinualRunner, "train_increment", lambda self, i: trained.append((self.strategy, i)) or real(self, i))
     assert main(args) == 0
+    assert trained == [], f"the second run trained {trained} again"
     assert json.loads((out / "results.json").read_text())["strategies"]["finetune"]["map_matrix"] == first
 
 

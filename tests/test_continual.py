@@ -32,6 +32,19 @@ def make(tiny, strategy, tmp=None, **cfg):
                            progress=False, data_fingerprint=fingerprint(table))
 
 
+def run_counting(runner, **kw):
+    """``runner.run(**kw)`` and the increments it trained: a resumed run must train only those its
+    checkpoint does not hold (a runner that ignores its checkpoint trains them all, and, seeded,
+    gets the same numbers, so equal numbers alone cannot tell a resume from a restart)."""
+    trained, train = [], runner.train_increment
+
+    def counted(i):
+        trained.append(i)
+        return train(i)
+    runner.train_increment = counted
+    return runner.run(**kw), trained
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_runs_and_reports(tiny, strategy):
     res = make(tiny, strategy).run()
@@ -138,7 +151,8 @@ def test_resume_gives_identical_final_numbers(tiny, tmp_path, strategy):
     part = make(tiny, strategy, tmp_path / "part")
     partial = part.run(stop_after=1)
     assert partial["finished_increments"] == 1 and partial["final_map"] == {}
-    resumed = make(tiny, strategy, tmp_path / "part").run()   # a new process would do the same
+    resumed, trained = run_counting(make(tiny, strategy, tmp_path / "part"))   # a new process would do the same
+    assert trained == [1], f"a resumed run trained increments {trained}; only the second was left"
     assert resumed["map_matrix"] == full["map_matrix"]
     assert resumed["train_samples"] == full["train_samples"]
 

@@ -3,7 +3,7 @@ pulls the head back to it, resumes bit for bit, and counts what it forwards."""
 import pytest
 import torch
 
-from test_continual import make, tiny  # noqa: F401  (the module's tiny fixture)
+from test_continual import make, run_counting, tiny  # noqa: F401  (the module's tiny fixture)
 
 
 def test_derpp_keeps_the_embeddings_of_its_buffer(tiny):  # noqa: F811
@@ -30,7 +30,8 @@ def test_derpp_alpha_changes_the_run_and_counts_its_forwards(tiny):  # noqa: F81
 def test_derpp_resumes_bit_for_bit(tiny, tmp_path):  # noqa: F811
     full = make(tiny, "derpp", tmp_path / "full").run()
     make(tiny, "derpp", tmp_path / "part").run(stop_after=1)
-    resumed = make(tiny, "derpp", tmp_path / "part").run()
+    resumed, trained = run_counting(make(tiny, "derpp", tmp_path / "part"))
+    assert trained == [1]   # resumed, not restarted
     assert resumed["map_matrix"] == full["map_matrix"]
 
 

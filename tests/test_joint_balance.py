@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mclfir_lite.methods.joint import Joint
-from test_continual import make, tiny  # noqa: F401
+from test_continual import make, run_counting, tiny  # noqa: F401
 
 
 class _Run:
@@ -31,7 +31,8 @@ def test_ratio_changes_joint_and_resumes_bit_for_bit(tiny, tmp_path):  # noqa: F
     full = make(tiny, "joint", tmp_path / "full", joint_balance="ratio").run()
     assert full["map_matrix"] != summed["map_matrix"]
     make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run(stop_after=1)
-    resumed = make(tiny, "joint", tmp_path / "part", joint_balance="ratio").run()
+    resumed, trained = run_counting(make(tiny, "joint", tmp_path / "part", joint_balance="ratio"))
+    assert trained == [1]   # resumed, not restarted: the ratio's first losses came from the checkpoint
     assert resumed["map_matrix"] == full["map_matrix"]
 
 
@@ -61,7 +62,8 @@ def test_a_carried_ema_teacher_changes_mclfir_resumes_and_leaves_lwf_alone(tiny,
         full = make(tiny, "mclfir", tmp_path / "full", ema_decay=0.9, ema_carry=True).run()
         assert full["map_matrix"] != fresh["map_matrix"]
         make(tiny, "mclfir", tmp_path / "part", ema_decay=0.9, ema_carry=True).run(stop_after=2)
-        resumed = make(tiny, "mclfir", tmp_path / "part", ema_decay=0.9, ema_carry=True).run()
+        resumed, trained = run_counting(make(tiny, "mclfir", tmp_path / "part", ema_decay=0.9, ema_carry=True))
+        assert trained == [2]   # resumed, not restarted: the carried teacher came from the checkpoint
         assert resumed["map_matrix"] == full["map_matrix"]
         assert make(tiny, "lwf", ema_carry=True).run()["map_matrix"] == make(tiny, "lwf").run()["map_matrix"]
     finally:

@@ -284,8 +284,15 @@ def test_ctrl_c_prints_one_line_with_what_finished(tmp_path, capsys, monkeypatch
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "finished finetune (all increments), mclfir (1/3 increments checkpointed)" in err
     assert "run the same command again to resume" in err
-    monkeypatch.setattr(ContinualRunner, "train_increment", real)
-    assert main(args) == 0  # and it does resume
+    trained = []
+
+    def counted(self, i):
+        trained.append((self.strategy, i))
+        return real(self, i)
+    monkeypatch.setattr(ContinualRunner, "train_increment", counted)
+    assert main(args) == 0
+    # and it does resume: finetune is finished and mclfir's first increment is checkpointed
+    assert trained == [("mclfir", 1), ("mclfir", 2)], trained
 
 
 # ---------------------------------------------------------------------------- checkpoints in the demo
@@ -344,9 +351,10 @@ def test_notebook_cache_recomputes_a_damaged_file(tmp_path):
 
 # ---------------------------------------------------------------------------- resume after SIGKILL
 
-def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, monkeypatch):
     """Kill the demo at a few moments (seeded), resume each time: the same results.json
-    numbers as a run that was never interrupted."""
+    numbers as a run that was never interrupted, and the last run (in this process, at one torch
+    thread, to count what it trains) trains less than the whole plan: it read the checkpoints."""
     cmd = [sys.executable, "-m", "mclfir_lite", "demo", *TINY, "--steps", "6", "--strategies", "mclfir", "replay"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     ref, killed = tmp_path / "ref", tmp_path / "killed"
@@ -363,7 +371,17 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
         proc.kill()
         proc.wait()
     assert interrupted >= 1
-    subprocess.run([*cmd, "--out", str(killed)], env=env, check=True, capture_output=True)
+    from mclfir_lite.training.runner import ContinualRunner
+    trained, real, threads = [], ContinualRunner.train_increment, torch.get_num_threads()
+    monkeypatch.setattr(ContinualRunner, "train_increment",
+                        lambda self, i: trained.append((self.strategy, i)) or real(self, i))
+    torch.set_num_threads(1)
+    try:
+        assert main([*cmd[3:], "--out", str(killed)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    plan = json.loads((killed / "results.json").read_text())["increments"]
+    assert len(trained) < 2 * len(plan), f"the resumed run trained {trained}: every increment again"
     a = json.loads((ref / "results.json").read_text())["strategies"]
     b = json.loads((killed / "results.json").read_text())["strategies"]
     for s in a:
