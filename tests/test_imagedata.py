@@ -24,7 +24,7 @@ def jpeg_table(tmp_path_factory):
     return imagedata.write_jpeg_table(tmp_path_factory.mktemp("jpegs"), n=40, size=32, pool=16)
 
 
-def test_file_and_mapped_images_equal_load_images(jpeg_table):
+def test_file_and_mapped_images_equal_load_images(jpeg_table, monkeypatch):
     table = read_table(jpeg_table)
     eager = load_images(table, 24, use_cache=False)
     lazy = imagedata.open_images(table, 24)
@@ -38,7 +38,13 @@ def test_file_and_mapped_images_equal_load_images(jpeg_table):
     assert isinstance(mapped, imagedata.MappedImages)
     mapped.release_bytes = 3 * 24 * 24 * 2  # release the pages every two images: still the same pixels
     assert torch.equal(mapped[np.arange(40)], eager)
-    # the cache is load_images' own file: it is reused, not decoded again
+    # the cache is load_images' own file: it is reused, not decoded again (a decoder that fails
+    # would be met otherwise)
+    from mclfir_lite.data import table as table_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("load_images decoded an image again: its cache was not read")
+    monkeypatch.setattr(table_module, "load_image", no_decoding)
     assert torch.equal(load_images(table, 24), eager)
 
 

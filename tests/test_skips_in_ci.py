@@ -58,7 +58,25 @@ def test_in_ci_a_skip_off_the_allow_list_fails(demo):
     assert "CI: SKIPPED TESTS FAIL THE RUN" in out.stdout and "no chromium on the PATH" in out.stdout
 
 
-def test_in_ci_allowed_skips_and_xfails_pass(demo):
-    out = _run(demo, "true", select="not browser_missing")
+def test_in_ci_allowed_skips_pass(demo):
+    out = _run(demo, "true", select="not browser_missing and not known")
     assert out.returncode == 0, out.stdout
     assert "FAIL THE RUN" not in out.stdout
+
+
+def test_in_ci_an_xfail_off_the_allow_list_fails(demo):
+    """An expected failure is a test that did not pass: the allow-list applies to it too."""
+    out = _run(demo, "true", select="not browser_missing")
+    assert out.returncode == 1, out.stdout
+    assert "CI: SKIPPED TESTS FAIL THE RUN" in out.stdout and "test_known: xfail: known" in out.stdout
+    assert _run(demo, None, select="not browser_missing").returncode == 0   # outside CI: named, not failed
+
+
+def test_an_xfail_that_passes_fails_the_run(tmp_path):
+    """xfail_strict (pyproject.toml): a test marked as failing that passes is an out-of-date mark."""
+    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    shutil.copy(Path(__file__).resolve().parents[1] / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "test_stale_mark.py").write_text(
+        "import pytest\n\n@pytest.mark.xfail(reason='was broken')\ndef test_fixed():\n    assert True\n")
+    out = _run(tmp_path, None)
+    assert out.returncode == 1 and "XPASS(strict)" in out.stdout, out.stdout

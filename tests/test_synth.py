@@ -201,7 +201,14 @@ def test_rendered_images_are_cached_on_disk(tmp_path, monkeypatch):
     first = synthfashion_table(n=20, size=24, seed=3)
     files = list((tmp_path / "synthfashion").glob("*.npz"))
     assert len(files) == 1
-    again = synthfashion_table(n=20, size=24, seed=3)
+    from mclfir_lite.data import synth
+    real_render = synth.render
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered again: the cache was not read")
+    monkeypatch.setattr(synth, "render", no_rendering)
+    again = synthfashion_table(n=20, size=24, seed=3)            # from the file, not rendered
     np.testing.assert_array_equal(first.images, again.images)
+    monkeypatch.setattr(synth, "render", real_render)
     files[0].write_bytes(b"garbage")                               # a damaged cache entry renders anew
     np.testing.assert_array_equal(synthfashion_table(n=20, size=24, seed=3).images, first.images)

@@ -112,6 +112,15 @@ def test_prototypes_and_composed_retrieval():
     q, c = tq.composed_embeddings(model, images, np.array([9, 10]), np.arange(9), ["neckline"],
                                   {"colour": np.array([0, 2])}, {"colour": protos}, w_keep=0.5)
     assert q.shape == (2, 16) and c.shape == (9, 16)
+    # the fused score is w_keep * (image similarity on the kept attribute) + (prototype similarity
+    # on the changed one): each weight lands on its own part
+    from mclfir_lite.training.evaluate import embed
+    keep_sim = embed(model, images, np.array([9, 10]), "neckline") @ embed(model, images, np.arange(9), "neckline").T
+    proto_sim = protos[[0, 2]] @ embed(model, images, np.arange(9), "colour").T
+    torch.testing.assert_close(q @ c.T, 0.5 * keep_sim + proto_sim)
+    q3, c3 = tq.composed_embeddings(model, images, np.array([9, 10]), np.arange(9), ["neckline"],
+                                    {"colour": np.array([0, 2])}, {"colour": protos}, w_keep=0.5, w_change=3.0)
+    torch.testing.assert_close(q3 @ c3.T, 0.5 * keep_sim + 3.0 * proto_sim)
     # text only: ranking by the prototype alone
     q2, c2 = tq.composed_embeddings(model, images, np.array([9]), np.arange(9), [], {"colour": np.array([1])},
                                     {"colour": protos})

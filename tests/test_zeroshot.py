@@ -54,21 +54,38 @@ def tiny():
     return table, load_images(table, 16, use_cache=False), protocol
 
 
-def test_generic_baseline_is_offline_and_cached(tiny, tmp_path):
+def test_generic_baseline_is_offline_and_cached(tiny, tmp_path, monkeypatch):
+    import socket
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args[1:] or args)
+        raise OSError("no network in this test")
+    for target, name in ((socket, "create_connection"), (socket.socket, "connect"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(target, name, no_network)
     table, imgs, protocol = tiny
     torch.manual_seed(0)
     enc = encoders.build_encoder("smallcnn", trainable=False, width=8)
     res = zeroshot.generic_baseline(imgs, table.labels, protocol, encoder=enc, key_parts=["tiny"])
+    assert attempts == [], f"the generic baseline tried the network: {attempts}"
     assert set(res["map"]) == set(table.attributes) == set(res["chance"])
     assert all(0 <= v <= 1 for v in res["map"].values())
     assert res["mean_map"] == pytest.approx(np.mean(list(res["map"].values())))
     assert "smallcnn" in res["encoder"]
     assert len(list((tmp_path / "cache" / "features").glob("*.pt"))) == 1
     json.dumps(res)
-    # the generic embedding is the same whatever the attribute: on rows shared by two
-    # attributes' protocols the embeddings coincide
+    # one attribute-blind embedding serves every attribute: the baseline's maps are those of the
+    # generic embeddings, ranked per attribute; and the second time they come from the cache
+    # (an encoder that can no longer run is never called)
     emb = zeroshot.generic_embeddings(enc, imgs, ["tiny"])
     assert torch.allclose(emb.norm(dim=-1), torch.ones(len(emb)), atol=1e-5)
+    assert zeroshot.embedding_map(emb, table.labels, protocol) == res["map"]
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the encoder ran again: the feature cache was not read")
+    monkeypatch.setattr(enc, "forward", boom)
+    again = zeroshot.generic_baseline(imgs, table.labels, protocol, encoder=enc, key_parts=["tiny"])
+    assert again["map"] == res["map"]
 
 
 # ---------------------------------------------------------------------------- CLIP with a stand-in model
