@@ -126,10 +126,19 @@ def test_multiple_choice_hints_never_give_the_letter(capsys):
     assert not exercises.check("04.quiz", {1: "b", 2: ..., 3: "a", 5: "b"})
     out = _said(capsys)
     assert "question 2 not answered yet" in out and "question 3:" in out and "question 1" not in out
-    for key, check in exercises.CHECKS.items():
-        if key.endswith(".quiz"):
-            hint = check({})
-            assert hint and not re.search(r'"[a-d]"', hint), f"{key} hint gives a letter away: {hint}"
+    quizzes = [key for key in exercises.CHECKS if key.endswith(".quiz")]
+    assert len(quizzes) >= 12
+    letter = re.compile(r"""["'(\[][a-dA-D]["')\]]""")   # "b", 'b', (b), [b]
+    for key in quizzes:
+        check = exercises.CHECKS[key]
+        # every question answered with each letter in turn: every wrong answer's hint is produced
+        hints = [check({q: c for q in range(1, 16)}) for c in "abcd"] + [check({}), check("b")]
+        assert hints[-2] and hints[-1], key
+        for hint in filter(None, hints):
+            assert not letter.search(hint.split("e.g.")[0]), f"{key} hint gives a letter away: {hint}"
+        assert any(h and "question" in h and "not answered" not in h for h in hints[:4]), key
+        q, example = re.search(r'e\.g\. \{(\d+): "([a-d])"\}', hints[-1]).groups()   # the format example
+        assert f"question {q}:" in (check({int(q): example}) or ""), f"{key}: the example's letter is right"
 
 
 def test_numeric_checks():
@@ -243,14 +252,97 @@ def _n_context(check):
     return sum(p.default is inspect.Parameter.empty for p in params)
 
 
+# Checks whose context only a training run of the notebook's own can make: they meet the trivial
+# answers with the stand-in context (test_every_check_rejects_trivial_answers) and their own tests.
+TRAINS_IN_ITS_CONTEXT = {"00.2", "02.1", "03.3", "04.1", "04.3", "05.4", "06.3", "06.4"}
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    """A real context for every check with one that is cheap to make: a small SynthFashion lab, an
+    untrained model, a two-increment run of a few steps, hand-made results. With these the trivial
+    answers reach the comparison with a right answer, which a stand-in context cannot show (the
+    check raises on it, and any answer is then "not correct")."""
+    from types import SimpleNamespace
+
+    import torch
+    from mclfir_lite.config import Config
+    from mclfir_lite.core.encoders import SmallCNN
+    from mclfir_lite.core.model import RetrievalModel
+    from mclfir_lite.data.datasets import synthfashion_table
+    from mclfir_lite.data.table import load_images, make_protocol
+    from mclfir_lite.retrieval.composed import Op
+    from mclfir_lite.retrieval.index import GalleryIndex
+    from mclfir_lite.training.runner import ContinualRunner
+    table = synthfashion_table(n=300, size=32, seed=5)
+    protocol = make_protocol(table, seed=5, max_queries=40, max_candidates=100)
+    images = load_images(table, 32, use_cache=False)
+    lab = SimpleNamespace(table=table, images=images, protocol=protocol)
+    model = RetrievalModel(lambda: SmallCNN(width=8), embed_dim=16, seed=0)
+    for a in ("length", "colour"):
+        model.add_attribute(a)
+    run = ContinualRunner("finetune", images, table.labels, protocol, [["length"], ["colour"]],
+                          Config(steps_per_attribute=3, batch_size=16, encoder_width=8, embed_dim=16), progress=False)
+    result = run.run()
+    other = RetrievalModel(lambda: SmallCNN(width=8), embed_dim=16, seed=1)
+    other.add_attribute("length")
+    index = GalleryIndex.build(model, images, protocol["length"].candidate, "length")
+    g = torch.nn.functional.normalize(torch.randn(30, 16, generator=torch.Generator().manual_seed(0)), dim=1)
+    texts = {a: torch.nn.functional.normalize(torch.randn(4, 16, generator=torch.Generator().manual_seed(k)), dim=1)
+             for k, a in enumerate(("length", "colour"))}
+    data = {"gallery": (None, {"length": np.arange(30) % 4, "colour": np.arange(30) % 3}),
+            "queries": {"length": (None, np.arange(4)), "colour": (None, np.arange(4) % 3)}}
+    film = Op("film", 16)
+    torch.manual_seed(0)
+    r, t = torch.randn(5, 16), torch.randn(5, 16)
+    q_emb, c_emb = torch.randn(6, 8), torch.randn(20, 8)
+    results = {s: {"final_map": {"length": fm, "colour": fc}, "chance_map": {"length": 0.3, "colour": 0.2},
+                   "train_samples": 1000, "teacher_samples": ts, "optimizer_steps": 10}
+               for s, fm, fc, ts in (("isolated", 0.9, 0.8, 0), ("frozen", 0.7, 0.22, 0), ("finetune", 0.32, 0.9, 0),
+                                     ("lwf", 0.8, 0.7, 600))}
+    per_seed = {str(s): {"dynamic": {"recall_at_10": 0.5 + 0.1 * s}, "dynamic_no_sd": {"recall_at_10": 0.45 + 0.05 * s}}
+                for s in (0, 1, 2)}
+    return {"00.3": [list(table.attributes)],
+            "01.2": [q_emb, c_emb, np.arange(6) % 3, np.arange(20) % 3],
+            "02.2": [model, lab], "03.2": [lab, 16],
+            "04.2": [run, lab, result, ["length"]],
+            "05.2": [results], "05.3": [lab, model],
+            "06.1": [0.999], "06.2": [0.995, 150],
+            "07.1": [results], "07.2": [400], "07.3": [results],
+            "08.1": [index, other, images],
+            "08.2": [[["length"], ["colour"], ["pattern"]], {"length": 100, "colour": 200, "pattern": 50}],
+            "08.3": [[{"texts": texts, "gallery": g}, {"texts": texts, "gallery": g.flip(0)}], data,
+                     [["length"], ["colour"]], 1, 0],
+            "08.4": [["finetune", "lwf", "mclfir", "bct"]],
+            "09.1": [1000], "09.2": [film, r, t], "09.3": [{"per_seed": per_seed}, [0, 1, 2]]}
+
+
+def test_every_check_with_a_context_has_a_real_one_or_trains(contexts):
+    need = {k for k, c in exercises.CHECKS.items() if _n_context(c)}
+    assert need - set(contexts) - TRAINS_IN_ITS_CONTEXT == set(), "give the new check a context in contexts()"
+
+
 @pytest.mark.parametrize("key", sorted(exercises.CHECKS))
-def test_every_check_rejects_trivial_answers(key, capsys):
-    """None, constants, empty containers, stock dicts: never "correct" (with a stand-in context, an
-    answer that can only be checked against the notebook's numbers is not correct either)."""
-    context = [Anything() for _ in range(_n_context(exercises.CHECKS[key]))]
+def test_every_check_rejects_trivial_answers(key, capsys, contexts):
+    """None, constants, empty containers, stock dicts: never "correct", checked against a real context
+    where one is cheap to make (and then at least one trivial answer must reach the comparison: a
+    check that raised on every answer would reject them all without comparing anything), else
+    against a stand-in (an answer that can only be checked against the notebook's numbers is not
+    correct either)."""
+    check = exercises.CHECKS[key]
+    context = contexts.get(key) or [Anything() for _ in range(_n_context(check))]
     right = RIGHT_BY_CONSTRUCTION.get(key, [])
     passed = [a for a in TRIVIAL if not any(a is r for r in right) and exercises.check(key, a, *context)]
     assert not passed, f"exercise {key} accepts trivial answers {passed!r}"
+    if key in contexts:
+        compared = []
+        for a in TRIVIAL:
+            try:
+                if check(a, *context):
+                    compared.append(a)
+            except Exception:   # a wrong type: exercises.check says "could not be checked"
+                pass
+        assert compared, f"exercise {key}: no trivial answer reached a hint (does the check run on its context?)"
 
 
 def test_02_1_wants_the_128px_numbers(monkeypatch):

@@ -76,8 +76,10 @@ def check(key: str, answer, *context) -> bool:
 def choices_hint(answer, expected: dict, hints: dict) -> str | None:
     """Multiple-choice answers ``{question: "a"}`` against ``expected``; a hint naming each
     unanswered or wrong question (never the right letter), or None when all are right."""
-    if not isinstance(answer, dict):
-        return f"give a dict {{question number: letter}}, e.g. {{{next(iter(expected))}: \"a\"}}"
+    if not isinstance(answer, dict):   # the example's letter is a wrong one: a format, not a hint
+        q = next(iter(expected))
+        wrong = next(c for c in "abcd" if c != expected[q])
+        return f"give a dict {{question number: letter}}, e.g. {{{q}: \"{wrong}\"}}"
     notes = []
     for q, right in expected.items():
         given = answer.get(q, ...)
