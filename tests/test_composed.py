@@ -61,9 +61,13 @@ def test_composed_writes_results_and_resumes(tmp_path, capsys, monkeypatch):
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--n-test", "-1"], "--n-test must be a positive integer"),
     (["--seeds", "1", "1"], "seeds must be distinct"),
+    (["--seeds", "1", str(2**32)], "--seeds must be in 0..4294967295"),
+    (["--seed", "-2"], "--seed must be in 0..4294967295"),
+    (["--image-size", "100000"], "choose a smaller --image-size"),
+    (["--out", ""], "--out is empty"),
 ])
 def test_composed_refuses_bad_options(tmp_path, capsys, extra, message):
-    assert main(["composed", "--quick", *TINY, "--out", str(tmp_path), *extra]) == 2
+    assert main(["composed", "--quick", *TINY, "--out", str(tmp_path / "run"), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -96,3 +100,17 @@ def test_a_checkpoint_of_other_code_is_refused_or_made_again(tmp_path, capsys, m
     capsys.readouterr()
     assert main([*args, "--recompute-stale"]) == 0                                  # now it resumes
     assert "made again" not in capsys.readouterr().out
+
+
+def test_a_results_json_of_other_methods_is_not_replaced_unawares(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["composed", "--quick", "--steps", "3", "--n-train", "64", "--n-test", "6", "--image-size", "16",
+            "--out", str(out)]
+    assert main([*args, "--methods", "sum"]) == 0
+    first = (out / "results.json").read_text()
+    assert main([*args, "--methods", "tirg"]) == 2
+    assert "composed results of other options (methods: ['sum'] then, ['tirg'] now)" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == first
+    (out / "results.json").write_text(json.dumps({"compatibility_strategy": "mclfir", "strategies": {}}))   # crossmodal's
+    assert main([*args, "--methods", "sum"]) == 2
+    assert "the composed command did not write" in capsys.readouterr().err

@@ -77,9 +77,13 @@ def test_crossmodal_writes_results_and_resumes(tmp_path, capsys):
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--n-gallery", "-3"], "--n-gallery must be a positive integer"),
     (["--text-tower", "gpt"], "unknown --text-tower 'gpt'"),
+    (["--seed", str(2**32)], "--seed must be in 0..4294967295"),
+    (["--seed", "-1"], "--seed must be in 0..4294967295"),
+    (["--image-size", "100000"], "choose a smaller --image-size"),
+    (["--out", ""], "--out is empty"),
 ])
 def test_crossmodal_refuses_bad_options(tmp_path, capsys, extra, message):
-    assert main(["crossmodal", "--quick", *TINY, "--out", str(tmp_path), *extra]) == 2
+    assert main(["crossmodal", "--quick", *TINY, "--out", str(tmp_path / "run"), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -117,3 +121,28 @@ def test_a_checkpoint_of_other_code_is_made_again_with_recompute_stale(tmp_path,
     (out / "checkpoints" / "finetune.pt").write_bytes(b"not a checkpoint")    # damaged: made again too
     assert main([*args, "--recompute-stale"]) == 0
     assert "made again (--recompute-stale)" in capsys.readouterr().out
+
+
+def test_a_results_json_in_out_is_never_replaced_unawares(tmp_path, capsys):
+    """Another command's results.json, a file that is not JSON, and this command's results of other
+    options are refused before any work and left as they are; --fresh replaces this command's own."""
+    out = tmp_path / "run"
+    out.mkdir()
+    foreign = {"format": "mclfir_lite.results", "command": "python -m mclfir_lite demo", "strategies": {"finetune": {}}}
+    for content in (json.dumps(foreign), "{not json"):
+        (out / "results.json").write_text(content)
+        assert main(["crossmodal", "--quick", *TINY, "--strategies", "finetune", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "the crossmodal command did not write" in err and "never replaced" in err
+        assert (out / "results.json").read_text() == content and not (out / "checkpoints").exists()
+    (out / "results.json").unlink()
+    args = ["crossmodal", "--quick", *TINY, "--out", str(out)]
+    assert main([*args, "--strategies", "finetune"]) == 0
+    first = (out / "results.json").read_text()
+    assert json.loads(first)["made_by"] == "crossmodal"
+    assert main([*args, "--strategies", "bct"]) == 2                 # other options: refused, kept
+    assert "other options (strategies: ['finetune'] then, ['bct'] now)" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == first
+    assert main([*args, "--strategies", "finetune"]) == 0            # the same options: the same experiment
+    assert main([*args, "--strategies", "bct", "--fresh"]) == 0      # --fresh replaces it
+    assert list(json.loads((out / "results.json").read_text())["strategies"]) == ["bct"]

@@ -47,7 +47,8 @@ import torch.nn.functional as F
 
 from .captions import value_phrase
 from ..files import atomic_write, fingerprint, shown
-from .runs import add_cache_arguments, choose, code_digests, load_or_none, preset_settings, run_folder
+from .runs import (add_cache_arguments, check_earlier_results, check_out, check_seeds, choose, code_digests,
+                   load_or_none, preset_settings, run_folder)
 from ..training.checkpoint import save
 from ..core.encoders import build_encoder
 from ..data.synth import ATTRIBUTES, render, render_one
@@ -313,9 +314,11 @@ def _ci(values) -> dict:
 def run(args) -> dict:
     """``python -m mclfir_lite composed``: check the options, lock ``--out``, run, write results.json."""
     s, methods, seeds = check_args(args)
-    out = Path(args.out)
+    out = check_out(args.out)
     fresh = [out / "checkpoints" / f"seed{seed}.pt" for seed in seeds] if args.fresh else []
+    options = {"seeds": seeds, "quick": bool(args.quick), "methods": list(methods), "settings": dataclasses.asdict(s)}
     with run_folder(out, "composed run", args.quick, fresh):
+        check_earlier_results(out, "composed", options, args.fresh or args.recompute_stale)
         t0 = time.perf_counter()
         if len(seeds) > 1:
             print(f"{len(seeds)} seeds, up to one worker process per core (one torch thread each); "
@@ -327,7 +330,7 @@ def run(args) -> dict:
             print("\n".join(lines))
             per_seed[seed] = result
         report = {"command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", []) or []),
-                  "seeds": seeds, "quick": bool(args.quick), "settings": dataclasses.asdict(s),
+                  "made_by": "composed", "options": options, "seeds": seeds, "quick": bool(args.quick), "settings": dataclasses.asdict(s),
                   "text_tower": "bag of word and bigram embeddings, trained here",
                   "image_encoder": "smallcnn (width 16) pretrained here to classify the six attributes, frozen",
                   "static_operations": [m for m in methods if m in OPS],
@@ -377,8 +380,10 @@ def check_args(args) -> tuple[Settings, list[str], list[int]]:
     from ..settings import quick_mode
     args.quick = bool(args.quick or quick_mode())
     seeds = list(args.seeds) if args.seeds else [args.seed]
-    if min(seeds) < 0 or len(set(seeds)) < len(seeds):
-        raise ValueError(f"seeds must be distinct and >= 0, got {seeds}")
+    check_seeds(seeds, "--seeds" if args.seeds else "--seed")
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"--seeds must be distinct, got {seeds}")
+    check_out(args.out)
     methods = choose(args.methods, METHODS, "--methods", "method")
     s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_test", "image_size")})
     return s, methods, seeds

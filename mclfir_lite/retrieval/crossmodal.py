@@ -49,7 +49,8 @@ import torch.nn.functional as F
 
 from . import captions as cap
 from ..files import atomic_write, fingerprint, shown
-from .runs import add_cache_arguments, choose, code_digests, load_or_none, preset_settings, run_folder
+from .runs import (add_cache_arguments, check_earlier_results, check_out, check_seeds, choose, code_digests,
+                   load_or_none, preset_settings, run_folder)
 from ..training.checkpoint import save
 from . import compatibility as compat
 from ..core.losses import embedding_distillation
@@ -205,10 +206,17 @@ def run(args) -> dict:
     """``python -m mclfir_lite crossmodal``: check the options, lock ``--out``, run every
     strategy (resuming), and write ``results.json``."""
     s, strategies = check_args(args)
-    out = Path(args.out)
+    out = check_out(args.out)
     fresh = [out / "checkpoints" / f"{st}.pt" for st in STRATEGIES] if args.fresh else []
     with run_folder(out, "crossmodal run", args.quick, fresh):
+        check_earlier_results(out, "crossmodal", _options(args, s, strategies), args.fresh or args.recompute_stale)
         return _run(args, s, strategies, out)
+
+
+def _options(args, s: Settings, strategies) -> dict:
+    """What decides a crossmodal results.json: a second run with other options does not replace it unawares."""
+    return {"seed": args.seed, "quick": bool(args.quick), "strategies": list(strategies),
+            "text_tower": args.text_tower, "settings": dataclasses.asdict(s)}
 
 
 def _run(args, s: Settings, strategies, out: Path) -> dict:
@@ -222,6 +230,7 @@ def _run(args, s: Settings, strategies, out: Path) -> dict:
     chance = {a: chance_map(data["queries"][a][1], g_labels[a]) for a in compat.seen(plan, len(plan) - 1)}
     per_row = [float(np.mean([chance[a] for a in compat.seen(plan, i)])) for i in range(len(plan))]
     report = {"command": "python -m mclfir_lite " + " ".join(getattr(args, "argv", []) or []),
+              "made_by": "crossmodal", "options": _options(args, s, strategies),
               "seed": args.seed, "quick": bool(args.quick), "plan": plan, "settings": dataclasses.asdict(s),
               "code": fields["code"], "image_tower": "smallcnn (width %d) + linear, trained here" % s.width,
               "chance": max(per_row), "chance_per_row": per_row, "chance_per_attribute": chance,
@@ -295,8 +304,8 @@ def check_args(args) -> tuple[Settings, list[str]]:
     """Refuse bad options before any work, with a ValueError naming the option."""
     from ..settings import quick_mode
     args.quick = bool(args.quick or quick_mode())
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    check_seeds([args.seed])
+    check_out(args.out)
     strategies = choose(args.strategies, STRATEGIES, "--strategies", "strategy")
     if args.text_tower not in ("bow", "clip"):
         raise ValueError(f"unknown --text-tower {args.text_tower!r}; choose bow or clip")

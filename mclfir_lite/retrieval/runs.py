@@ -1,16 +1,18 @@
 """What the ``crossmodal`` and ``composed`` commands share around their experiment: the
 settings from a preset and the command-line options (checked, with the option named in
 the error), the output folder (locked for the run, its checkpoints removed with
-``--fresh``), and the digest of the code that decides their numbers (a checkpoint made by
+``--fresh``, a results.json in it never replaced unawares), and the digest of the code that decides their numbers (a checkpoint made by
 other code is not resumed)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from ..config import SEED_MAX
 from ..files import lock_folder, module_path, shown, source_digest
 from ..training.checkpoint import CheckpointError, load
 
@@ -31,7 +33,56 @@ def preset_settings(presets: dict, args, flags: dict[str, str]):
         raise ValueError(f"--image-size must be at least 16 (the renderer's minimum), got {s.image_size}")
     if s.n_train < s.batch:
         raise ValueError(f"--n-train must be at least the batch size {s.batch}, got {s.n_train}")
+    from ..data.table import check_memory   # the images rendered at once, at least: refused before any work
+    n = sum(v for k, v in dataclasses.asdict(s).items() if k.startswith("n_"))
+    check_memory(n * 3 * s.image_size ** 2 * 2, f"rendering {n} SynthFashion images at {s.image_size} px",
+                 "choose a smaller --image-size")
     return s
+
+
+def check_seeds(seeds, option: str = "--seed") -> None:
+    """Seeds in ``0..SEED_MAX`` (numpy's and torch's range), or a ValueError naming ``option``."""
+    for seed in seeds:
+        if not 0 <= seed <= SEED_MAX:
+            raise ValueError(f"{option} must be in 0..{SEED_MAX}, got {seed}")
+
+
+def check_out(out) -> Path:
+    """``--out`` as a Path; an empty one (which would write into the working folder) is a ValueError."""
+    if not str(out).strip():
+        raise ValueError("--out is empty: give an output folder")
+    return Path(out)
+
+
+def check_earlier_results(out: Path, command: str, options: dict, replace: bool) -> None:
+    """Before any work, refuse to replace the results.json in ``out`` when this ``command`` did not
+    write it (it is never replaced: another command's, or a file that is not one), or when it holds
+    this command's results of other ``options`` (another set of strategies, seeds or settings),
+    unless ``replace`` (``--fresh``, or ``--recompute-stale``: the folder is a cache). The same
+    options run again replace it with the same experiment's results."""
+    path = out / "results.json"
+    if not path.exists():
+        return
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        earlier = f"it cannot be read as JSON: {type(err).__name__}"
+    made_by = earlier.get("made_by", _legacy_maker(earlier)) if isinstance(earlier, dict) else None
+    if made_by != command:
+        why = earlier if isinstance(earlier, str) else ("another command wrote it" if made_by else "it is not a results.json of mclfir_lite's")
+        raise ValueError(f"--out {shown(out)} already holds a results.json that the {command} command did not "
+                         f"write ({why}); it is never replaced: use another --out, or move it away")
+    before, options = earlier.get("options"), json.loads(json.dumps(options))   # as results.json holds them
+    if before != options and not replace:
+        what = ("its options are not recorded" if not isinstance(before, dict) else
+                "; ".join(f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in options.items() if before.get(k) != v))
+        raise ValueError(f"--out {shown(out)} holds the {command} results of other options ({what}); "
+                         "--fresh replaces them, or use another --out")
+
+
+def _legacy_maker(report: dict) -> str | None:
+    """The command that wrote a results.json from before ``made_by`` was recorded, by its keys."""
+    return "crossmodal" if "compatibility_strategy" in report else "composed" if "static_operations" in report else None
 
 
 def choose(given, allowed, option: str, what: str) -> list[str]:
