@@ -9,7 +9,7 @@ from mclfir_lite.retrieval import composed
 from mclfir_lite.retrieval.captions import Tokenizer
 from mclfir_lite.cli.main import main
 
-TINY = ["--steps", "3", "--n-train", "64", "--n-test", "6", "--image-size", "16", "--methods", "sum", "dynamic"]
+TINY = ["--steps", "3", "--n-train", "64", "--n-test", "9", "--image-size", "16", "--methods", "sum", "dynamic"]
 
 
 def test_split_has_one_target_and_its_distractors():
@@ -65,6 +65,7 @@ def test_composed_writes_results_and_resumes(tmp_path, capsys, monkeypatch):
     (["--seed", "-2"], "--seed must be in 0..4294967295"),
     (["--image-size", "100000"], "choose a smaller --image-size"),
     (["--out", ""], "--out is empty"),
+    (["--n-test", "2"], "any ranking would score 1; give --n-test 3 or more"),
 ])
 def test_composed_refuses_bad_options(tmp_path, capsys, extra, message):
     assert main(["composed", "--quick", *TINY, "--out", str(tmp_path / "run"), *extra]) == 2

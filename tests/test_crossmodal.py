@@ -81,6 +81,7 @@ def test_crossmodal_writes_results_and_resumes(tmp_path, capsys):
     (["--seed", "-1"], "--seed must be in 0..4294967295"),
     (["--image-size", "100000"], "choose a smaller --image-size"),
     (["--out", ""], "--out is empty"),
+    (["--n-gallery", "2"], "--n-gallery 2 is too small: no gallery image has"),
 ])
 def test_crossmodal_refuses_bad_options(tmp_path, capsys, extra, message):
     assert main(["crossmodal", "--quick", *TINY, "--out", str(tmp_path / "run"), *extra]) == 2

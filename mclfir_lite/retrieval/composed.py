@@ -386,4 +386,9 @@ def check_args(args) -> tuple[Settings, list[str], list[int]]:
     check_out(args.out)
     methods = choose(args.methods, METHODS, "--methods", "method")
     s = preset_settings(PRESETS, args, {f: f for f in ("steps", "n_train", "n_test", "image_size")})
+    per_query = 1 + s.siblings + s.near_misses          # a test query's target and its distractors
+    if s.n_test * per_query <= max(KS):
+        raise ValueError(f"--n-test {s.n_test} makes a gallery of {s.n_test * per_query} images, not more than the "
+                         f"{max(KS)} of Recall@{max(KS)}: any ranking would score 1; give --n-test "
+                         f"{max(KS) // per_query + 1} or more")
     return s, methods, seeds

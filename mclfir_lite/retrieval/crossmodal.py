@@ -224,6 +224,11 @@ def _run(args, s: Settings, strategies, out: Path) -> dict:
     plan = PLANS["quick" if args.quick else "default"]
     ckpt = out / "checkpoints"
     data = make_data(plan, s, args.seed)
+    for a, (_, values) in data["queries"].items():      # a value no gallery image has: its AP is 0 whatever the model
+        missing = sorted(set(np.asarray(values).tolist()) - set(data["gallery"][1][a].tolist()))
+        if missing:
+            raise ValueError(f"--n-gallery {s.n_gallery} is too small: no gallery image has {len(missing)} of the "
+                             f"values of {a!r} that the queries ask for; give a larger --n-gallery")
     fields = {"settings": dataclasses.asdict(s), "seed": args.seed, "plan": plan, "text_tower": args.text_tower,
               "code": code_digest()}
     g_labels = data["gallery"][1]
