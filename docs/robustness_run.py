@@ -294,6 +294,25 @@ CASES_25 = [
      ("t_latin1/table.csv", "line 2")),
 ]
 
+# found by a bad-input hunt (2026-12-08): the crossmodal and composed commands' own output folder and options
+XM = f"{PY} -m mclfir_lite crossmodal --quick --steps 2 --n-train 64 --n-gallery 40 --image-size 16 --strategies finetune"
+CP = f"{PY} -m mclfir_lite composed --quick --steps 2 --n-train 64 --image-size 16 --methods sum"
+CASES_HUNT = [
+    ("crossmodal --out holding a demo's results.json", f"{DEMO} --out x1 && {XM} --out x1; echo exit $?; "
+     "grep -o mclfir_lite.results x1/results.json", "replaced by crossmodal's", 0,
+     ("the crossmodal command did not write", "exit 2", "mclfir_lite.results")),
+    ("crossmodal again with other strategies", f"{XM} --out x2 && {XM} --strategies bct --out x2",
+     "the first run's results replaced", 2, "other options (strategies: ['finetune'] then, ['bct'] now)"),
+    ("crossmodal --n-gallery 1", f"{XM} --n-gallery 1 --out x3", "AP 0 averaged in", 2, "--n-gallery 1 is too small"),
+    ("composed --n-test 1", f"{CP} --n-test 1 --out x4", "R@50 1.000 on 19 images", 2, "any ranking would score 1"),
+    ("crossmodal --seed overflow", f"{XM} --seed 99999999999999999999 --out x5", "Overflow, nothing named", 2,
+     "--seed must be in 0..4294967295"),
+    ("composed --image-size 100000", f"{CP} --image-size 100000 --out x6", "21.8 TiB allocation error", 2,
+     "choose a smaller --image-size"),
+]
+
+ALL_CASES = CASES + CASES_25 + CASES_HUNT   # numbered 1.. in this order, as in the doc's table
+
 # a subset that runs in about two minutes (nothing is trained: each is refused, or read, before
 # any training): `--fast`, what tests/test_robustness_doc.py runs in CI
 FAST = {"unknown strategy", "unknown attribute", "empty increment", "--steps 0", "--seed -1", "--out is a file",
@@ -301,7 +320,8 @@ FAST = {"unknown strategy", "unknown attribute", "empty increment", "--steps 0",
         "one-valued attribute in a table, asked for", "--recipe paper with --encoder", "--loss triplet with released",
         "--joint-steps without joint", "--ema-every without mclfir", "--out ''", "MCLFIR_CACHE is a file",
         "MCLFIR_QUICK=banana", "--seed overflow", "Lab.run(temperature=0)", "never-run runner in a widget",
-        "latin-1 table CSV"}
+        "latin-1 table CSV", "crossmodal --n-gallery 1", "composed --n-test 1", "crossmodal --seed overflow",
+        "composed --image-size 100000"}
 
 PAYLOAD = """
 class P:
@@ -420,7 +440,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MCLFIR_CACHE": str(w / "cache"), "OMP_NUM_THREADS": "1"}
     print("| # | case | command | before | now | ok |\n|---|---|---|---|---|---|")
     failed = ran = 0
-    for k, (case, cmd, before, rc_want, text) in enumerate(CASES + CASES_25, start=1):
+    for k, (case, cmd, before, rc_want, text) in enumerate(ALL_CASES, start=1):
         if (only and k not in only) or (args.fast and case not in FAST):
             continue
         ran += 1
@@ -440,7 +460,7 @@ def main() -> int:
                 lines.append(line if len(line) <= 160 else line[:157] + "...")
         shown = " / ".join(lines).replace(str(w) + "/", "").replace(PY, "python").replace("|", "\\|")
         short = cmd.replace(str(ROOT) + "/", "")
-        for full, abbr in ((TAB, "$TAB"), (REAL, "$REAL"), (DEMO, "$DEMO"), (PREP, "$PREP")):  # see the doc
+        for full, abbr in ((TAB, "$TAB"), (REAL, "$REAL"), (DEMO, "$DEMO"), (PREP, "$PREP"), (XM, "$XM"), (CP, "$CP")):
             short = short.replace(full.replace(str(ROOT) + "/", ""), abbr)
         short = short.replace(PY, "python").replace("|", "\\|")
         print(f"| {k} | {case} | `{short}` | {before} | exit {res.returncode}: {shown} "

@@ -69,7 +69,8 @@ def check_earlier_results(out: Path, command: str, options: dict, replace: bool)
         earlier = f"it cannot be read as JSON: {type(err).__name__}"
     made_by = earlier.get("made_by", _legacy_maker(earlier)) if isinstance(earlier, dict) else None
     if made_by != command:
-        why = earlier if isinstance(earlier, str) else ("another command wrote it" if made_by else "it is not a results.json of mclfir_lite's")
+        why = earlier if isinstance(earlier, str) else (f"the {made_by} command wrote it" if made_by
+                                                        else "it is not a results.json of mclfir_lite's")
         raise ValueError(f"--out {shown(out)} already holds a results.json that the {command} command did not "
                          f"write ({why}); it is never replaced: use another --out, or move it away")
     before, options = earlier.get("options"), json.loads(json.dumps(options))   # as results.json holds them
@@ -82,6 +83,8 @@ def check_earlier_results(out: Path, command: str, options: dict, replace: bool)
 
 def _legacy_maker(report: dict) -> str | None:
     """The command that wrote a results.json from before ``made_by`` was recorded, by its keys."""
+    if report.get("format") == "mclfir_lite.results":
+        return "demo"
     return "crossmodal" if "compatibility_strategy" in report else "composed" if "static_operations" in report else None
 
 
