@@ -66,6 +66,7 @@ def test_composed_writes_results_and_resumes(tmp_path, capsys, monkeypatch):
     (["--image-size", "100000"], "choose a smaller --image-size"),
     (["--out", ""], "--out is empty"),
     (["--n-test", "2"], "any ranking would score 1; give --n-test 3 or more"),
+    (["--seed", "5", "--seeds", "1", "2"], "give --seed or --seeds, not both"),
 ])
 def test_composed_refuses_bad_options(tmp_path, capsys, extra, message):
     assert main(["composed", "--quick", *TINY, "--out", str(tmp_path / "run"), *extra]) == 2
@@ -115,3 +116,10 @@ def test_a_results_json_of_other_methods_is_not_replaced_unawares(tmp_path, caps
     (out / "results.json").write_text(json.dumps({"compatibility_strategy": "mclfir", "strategies": {}}))   # crossmodal's
     assert main([*args, "--methods", "sum"]) == 2
     assert "the composed command did not write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["composed", "crossmodal"])
+def test_out_that_is_a_file_is_named(tmp_path, capsys, command):
+    (tmp_path / "taken").write_text("mine")
+    assert main([command, "--quick", "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and (tmp_path / "taken").read_text() == "mine"

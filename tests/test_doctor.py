@@ -157,3 +157,10 @@ def test_busy_machine_is_named_in_the_speed_line(monkeypatch):
     assert "load average 99.0" in doctor.check_benchmark(1.0).detail
     monkeypatch.setattr(doctor.os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     assert "load average" not in doctor.check_benchmark(1.0).detail
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "ten"])
+def test_bench_seconds_must_be_a_positive_number(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        doctor.cli(["--bench-seconds", value])
+    assert exit_.value.code == 2 and "--bench-seconds" in capsys.readouterr().err

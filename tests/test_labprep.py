@@ -45,3 +45,14 @@ def test_prepare_lab_names_a_failing_notebook(tmp_path):
     _notebook(folder / "01_bad.ipynb", "raise ValueError('broken on purpose')")
     p = _run(folder, tmp_path / "cache")
     assert p.returncode == 1 and "01_bad.ipynb failed" in p.stderr and "broken on purpose" in p.stderr
+
+
+def test_prepare_lab_names_an_only_prefix_that_matches_nothing(tmp_path):
+    """--only 99 ran nothing and blamed the folder ("no numbered notebooks found here")."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name in ("00_a", "01_b"):
+        _notebook(folder / f"{name}.ipynb", "x = 1")
+    p = _run(folder, tmp_path / "cache", "--only", "01", "99")
+    assert p.returncode == 2 and "--only 99: no notebook's name starts with that" in p.stderr
+    assert "from 00 to 01" in p.stderr and not (tmp_path / "cache").exists()

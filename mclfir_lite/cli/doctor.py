@@ -242,9 +242,21 @@ def main(benchmark: bool = True, seconds: float = 10.0) -> int:
     return code
 
 
+def _positive_seconds(text: str) -> float:
+    """``--bench-seconds``: a finite number of seconds above 0 (0, negatives and nan would skip or
+    break the micro-benchmark without saying so)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-benchmark", action="store_true", help="skip the speed micro-benchmark (~10 s)")
-    parser.add_argument("--bench-seconds", type=float, default=10.0,
+    parser.add_argument("--bench-seconds", type=_positive_seconds, default=10.0,
                         help="length of the micro-benchmark, at most (default 10)")
     return parser
 

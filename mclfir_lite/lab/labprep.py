@@ -29,7 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     folder = Path(args.notebooks)
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-    if args.only:
+    if args.only and paths:
+        unknown = [o for o in args.only if not any(p.name.startswith(o) for p in paths)]
+        if unknown:
+            raise ValueError(f"--only {' '.join(unknown)}: no notebook's name starts with that in {folder} "
+                             f"(they run from {paths[0].name[:2]} to {paths[-1].name[:2]})")
         paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
     if not paths:
         raise FileNotFoundError(2, "no numbered notebooks (NN_*.ipynb) found here; prepare-lab runs from a checkout "

@@ -362,7 +362,7 @@ def run(args) -> dict:
 def add_arguments(p):
     """The ``composed`` subcommand's options (``cli.build_parser`` adds the subparser)."""
     p.add_argument("--quick", action="store_true", help="small and fast (about a minute on a laptop CPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds: means and 95%% intervals")
     p.add_argument("--out", default="runs/composed", help="output folder (default: runs/composed)")
     p.add_argument("--methods", nargs="+", default=None, metavar="NAME",
@@ -379,7 +379,9 @@ def check_args(args) -> tuple[Settings, list[str], list[int]]:
     """Refuse bad options before any work, with a ValueError naming the option."""
     from ..settings import quick_mode
     args.quick = bool(args.quick or quick_mode())
-    seeds = list(args.seeds) if args.seeds else [args.seed]
+    if args.seeds and args.seed is not None:
+        raise ValueError("give --seed or --seeds, not both (--seed would be ignored)")
+    seeds = list(args.seeds) if args.seeds else [0 if args.seed is None else args.seed]
     check_seeds(seeds, "--seeds" if args.seeds else "--seed")
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"--seeds must be distinct, got {seeds}")

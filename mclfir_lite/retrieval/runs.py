@@ -48,9 +48,11 @@ def check_seeds(seeds, option: str = "--seed") -> None:
 
 
 def check_out(out) -> Path:
-    """``--out`` as a Path; an empty one (which would write into the working folder) is a ValueError."""
+    """``--out`` as a Path; an empty one (which would write into the working folder) or a file is a ValueError."""
     if not str(out).strip():
         raise ValueError("--out is empty: give an output folder")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {shown(Path(out))} is a file, not a folder: give an output folder")
     return Path(out)
 
 
