@@ -108,7 +108,7 @@ CASES = [
      "'corrupt_images', 'unused_images', 'unannotated_images')})\"", "counts only", 0, "'unused_images': 1"),
     ("removed attribute asked for", f"{REAL} --increments 'gender;season' --out r11", "unknown attribute", 2,
      "removed when the dataset was prepared: 'season'"),
-    ("open_clip weights missing", f"{DEMO} --encoder open_clip:ViT-B-32:no-such-tag --frozen-encoder --out r12 "
+    ("open_clip weights missing", f"{DEMO} --encoder open_clip:ViT-B-32:laion400m_e31 --frozen-encoder --out r12 "
      "> /dev/null 2>&1; grep -A3 '\"encoder\": {' r12/results.json | tr -d '\\n '", "named the encoder asked for", 0,
      "EfficientNet-Lite0used"),
 ]
@@ -309,6 +309,13 @@ CASES_HUNT = [
      "--seed must be in 0..4294967295"),
     ("composed --image-size 100000", f"{CP} --image-size 100000 --out x6", "21.8 TiB allocation error", 2,
      "choose a smaller --image-size"),
+    ("open_clip model typo", f"{DEMO} --encoder open_clip:ViT-B-3:openai --out x7",
+     "EfficientNet-Lite0 trained, the network blamed", 2, "open_clip has no model 'ViT-B-3' (did you mean ViT-B-32"),
+    ("results.json with a field of the wrong type", "mkdir -p x8 && echo '{\"format\": \"mclfir_lite.results\", "
+     f"\"strategies\": {{}}, \"run\": \"abc\"}}' > x8/results.json && {DEMO} --out x8", "AttributeError traceback", 2,
+     "its field(s) run are not of the kind mclfir_lite writes"),
+    ("--dataset table without --increments", f"{TAB} --data-dir t_one/table.csv --out x9",
+     "unknown attribute(s) ['length']", 2, "--dataset table needs --increments"),
 ]
 
 ALL_CASES = CASES + CASES_25 + CASES_HUNT   # numbered 1.. in this order, as in the doc's table
@@ -321,7 +328,8 @@ FAST = {"unknown strategy", "unknown attribute", "empty increment", "--steps 0",
         "--joint-steps without joint", "--ema-every without mclfir", "--out ''", "MCLFIR_CACHE is a file",
         "MCLFIR_QUICK=banana", "--seed overflow", "Lab.run(temperature=0)", "never-run runner in a widget",
         "latin-1 table CSV", "crossmodal --n-gallery 1", "composed --n-test 1", "crossmodal --seed overflow",
-        "composed --image-size 100000"}
+        "composed --image-size 100000", "open_clip model typo", "results.json with a field of the wrong type",
+        "--dataset table without --increments"}
 
 PAYLOAD = """
 class P:

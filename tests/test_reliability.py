@@ -254,10 +254,32 @@ def test_results_name_the_encoder_that_ran_after_a_fallback(tmp_path, monkeypatc
         return enc
     monkeypatch.setattr("mclfir_lite.training.runner.build_encoder", fake)
     out = tmp_path / "run"
-    assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", "open_clip:ViT-B-32:x", "--out", str(out)]) == 0
+    asked = "open_clip:ViT-B-32:laion400m_e31"    # a model and tag open_clip knows, weights not on disk
+    assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", asked, "--out", str(out)]) == 0
     enc = json.loads((out / "results.json").read_text())["encoder"]
-    assert enc["asked"] == "open_clip:ViT-B-32:x" and enc["used"] == "efficientnet_lite0 (stand-in)"
+    assert enc["asked"] == asked and enc["used"] == "efficientnet_lite0 (stand-in)"
     assert "EfficientNet-Lite0 used" in enc["why"]
+
+
+@pytest.mark.parametrize("encoder, message", [
+    ("open_clip:NoSuchModel:openai", "open_clip has no model 'NoSuchModel'"),
+    ("open_clip:ViT-B-3:openai", "did you mean ViT-B-32"),
+    ("open_clip:ViT-B-32:no_such_tag", "has no pretrained tag 'no_such_tag'; its tags: openai"),
+    ("open_clip:ViT-B-32:", "no weights named after the model"),
+    ("open_clip:ViT-B-32:/no/such/weights.pt", "checkpoint file '/no/such/weights.pt' not found"),
+])
+def test_an_open_clip_typo_is_named_not_taken_for_missing_weights(tmp_path, capsys, monkeypatch, encoder, message):
+    """Before, each fell back to EfficientNet-Lite0 with a warning that blamed the network, and
+    trained it (minutes); an empty tag trained a random tower."""
+    pytest.importorskip("open_clip")
+    from mclfir_lite.core import encoders
+
+    def never(*a, **k):
+        raise AssertionError("an encoder was built: the typo was not caught first")
+    monkeypatch.setattr(encoders, "build_encoder", never)
+    assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", encoder, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_build_encoder_says_why_it_fell_back():

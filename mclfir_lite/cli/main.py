@@ -170,6 +170,9 @@ def validate_demo_args(args) -> None:
                          "the current folder")
     if args.data_dir is not None and not str(args.data_dir).strip():
         raise ValueError("--data-dir is empty: give the dataset's folder or a table CSV")
+    if args.dataset == "table" and args.increments is None:
+        raise ValueError("--dataset table needs --increments: the table's attribute columns, as 'a,b;c' "
+                         "(a plan is for the datasets this package knows)")
     if args.increments is not None and not args.increments.strip(" ;,"):
         raise ValueError(f"--increments {args.increments!r} is empty: give a plan name (e.g. synth3) "
                          "or attributes as 'a,b;c'")
@@ -285,6 +288,10 @@ def _check_encoder(name: str) -> None:
     parts = name.split(":", 2)
     if parts[0] != "open_clip" or len(parts) != 3 or not parts[1]:
         raise ValueError(f"--encoder {name!r}: use smallcnn, efficientnet_lite0 or open_clip:<model>:<pretrained>")
+    from ..retrieval.zeroshot import open_clip_problem   # a typo is named here, not taken for missing weights
+    problem = open_clip_problem(parts[1], parts[2])
+    if problem:
+        raise ValueError(f"--encoder {name!r}: {problem}")
 
 
 def _check_writable(folder: Path, flag: str) -> None:
@@ -548,6 +555,13 @@ def _previous_results(path: Path) -> dict | None:
         old.get("format") == RESULTS_FORMAT or str(old.get("command", "")).startswith("python -m mclfir_lite"))
     if not ours:
         raise refuse("it has no mclfir_lite run in it")
+    run = old.get("run", {})   # the fields later steps read, with the types this package writes
+    wrong = [k for k, ok in (("run", isinstance(run, dict)), ("commands", isinstance(old.get("commands", []), list)),
+                             ("run.hash", not isinstance(run, dict) or isinstance(run.get("hash", ""), str)),
+                             ("run.fields", not isinstance(run, dict) or isinstance(run.get("fields", {}), dict)))
+             if not ok]
+    if wrong:
+        raise refuse(f"its field(s) {', '.join(wrong)} are not of the kind mclfir_lite writes")
     return old
 
 

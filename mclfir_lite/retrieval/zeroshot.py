@@ -83,6 +83,35 @@ def generic_baseline(images: torch.Tensor, labels: dict[str, np.ndarray], protoc
 
 # ---------------------------------------------------------------------------- CLIP
 
+def open_clip_problem(model_name: str, pretrained: str) -> str | None:
+    """What is wrong with ``open_clip:<model_name>:<pretrained>`` before anything is loaded or
+    downloaded: a model open_clip does not have (with the closest names), no weights named (the
+    tower would be random), a checkpoint path that is not a file, or a tag the model does not have
+    (with its tags). None when open_clip knows them (whether the weights are on disk is another
+    question: ``build_encoder`` then falls back, saying why), or when open_clip is not installed
+    (``build_encoder`` says so)."""
+    try:
+        import open_clip
+    except ImportError:
+        return None
+    import difflib
+    import os
+    models = open_clip.list_models()
+    if model_name not in models:
+        close = difflib.get_close_matches(model_name, models, n=3)
+        return f"open_clip has no model {model_name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+    if not pretrained.strip():
+        return (f"no weights named after the model: give open_clip:{model_name}:<pretrained tag or checkpoint "
+                "path> (without them the tower would be random)")
+    if os.sep in pretrained or "/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        return None if os.path.isfile(pretrained) else f"checkpoint file {pretrained!r} not found"
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    if pretrained not in tags:
+        return (f"open_clip's {model_name} has no pretrained tag {pretrained!r}; its tags: "
+                f"{', '.join(tags) or 'none'} (or give a checkpoint path)")
+    return None
+
+
 def load_clip(model_name: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k", allow_download: bool = False):
     """``(model, tokenizer, description)`` of an open_clip model, or ``(None, None, why not)``.
 
