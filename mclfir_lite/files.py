@@ -360,6 +360,29 @@ def code_fields(strategy: str | None = None) -> dict:
             "code": code_digest() if strategy is None else strategy_code_digest(str(strategy))}
 
 
+# ---------------------------------------------------------------------------- results.json's maker
+
+RESULTS_FORMAT = "mclfir_lite.results"   # the demo's results.json
+
+
+def results_maker(report) -> str | None:
+    """Which of this package's commands wrote a results.json ``report`` (parsed): its ``made_by``,
+    or, for one written before that was recorded, what its keys say (``"demo"``, ``"crossmodal"``
+    or ``"composed"``); None for anything else. The three refuse to replace one another's."""
+    if not isinstance(report, dict):
+        return None
+    if isinstance(report.get("made_by"), str):
+        return report["made_by"]
+    if "compatibility_strategy" in report:
+        return "crossmodal"
+    if "static_operations" in report:
+        return "composed"
+    if report.get("format") == RESULTS_FORMAT or (
+            isinstance(report.get("strategies"), dict) and str(report.get("command", "")).startswith("python -m mclfir_lite")):
+        return "demo"
+    return None
+
+
 # ---------------------------------------------------------------------------- folder lock
 
 @contextmanager

@@ -38,11 +38,8 @@ def test_timings_and_shares_are_measured(result):
 def test_the_report_names_every_candidate_and_the_verdict(result):
     import bench_speedups
     text = bench_speedups.render(result)
-    for name in ("vmap", "bf16", "channels_last", "sequential", "Convolutions take"):
+    for name in ("vmap", "bf16", "channels_last", "sequential", "Convolutions take", "The best candidate is"):
         assert name in text
-    need = result["needed_speedup"]
-    if need is not None:   # read from the committed strategies result
-        assert need["needed"] > 0 and f"{need['needed']:.2f}x" in text
 
 
 def test_the_readme_prose_agrees_with_the_committed_result():

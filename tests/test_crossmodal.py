@@ -130,13 +130,21 @@ def test_a_results_json_in_out_is_never_replaced_unawares(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     foreign = {"format": "mclfir_lite.results", "command": "python -m mclfir_lite demo", "strategies": {"finetune": {}}}
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "finetune.pt").write_bytes(b"the demo's")    # the same name as crossmodal's own
     for content in (json.dumps(foreign), "{not json"):
         (out / "results.json").write_text(content)
-        assert main(["crossmodal", "--quick", *TINY, "--strategies", "finetune", "--out", str(out)]) == 2
-        err = capsys.readouterr().err
-        assert "the crossmodal command did not write" in err and "never replaced" in err
-        assert (out / "results.json").read_text() == content and not (out / "checkpoints").exists()
+        for extra in ([], ["--fresh"]):     # --fresh deletes nothing in a folder it may not use
+            assert main(["crossmodal", "--quick", *TINY, "--strategies", "finetune", "--out", str(out), *extra]) == 2
+            err = capsys.readouterr().err
+            assert "the crossmodal command did not write" in err and "never replaced" in err
+            assert (out / "results.json").read_text() == content
+            assert (out / "checkpoints" / "finetune.pt").read_bytes() == b"the demo's"
+    (out / "results.json").write_text(json.dumps(foreign))
+    assert main(["crossmodal", "--quick", *TINY, "--out", str(out)]) == 2
+    assert "(the demo command wrote it)" in capsys.readouterr().err
     (out / "results.json").unlink()
+    (out / "checkpoints" / "finetune.pt").unlink()
     args = ["crossmodal", "--quick", *TINY, "--out", str(out)]
     assert main([*args, "--strategies", "finetune"]) == 0
     first = (out / "results.json").read_text()

@@ -272,14 +272,23 @@ def test_an_open_clip_typo_is_named_not_taken_for_missing_weights(tmp_path, caps
     """Before, each fell back to EfficientNet-Lite0 with a warning that blamed the network, and
     trained it (minutes); an empty tag trained a random tower."""
     pytest.importorskip("open_clip")
-    from mclfir_lite.core import encoders
 
     def never(*a, **k):
         raise AssertionError("an encoder was built: the typo was not caught first")
-    monkeypatch.setattr(encoders, "build_encoder", never)
+    monkeypatch.setattr("mclfir_lite.training.runner.build_encoder", never)   # the name the runner calls
     assert main(["demo", *TINY, "--strategies", "finetune", "--encoder", encoder, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_open_clip_spellings_it_accepts_are_accepted(tmp_path):
+    """open_clip reads a tag case-blind with '-' as '_', and loads any file it is given."""
+    pytest.importorskip("open_clip")
+    from mclfir_lite.retrieval.zeroshot import open_clip_problem
+    weights = tmp_path / "weights.ckpt"
+    weights.write_bytes(b"")
+    assert open_clip_problem("ViT-B-32", "laion2b-s34b-b79k") is None and open_clip_problem("ViT-B-32", "OpenAI") is None
+    assert open_clip_problem("ViT-B-32", str(weights)) is None
 
 
 def test_build_encoder_says_why_it_fell_back():

@@ -348,16 +348,22 @@ def test_a_second_command_adds_its_strategies_to_results(finished, tmp_path, cap
     assert (out / "results.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("content", [b'{"accuracy": 0.9}', b"not json at all", b"[1, 2]"])
+@pytest.mark.parametrize("content", [
+    b'{"accuracy": 0.9}', b"not json at all", b"[1, 2]",
+    # crossmodal's and composed's (their checkpoints share the demo's names: --fresh must not delete them)
+    b'{"command": "python -m mclfir_lite crossmodal", "compatibility_strategy": "finetune", "strategies": {}}',
+    b'{"made_by": "composed", "command": "python -m mclfir_lite composed", "strategies": {}}'])
 def test_someone_elses_results_json_is_never_overwritten(tmp_path, capsys, monkeypatch, content):
     out = tmp_path / "run"
-    out.mkdir()
+    (out / "checkpoints").mkdir(parents=True)
     (out / "results.json").write_bytes(content)
+    (out / "checkpoints" / "finetune.pt").write_bytes(b"theirs")
     _no_data(monkeypatch)
     for extra in ([], ["--fresh"]):
         assert main(["demo", *TINY, "--strategies", "finetune", "--out", str(out), *extra]) == 2
-        _one_line(capsys, "results.json that mclfir_lite did not write", "never overwritten")
+        _one_line(capsys, "results.json that the demo (mclfir_lite) did not write", "never overwritten")
     assert (out / "results.json").read_bytes() == content
+    assert (out / "checkpoints" / "finetune.pt").read_bytes() == b"theirs"
 
 
 # ---------------------------------------------------------------------------- caches, downloads, probes: no write through a link

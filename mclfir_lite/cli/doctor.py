@@ -250,7 +250,7 @@ def _positive_seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"give a finite number of seconds above 0, got {text!r}")
     return value
 
 

@@ -24,7 +24,7 @@ from .. import __version__
 from ..config import SEED_MAX, Config
 from ..methods import STRATEGIES, check_strategies
 from ..training.runner import ContinualRunner
-from ..files import atomic_write_file, create_exclusive, lock_folder, os_message, refuse_link
+from ..files import RESULTS_FORMAT, atomic_write_file, create_exclusive, lock_folder, os_message, refuse_link, results_maker
 from ..training.checkpoint import difference_text, run_identity
 from ..data.table import PLANS, QUERY_FRACTION, load_images, make_protocol, parse_increments
 from ..data.imagedata import open_images
@@ -42,7 +42,6 @@ DEFAULT_STRATEGIES = ("joint", "retrain", "finetune", "frozen", "isolated", "lwf
 DEFAULT_TRAINABLE_BLOCKS = 1
 
 RESULTS = "results.json"
-RESULTS_FORMAT = "mclfir_lite.results"
 FIGURES = ("forgetting.png", "accuracy_matrices.png", "neighbours.png")
 
 def build_parser() -> argparse.ArgumentParser:
@@ -401,7 +400,7 @@ def run_demo(args) -> dict:
         data_fp["features"] = f"cached: {encoder.description}"
     command = "python -m mclfir_lite " + " ".join(getattr(args, "argv", []))
     report = {
-        "format": RESULTS_FORMAT, "command": command,
+        "format": RESULTS_FORMAT, "made_by": "demo", "command": command,
         "commands": [*(earlier or {}).get("commands", []), command], "run": identity,
         "version": __version__, "dataset": args.dataset, "data": data_fp, "seed": args.seed, "quick": quick,
         "image_size": size, "pools": pools, "processes": dist.world_size(), "config": dataclasses.asdict(config),
@@ -545,16 +544,17 @@ def _previous_results(path: Path) -> dict | None:
     One it did not write is refused: it is never overwritten."""
     if not path.exists():
         return None
-    refuse = lambda why: ValueError(f"--out {path.parent} already holds a results.json that mclfir_lite did not "
-                                    f"write ({why}); it is never overwritten: use another --out, or move it away")
+    refuse = lambda why: ValueError(f"--out {path.parent} already holds a results.json that the demo (mclfir_lite) "
+                                    f"did not write ({why}); it is never overwritten: use another --out, or move it away")
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise refuse(f"it cannot be read as JSON: {type(err).__name__}") from None
-    ours = isinstance(old, dict) and isinstance(old.get("strategies"), dict) and (
-        old.get("format") == RESULTS_FORMAT or str(old.get("command", "")).startswith("python -m mclfir_lite"))
-    if not ours:
-        raise refuse("it has no mclfir_lite run in it")
+    maker = results_maker(old)
+    if maker != "demo":   # another command's (even with --fresh: its checkpoints share our names), or none of ours
+        raise refuse(f"the {maker} command wrote it" if maker else "it has no mclfir_lite run in it")
+    if not isinstance(old.get("strategies"), dict):
+        raise refuse("its field strategies is not of the kind mclfir_lite writes")
     run = old.get("run", {})   # the fields later steps read, with the types this package writes
     wrong = [k for k, ok in (("run", isinstance(run, dict)), ("commands", isinstance(old.get("commands", []), list)),
                              ("run.hash", not isinstance(run, dict) or isinstance(run.get("hash", ""), str)),

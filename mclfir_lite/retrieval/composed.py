@@ -314,11 +314,11 @@ def _ci(values) -> dict:
 def run(args) -> dict:
     """``python -m mclfir_lite composed``: check the options, lock ``--out``, run, write results.json."""
     s, methods, seeds = check_args(args)
-    out = check_out(args.out)
+    out = Path(args.out)   # checked by check_args
     fresh = [out / "checkpoints" / f"seed{seed}.pt" for seed in seeds] if args.fresh else []
     options = {"seeds": seeds, "quick": bool(args.quick), "methods": list(methods), "settings": dataclasses.asdict(s)}
-    with run_folder(out, "composed run", args.quick, fresh):
-        check_earlier_results(out, "composed", options, args.fresh or args.recompute_stale)
+    check = lambda: check_earlier_results(out, "composed", options, args.fresh or args.recompute_stale)
+    with run_folder(out, "composed run", args.quick, fresh, check):
         t0 = time.perf_counter()
         if len(seeds) > 1:
             print(f"{len(seeds)} seeds, up to one worker process per core (one torch thread each); "

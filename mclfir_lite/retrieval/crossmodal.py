@@ -206,10 +206,11 @@ def run(args) -> dict:
     """``python -m mclfir_lite crossmodal``: check the options, lock ``--out``, run every
     strategy (resuming), and write ``results.json``."""
     s, strategies = check_args(args)
-    out = check_out(args.out)
-    fresh = [out / "checkpoints" / f"{st}.pt" for st in STRATEGIES] if args.fresh else []
-    with run_folder(out, "crossmodal run", args.quick, fresh):
-        check_earlier_results(out, "crossmodal", _options(args, s, strategies), args.fresh or args.recompute_stale)
+    out = Path(args.out)   # checked by check_args
+    fresh = [out / "checkpoints" / f"{st}.pt" for st in strategies] if args.fresh else []
+    check = lambda: check_earlier_results(out, "crossmodal", _options(args, s, strategies),
+                                          args.fresh or args.recompute_stale)
+    with run_folder(out, "crossmodal run", args.quick, fresh, check):
         return _run(args, s, strategies, out)
 
 

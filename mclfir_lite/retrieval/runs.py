@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..config import SEED_MAX
-from ..files import lock_folder, module_path, shown, source_digest
+from ..files import lock_folder, module_path, results_maker, shown, source_digest
 from ..training.checkpoint import CheckpointError, load
 
 
@@ -57,37 +57,44 @@ def check_out(out) -> Path:
 
 
 def check_earlier_results(out: Path, command: str, options: dict, replace: bool) -> None:
-    """Before any work, refuse to replace the results.json in ``out`` when this ``command`` did not
-    write it (it is never replaced: another command's, or a file that is not one), or when it holds
-    this command's results of other ``options`` (another set of strategies, seeds or settings),
-    unless ``replace`` (``--fresh``, or ``--recompute-stale``: the folder is a cache). The same
-    options run again replace it with the same experiment's results."""
+    """Refuse to replace the results.json in ``out`` when this ``command`` did not write it (it is
+    never replaced: another command's, whose checkpoints may share this one's names, or a file that
+    is not one), or when it holds this command's results of other ``options`` (another set of
+    strategies, seeds or settings), unless ``replace`` (``--fresh``, or ``--recompute-stale``: the
+    folder is a cache). The same options run again replace it with the same experiment's results.
+    Called through :func:`run_folder`'s ``check``: before any work, and before ``--fresh`` removes
+    anything."""
     path = out / "results.json"
     if not path.exists():
         return
+    unreadable, earlier = None, None
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        earlier = f"it cannot be read as JSON: {type(err).__name__}"
-    made_by = earlier.get("made_by", _legacy_maker(earlier)) if isinstance(earlier, dict) else None
+        unreadable = f"it cannot be read as JSON: {type(err).__name__}"
+    made_by = results_maker(earlier)
     if made_by != command:
-        why = earlier if isinstance(earlier, str) else (f"the {made_by} command wrote it" if made_by
-                                                        else "it is not a results.json of mclfir_lite's")
+        why = unreadable or (f"the {made_by} command wrote it" if made_by else "it is not a results.json of mclfir_lite's")
         raise ValueError(f"--out {shown(out)} already holds a results.json that the {command} command did not "
                          f"write ({why}); it is never replaced: use another --out, or move it away")
     before, options = earlier.get("options"), json.loads(json.dumps(options))   # as results.json holds them
     if before != options and not replace:
-        what = ("its options are not recorded" if not isinstance(before, dict) else
-                "; ".join(f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in options.items() if before.get(k) != v))
-        raise ValueError(f"--out {shown(out)} holds the {command} results of other options ({what}); "
-                         "--fresh replaces them, or use another --out")
+        raise ValueError(f"--out {shown(out)} holds the {command} results of other options ({_differences(before, options)}); "
+                         "--fresh replaces them (and trains again), or use another --out")
 
 
-def _legacy_maker(report: dict) -> str | None:
-    """The command that wrote a results.json from before ``made_by`` was recorded, by its keys."""
-    if report.get("format") == "mclfir_lite.results":
-        return "demo"
-    return "crossmodal" if "compatibility_strategy" in report else "composed" if "static_operations" in report else None
+def _differences(before, now: dict) -> str:
+    """What differs between two option dicts, key by key (and one level into ``settings``)."""
+    if not isinstance(before, dict):
+        return "its options are not recorded"
+    out = []
+    for k in sorted(set(before) | set(now), key=lambda k: (k != "strategies" and k != "methods", k)):
+        b, n = before.get(k), now.get(k)
+        if isinstance(b, dict) and isinstance(n, dict):
+            out += [f"{k}.{f}: {b.get(f)!r} then, {n.get(f)!r} now" for f in sorted(set(b) | set(n)) if b.get(f) != n.get(f)]
+        elif b != n:
+            out.append(f"{k}: {b!r} then, {n!r} now")
+    return "; ".join(out)
 
 
 def choose(given, allowed, option: str, what: str) -> list[str]:
@@ -103,11 +110,14 @@ def choose(given, allowed, option: str, what: str) -> list[str]:
 
 
 @contextmanager
-def run_folder(out: Path, what: str, quick: bool, fresh_checkpoints=()):
-    """For the ``with`` block: ``out`` locked (:func:`mclfir_lite.files.lock_folder`), torch on
-    one thread when ``quick``, and the checkpoints named in ``fresh_checkpoints`` (paths)
-    removed (``--fresh``)."""
+def run_folder(out: Path, what: str, quick: bool, fresh_checkpoints=(), check=None):
+    """For the ``with`` block: ``out`` locked (:func:`mclfir_lite.files.lock_folder`), ``check()``
+    called (what may refuse the folder: it runs before anything in it is removed), torch on one
+    thread when ``quick``, and the checkpoints named in ``fresh_checkpoints`` (paths) removed
+    (``--fresh``)."""
     with lock_folder(out, what):
+        if check is not None:
+            check()
         torch.set_num_threads(1 if quick else max(1, torch.get_num_threads()))
         for path in fresh_checkpoints:
             Path(path).unlink(missing_ok=True)

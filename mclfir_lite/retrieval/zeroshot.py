@@ -103,10 +103,13 @@ def open_clip_problem(model_name: str, pretrained: str) -> str | None:
     if not pretrained.strip():
         return (f"no weights named after the model: give open_clip:{model_name}:<pretrained tag or checkpoint "
                 "path> (without them the tower would be random)")
-    if os.sep in pretrained or "/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
-        return None if os.path.isfile(pretrained) else f"checkpoint file {pretrained!r} not found"
+    if os.path.isfile(pretrained):    # open_clip loads any file it is given
+        return None
+    if os.sep in pretrained or "/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")):
+        return f"checkpoint file {pretrained!r} not found"
     tags = open_clip.list_pretrained_tags_by_model(model_name)
-    if pretrained not in tags:
+    clean = lambda tag: tag.lower().replace("-", "_")   # as open_clip reads a tag
+    if clean(pretrained) not in {clean(t) for t in tags}:
         return (f"open_clip's {model_name} has no pretrained tag {pretrained!r}; its tags: "
                 f"{', '.join(tags) or 'none'} (or give a checkpoint path)")
     return None
